@@ -1,0 +1,63 @@
+package bulwark
+
+import "context"
+
+// PrincipalKind says what kind of identity made a request.
+type PrincipalKind string
+
+const (
+	KindUser     PrincipalKind = "user"     // a tenant's user, through a session
+	KindToken    PrincipalKind = "token"    // a tenant's API token (machine client)
+	KindOperator PrincipalKind = "operator" // the vendor's staff; never a tenant
+	// KindSystem is the local command line, run by whoever holds the
+	// database (bulwark operator create, bulwark tenant create). The web
+	// layer never makes one.
+	KindSystem PrincipalKind = "system"
+)
+
+// Principal is the authenticated identity behind a request. Authentication
+// middleware puts it in the context once; nothing else parses identity.
+type Principal struct {
+	Kind PrincipalKind
+	// ID is the user, token or operator id.
+	ID string
+	// TenantID and TenantSlug are empty for operators. The tenant a request
+	// may touch comes only from here, never from request input (ISO-1).
+	TenantID   string
+	TenantSlug string
+	// SessionID is the session behind a user or operator principal.
+	SessionID string
+	// Grants are the principal's role grants, resolved to permissions.
+	Grants []ResolvedGrant
+}
+
+// Tenant reports whether p may reach a tenant's data at all, and which.
+func (p *Principal) Tenant() (string, bool) {
+	if p == nil || (p.Kind != KindUser && p.Kind != KindToken) || p.TenantID == "" {
+		return "", false
+	}
+	return p.TenantID, true
+}
+
+type principalKey struct{}
+
+// NewContext returns ctx carrying p.
+func NewContext(ctx context.Context, p *Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// FromContext returns the principal in ctx, or nil.
+func FromContext(ctx context.Context) *Principal {
+	p, _ := ctx.Value(principalKey{}).(*Principal)
+	return p
+}
+
+// TenantFromContext returns the tenant of the principal in ctx. It fails
+// closed: without a tenant principal it returns an unauthenticated error.
+func TenantFromContext(ctx context.Context) (string, error) {
+	id, ok := FromContext(ctx).Tenant()
+	if !ok {
+		return "", Errorf(EUnauthenticated, "a tenant login is required")
+	}
+	return id, nil
+}
