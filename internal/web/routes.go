@@ -1,0 +1,74 @@
+package web
+
+import (
+	"net/http"
+
+	bulwark "github.com/bulwarkhq/bulwark"
+)
+
+// routeTable declares every route the API serves, with who may call it.
+// Nothing is served that is not here; a route without an access level
+// stops the process at startup (AUTH-1, PRIV-1). routes_test.go walks it;
+// docs/openapi.yaml describes exactly these routes.
+func (a *API) routeTable() []route {
+	d := a.deps
+	return []route{
+		// Probes, outside /api/v1.
+		{"GET", "/healthz", public, handleHealthz()},
+		{"GET", "/readyz", public, handleReadyz(d.Ready)},
+
+		{"GET", "/api/v1/openapi.yaml", public, handleOpenAPI()},
+
+		// Sessions.
+		{"POST", "/api/v1/auth/login", public, handleLogin(d.Auth)},
+		{"POST", "/api/v1/auth/activate", public, handleActivate(d.Auth)},
+		{"POST", "/api/v1/auth/logout", authenticated, handleLogout(d.Auth)},
+		{"GET", "/api/v1/auth/me", authenticated, handleMe()},
+
+		// The vendor's staff (PRIV-1: no tenant data here).
+		{"POST", "/api/v1/operator/login", public, handleOperatorLogin(d.Auth)},
+		{"GET", "/api/v1/operator/tenants", operator, handleListTenants(d.Tenants)},
+		{"POST", "/api/v1/operator/tenants", operator, handleCreateTenant(d.Tenants)},
+		{"POST", "/api/v1/operator/operators", operator, handleCreateOperator(d.Operators)},
+
+		// Users of the caller's tenant (AUTH-6).
+		{"GET", "/api/v1/users", tenant(bulwark.PermUsersRead), handleListUsers(d.Users)},
+		{"POST", "/api/v1/users", tenant(bulwark.PermUsersManage), handleInviteUser(d.Users)},
+		{"GET", "/api/v1/users/{id}", tenant(bulwark.PermUsersRead), handleGetUser(d.Users)},
+		{"PATCH", "/api/v1/users/{id}", tenant(bulwark.PermUsersManage), handleUpdateUser(d.Users)},
+		{"DELETE", "/api/v1/users/{id}", tenant(bulwark.PermUsersManage), handleDeleteUser(d.Users)},
+
+		// Custom roles.
+		{"GET", "/api/v1/roles", tenant(bulwark.PermUsersRead), handleListRoles(d.Roles)},
+		{"POST", "/api/v1/roles", tenant(bulwark.PermRolesManage), handleCreateRole(d.Roles)},
+		{"DELETE", "/api/v1/roles/{name}", tenant(bulwark.PermRolesManage), handleDeleteRole(d.Roles)},
+
+		// API tokens.
+		{"GET", "/api/v1/tokens", tenant(bulwark.PermTokensManage), handleListTokens(d.Tokens)},
+		{"POST", "/api/v1/tokens", tenant(bulwark.PermTokensManage), handleCreateToken(d.Tokens)},
+		{"DELETE", "/api/v1/tokens/{id}", tenant(bulwark.PermTokensManage), handleRevokeToken(d.Tokens)},
+
+		// Collections (DATA-1). The list shows only what the caller may read.
+		{"GET", "/api/v1/collections", some(bulwark.PermCollectionsRead), handleListCollections(d.Collections)},
+		{"POST", "/api/v1/collections", tenant(bulwark.PermCollectionsManage), handleCreateCollection(d.Collections)},
+		{"GET", "/api/v1/collections/{collection}", scoped(bulwark.PermCollectionsRead), handleGetCollection(d.Collections)},
+		{"PATCH", "/api/v1/collections/{collection}", tenant(bulwark.PermCollectionsManage), handleUpdateCollection(d.Collections)},
+		{"DELETE", "/api/v1/collections/{collection}", tenant(bulwark.PermCollectionsManage), handleDeleteCollection(d.Collections)},
+
+		// Records, need-to-know per collection.
+		{"GET", "/api/v1/collections/{collection}/records", scoped(bulwark.PermRecordsRead), handleListRecords(d.Collections, d.Records)},
+		{"POST", "/api/v1/collections/{collection}/records", scoped(bulwark.PermRecordsWrite), handleCreateRecord(d.Records)},
+		{"GET", "/api/v1/collections/{collection}/records/{id}", scoped(bulwark.PermRecordsRead), handleGetRecord(d.Records)},
+		{"PATCH", "/api/v1/collections/{collection}/records/{id}", scoped(bulwark.PermRecordsWrite), handleUpdateRecord(d.Records)},
+		{"DELETE", "/api/v1/collections/{collection}/records/{id}", scoped(bulwark.PermRecordsDelete), handleDeleteRecord(d.Records)},
+	}
+}
+
+// handlerFunc adapts a handler that returns an error; writeError answers it.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (f handlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := f(w, r); err != nil {
+		writeError(w, r, err)
+	}
+}
