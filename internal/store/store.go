@@ -1,0 +1,247 @@
+// Package store keeps Bulwark's data in SQLite (embedded, the default) or
+// PostgreSQL (scale-out), with one code path for both.
+//
+// Tenant tables are reachable only through a tenantTx, made from the
+// authenticated Principal in the context (see tenantTx); no method takes a
+// tenant id from its caller. On PostgreSQL row-level security enforces the
+// same boundary a second time.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pressly/goose/v3"
+
+	"github.com/bulwarkhq/bulwark"
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// Options configures a DB.
+type Options struct {
+	// Now is the clock; each transaction reads it once. Default time.Now.
+	Now func() time.Time
+	// InviteTTL is how long an activation secret lives. Default 24h.
+	InviteTTL time.Duration
+	// SessionIdle and SessionAbsolute bound sessions. Defaults 30m and 12h.
+	SessionIdle     time.Duration
+	SessionAbsolute time.Duration
+	// OwnerURL is PostgreSQL only: the role that owns the tables and runs
+	// the migrations. The application role (the main URL) must not own them.
+	OwnerURL string
+	Logger   *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.InviteTTL <= 0 {
+		o.InviteTTL = 24 * time.Hour
+	}
+	if o.SessionIdle <= 0 {
+		o.SessionIdle = 30 * time.Minute
+	}
+	if o.SessionAbsolute <= 0 {
+		o.SessionAbsolute = 12 * time.Hour
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// DB is an open store. It implements the tenant and operator services of
+// the root package.
+type DB struct {
+	opt     Options
+	dialect dialect
+	// write takes every read-write transaction; read serves read-only ones.
+	// On SQLite write has one connection (SQLite has one writer) and read
+	// several; on PostgreSQL both are the same pool.
+	write, read *sql.DB
+	dsn         string
+}
+
+// Open opens the database at dbURL: sqlite:///abs/path.db (or
+// sqlite://rel/path.db) or postgres://... It does not migrate.
+func Open(ctx context.Context, dbURL string, opt Options) (*DB, error) {
+	opt.setDefaults()
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		return nil, fmt.Errorf("parse database URL: %w", err)
+	}
+	db := &DB{opt: opt, dsn: dbURL}
+	switch u.Scheme {
+	case "sqlite":
+		err = db.openSQLite(u)
+	case "postgres", "postgresql":
+		err = db.openPostgres(ctx, dbURL)
+	default:
+		return nil, bulwark.Errorf(bulwark.EInvalid, "unsupported database URL scheme %q: use sqlite:///path/file.db or postgres://", u.Scheme)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Ping(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	return db, nil
+}
+
+func (db *DB) openSQLite(u *url.URL) error {
+	path := u.Host + u.Path
+	if u.Host == "" {
+		path = u.Path
+	}
+	if path == "" {
+		return bulwark.Errorf(bulwark.EInvalid, "sqlite URL needs a file path, such as sqlite:///var/lib/bulwark/bulwark.db")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("create database directory: %w", err)
+	}
+	// Pragmas in the DSN apply to every pooled connection. synchronous=FULL
+	// makes every acknowledged write survive power loss; immediate
+	// transactions take the write lock up front, so SQLite's busy handler
+	// works (a deferred read->write upgrade fails with SQLITE_BUSY at once).
+	base := "file:" + (&url.URL{Path: path}).EscapedPath() +
+		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(wal)&_pragma=foreign_keys(1)&_pragma=synchronous(full)"
+	w, err := sql.Open("sqlite", base+"&_txlock=immediate")
+	if err != nil {
+		return err
+	}
+	w.SetMaxOpenConns(1)
+	r, err := sql.Open("sqlite", base+"&_pragma=query_only(1)")
+	if err != nil {
+		w.Close()
+		return err
+	}
+	r.SetMaxOpenConns(4)
+	db.dialect, db.write, db.read = sqliteDialect{}, w, r
+	return nil
+}
+
+func (db *DB) openPostgres(ctx context.Context, dbURL string) error {
+	p, err := sql.Open("pgx", dbURL)
+	if err != nil {
+		return err
+	}
+	p.SetMaxOpenConns(20)
+	p.SetConnMaxIdleTime(5 * time.Minute)
+	db.dialect, db.write, db.read = postgresDialect{}, p, p
+	return nil
+}
+
+// Close closes the database.
+func (db *DB) Close() error {
+	err := db.write.Close()
+	if db.read != db.write {
+		err = errors.Join(err, db.read.Close())
+	}
+	return err
+}
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.write.PingContext(ctx); err != nil {
+		return &bulwark.Error{Code: bulwark.EUnavailable, Message: "the database is unavailable; try again", Err: err}
+	}
+	return nil
+}
+
+// Migrate brings the schema up to date. On PostgreSQL it runs as the owner
+// role (Options.OwnerURL), grants the application role what it needs, and
+// then checks that the application role cannot bypass row-level security.
+func (db *DB) Migrate(ctx context.Context) error {
+	if db.dialect.name() == "sqlite" {
+		return runMigrations(ctx, db.write, goose.DialectSQLite3, "migrations/sqlite", db.opt.Logger)
+	}
+	if db.opt.OwnerURL != "" {
+		if err := db.migratePostgres(ctx); err != nil {
+			return err
+		}
+	} else if err := db.checkSchemaCurrent(ctx); err != nil {
+		return err
+	}
+	return db.checkAppRole(ctx)
+}
+
+func runMigrations(ctx context.Context, conn *sql.DB, d goose.Dialect, dir string, log *slog.Logger) error {
+	sub, err := fs.Sub(migrations, dir)
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(d, conn, sub)
+	if err != nil {
+		return fmt.Errorf("load migrations: %w", err)
+	}
+	res, err := p.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	for _, r := range res {
+		log.Info("migration applied", "version", r.Source.Version, "took", r.Duration)
+	}
+	return nil
+}
+
+func latestMigration() (int64, error) {
+	entries, err := fs.ReadDir(migrations, "migrations/postgres")
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, e := range entries {
+		var v int64
+		if _, err := fmt.Sscanf(e.Name(), "%d_", &v); err == nil && v > n {
+			n = v
+		}
+	}
+	return n, nil
+}
+
+// now returns the transaction clock reading, in microseconds.
+func (db *DB) now() time.Time { return db.opt.Now().UTC().Truncate(time.Microsecond) }
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(n int64) time.Time { return time.UnixMicro(n).UTC() }
+
+// rebind turns ? placeholders into the dialect's.
+func (db *DB) rebind(q string) string { return db.dialect.rebind(q) }
+
+type dialect interface {
+	name() string
+	rebind(q string) string
+	// jsonEq returns an SQL condition that the JSON object column col has
+	// value v (already normalised) under key field, and its arguments.
+	jsonEq(col, field string, v any) (string, []any, error)
+	// isUnique reports whether err is a unique-constraint violation.
+	isUnique(err error) bool
+}
+
+func rebindDollar(q string) string {
+	var b strings.Builder
+	n := 0
+	for _, c := range q {
+		if c == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}

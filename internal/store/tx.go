@@ -1,0 +1,197 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bulwarkhq/bulwark"
+)
+
+// tx is one database transaction with one clock reading.
+type tx struct {
+	db  *DB
+	sql *sql.Tx
+	now time.Time
+	ctx context.Context
+}
+
+func (t *tx) exec(q string, args ...any) (sql.Result, error) {
+	return t.sql.ExecContext(t.ctx, t.db.rebind(q), args...)
+}
+
+func (t *tx) query(q string, args ...any) (*sql.Rows, error) {
+	return t.sql.QueryContext(t.ctx, t.db.rebind(q), args...)
+}
+
+func (t *tx) queryRow(q string, args ...any) *sql.Row {
+	return t.sql.QueryRowContext(t.ctx, t.db.rebind(q), args...)
+}
+
+// tenantTx is the only way to reach tenant tables. It is made from the
+// Principal in the context, never from request input, and every query it
+// runs is bound to that tenant; on PostgreSQL the transaction also sets
+// app.tenant_id, which row-level security checks again.
+type tenantTx struct {
+	tx
+	tenantID  string
+	principal *bulwark.Principal
+}
+
+// globalTx reaches deployment-level tables only (tenants, operators). On
+// PostgreSQL no tenant is set in it, so tenant tables show no rows.
+type globalTx struct {
+	tx
+	principal *bulwark.Principal
+}
+
+func (db *DB) begin(ctx context.Context, write bool) (*tx, error) {
+	pool := db.read
+	opts := &sql.TxOptions{ReadOnly: !write}
+	if write {
+		pool = db.write
+	}
+	if db.dialect.name() == "sqlite" {
+		// The read pool is query_only; the write pool's _txlock=immediate
+		// does the rest. database/sql's ReadOnly is not understood there.
+		opts = nil
+	}
+	s, err := pool.BeginTx(ctx, opts)
+	if err != nil {
+		return nil, db.formatError(fmt.Errorf("begin: %w", err))
+	}
+	return &tx{db: db, sql: s, now: db.now(), ctx: ctx}, nil
+}
+
+func (db *DB) run(ctx context.Context, write bool, setup func(*tx) error, fn func(*tx) error) error {
+	t, err := db.begin(ctx, write)
+	if err != nil {
+		return err
+	}
+	defer t.sql.Rollback()
+	if setup != nil {
+		if err := setup(t); err != nil {
+			return db.formatError(err)
+		}
+	}
+	if err := fn(t); err != nil {
+		return db.formatError(err)
+	}
+	if err := t.sql.Commit(); err != nil {
+		return db.formatError(fmt.Errorf("commit: %w", err))
+	}
+	return nil
+}
+
+// inTenant runs fn in a transaction scoped to the tenant of the principal
+// in ctx. It fails closed: without a tenant principal nothing runs.
+func (db *DB) inTenant(ctx context.Context, write bool, fn func(*tenantTx) error) error {
+	tenantID, err := bulwark.TenantFromContext(ctx)
+	if err != nil {
+		return err
+	}
+	return db.inTenantID(ctx, tenantID, bulwark.FromContext(ctx), write, fn)
+}
+
+// inTenantID is inTenant for the few places that learn the tenant from a
+// credential being checked (a login, a session or token, an activation
+// secret) rather than from a principal. It is unexported on purpose.
+func (db *DB) inTenantID(ctx context.Context, tenantID string, p *bulwark.Principal, write bool, fn func(*tenantTx) error) error {
+	return db.run(ctx, write, func(t *tx) error { return db.setTenant(t, tenantID) }, func(t *tx) error {
+		return fn(&tenantTx{tx: *t, tenantID: tenantID, principal: p})
+	})
+}
+
+func (db *DB) setTenant(t *tx, tenantID string) error {
+	if db.dialect.name() != "postgres" {
+		return nil
+	}
+	// is_local = true: the setting ends with the transaction, so a pooled
+	// connection never carries one tenant into the next transaction.
+	_, err := t.exec("SELECT set_config('app.tenant_id', ?, true)", tenantID)
+	return err
+}
+
+// inGlobal runs fn in a deployment-level transaction.
+func (db *DB) inGlobal(ctx context.Context, write bool, fn func(*globalTx) error) error {
+	return db.run(ctx, write, nil, func(t *tx) error {
+		return fn(&globalTx{tx: *t, principal: bulwark.FromContext(ctx)})
+	})
+}
+
+// formatError maps driver errors to application errors, in one place for
+// both backends.
+func (db *DB) formatError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var be *bulwark.Error
+	if errors.As(err, &be) {
+		return err
+	}
+	if db.dialect.isUnique(err) {
+		return &bulwark.Error{Code: bulwark.EConflict, Message: "it already exists", Err: err}
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return &bulwark.Error{Code: bulwark.EUnavailable, Message: "the request was cancelled or timed out", Err: err}
+	}
+	return err
+}
+
+// auditEntry is one audit log entry, written in the transaction of the
+// change it records (DATA-5). Fields holds field names, never values.
+type auditEntry struct {
+	Action     string
+	TargetKind string
+	TargetID   string
+	Fields     []string
+	Privileged bool
+}
+
+func actorOf(p *bulwark.Principal) (kind, id string) {
+	if p == nil {
+		return "anonymous", ""
+	}
+	return string(p.Kind), p.ID
+}
+
+func (t *tx) appendAudit(tenantID *string, p *bulwark.Principal, e auditEntry) error {
+	kind, id := actorOf(p)
+	fields := e.Fields
+	if fields == nil {
+		fields = []string{}
+	}
+	fj, err := json.Marshal(fields)
+	if err != nil {
+		return err
+	}
+	privileged := any(e.Privileged)
+	if t.db.dialect.name() == "sqlite" {
+		privileged = boolInt(e.Privileged)
+	}
+	_, err = t.exec(`INSERT INTO audit_log (tenant_id, at, actor_kind, actor_id, action, target_kind, target_id, fields, outcome, request_id, privileged)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		tenantID, micros(t.now), kind, id, e.Action, e.TargetKind, e.TargetID, string(fj), "success", bulwark.RequestInfoFrom(t.ctx).ID, privileged)
+	if err != nil {
+		return fmt.Errorf("append audit entry: %w", err)
+	}
+	return nil
+}
+
+func (t *tenantTx) audit(e auditEntry) error {
+	return t.appendAudit(&t.tenantID, t.principal, e)
+}
+
+func (t *globalTx) audit(e auditEntry) error {
+	return t.appendAudit(nil, t.principal, e)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
