@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"testing"
+)
+
+// result is what one run of the command line produced.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// runCmd runs the command line with args and only the environment vars
+// given (never the test process's own), as a person at a terminal would.
+func runCmd(t *testing.T, vars map[string]string, args ...string) result {
+	t.Helper()
+	return runCtx(t, context.Background(), vars, args...)
+}
+
+func runCtx(t *testing.T, ctx context.Context, vars map[string]string, args ...string) result {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	getenv := func(k string) string { return vars[k] }
+	code := run(ctx, args, getenv, strings.NewReader(""), &stdout, &stderr)
+	return result{code, stdout.String(), stderr.String()}
+}
+
+func TestTopLevelHelp(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"-help"}} {
+		r := runCmd(t, nil, args...)
+		if r.code != exitOK {
+			t.Errorf("%v: exit %d, want 0", args, r.code)
+		}
+		for _, cmd := range []string{"serve", "migrate", "operator create", "tenant create", "tenant list", "version"} {
+			if !strings.Contains(r.stdout, cmd) {
+				t.Errorf("%v: usage does not mention %q", args, cmd)
+			}
+		}
+		if r.stderr != "" {
+			t.Errorf("%v: stderr %q, want nothing", args, r.stderr)
+		}
+	}
+}
+
+func TestNoCommandIsUsageError(t *testing.T) {
+	r := runCmd(t, nil)
+	if r.code != exitUsage || !strings.Contains(r.stderr, "Usage:") {
+		t.Errorf("exit %d, stderr %q; want 2 and the usage", r.code, r.stderr)
+	}
+}
+
+func TestUnknownCommandIsUsageError(t *testing.T) {
+	for _, args := range [][]string{
+		{"frobnicate"},
+		{"--bogus"},
+		{"tenant"},
+		{"tenant", "delete"},
+		{"operator"},
+		{"operator", "list"},
+	} {
+		r := runCmd(t, nil, args...)
+		if r.code != exitUsage {
+			t.Errorf("%v: exit %d, want 2", args, r.code)
+		}
+		if !strings.Contains(r.stderr, "Usage:") {
+			t.Errorf("%v: stderr lacks the usage: %q", args, r.stderr)
+		}
+		if r.stdout != "" {
+			t.Errorf("%v: stdout %q, want nothing", args, r.stdout)
+		}
+	}
+}
+
+// Every command prints its usage with --help, -h and through "help CMD",
+// on stdout, and exits 0 without touching anything.
+func TestEveryCommandHelp(t *testing.T) {
+	for _, tc := range []struct {
+		args     []string
+		synopsis string
+		flags    []string
+	}{
+		{[]string{"serve"}, "bulwark serve", []string{"--data", "--addr", "--db", "--db-owner", "--metrics-addr", "--invite-ttl", "--log-level", "BULWARK_DB_FILE"}},
+		{[]string{"migrate"}, "bulwark migrate", []string{"--data", "--db", "--db-owner", "--log-level"}},
+		{[]string{"operator", "create"}, "bulwark operator create EMAIL", []string{"--data", "--db", "--invite-ttl", "--json"}},
+		{[]string{"tenant", "create"}, "bulwark tenant create SLUG", []string{"--name", "--admin-email", "--data", "--db", "--invite-ttl", "--json"}},
+		{[]string{"tenant", "list"}, "bulwark tenant list", []string{"--data", "--db", "--json"}},
+		{[]string{"version"}, "bulwark version", nil},
+		{[]string{"operator"}, "bulwark operator <command>", []string{"create EMAIL"}},
+		{[]string{"tenant"}, "bulwark tenant <command>", []string{"create SLUG", "list"}},
+	} {
+		name := strings.Join(tc.args, " ")
+		for _, args := range [][]string{
+			append(append([]string{}, tc.args...), "--help"),
+			append(append([]string{}, tc.args...), "-h"),
+			append([]string{"help"}, tc.args...),
+		} {
+			t.Run(strings.Join(args, " "), func(t *testing.T) {
+				dir := t.TempDir()
+				r := runCmd(t, map[string]string{"BULWARK_DATA": dir + "/data"}, args...)
+				if r.code != exitOK {
+					t.Fatalf("exit %d, want 0; stderr %q", r.code, r.stderr)
+				}
+				if !strings.Contains(r.stdout, "Usage: "+tc.synopsis) {
+					t.Errorf("%s: stdout lacks %q:\n%s", name, "Usage: "+tc.synopsis, r.stdout)
+				}
+				for _, f := range tc.flags {
+					if !strings.Contains(r.stdout, f) {
+						t.Errorf("%s: help does not mention %s", name, f)
+					}
+				}
+				if r.stderr != "" {
+					t.Errorf("stderr %q, want nothing", r.stderr)
+				}
+			})
+		}
+	}
+}
+
+// A wrong command line exits 2 and shows what is wrong and the usage, on
+// stderr, before anything is opened or created.
+func TestBadCommandLines(t *testing.T) {
+	for _, args := range [][]string{
+		{"serve", "--bogus"},
+		{"serve", "extra"},
+		{"serve", "--addr", "no-port"},
+		{"serve", "--addr", "127.0.0.1:99999"},
+		{"serve", "--metrics-addr", "127.0.0.1:8443"},
+		{"serve", "--metrics-addr", "0.0.0.0:8443"},
+		{"serve", "--invite-ttl", "forever"},
+		{"serve", "--invite-ttl", "1s"},
+		{"serve", "--invite-ttl", "9000h"},
+		{"serve", "--log-level", "loud"},
+		{"serve", "--db", "mysql://localhost/bulwark"},
+		{"serve", "--db", "sqlite://"},
+		{"serve", "--db-owner", "postgres://owner@localhost/bulwark"},
+		{"serve", "--db", "postgres://app@localhost/b", "--db-owner", "sqlite:///x.db"},
+		{"serve", "--data", ""},
+		{"migrate", "--addr", "127.0.0.1:1"},
+		{"migrate", "now"},
+		{"operator", "create"},
+		{"operator", "create", "a@example.com", "b@example.com"},
+		{"operator", "create", "a@example.com", "--password", "hunter2"},
+		{"tenant", "create", "--name", "Acme", "--admin-email", "a@example.com"},
+		{"tenant", "create", "acme", "--admin-email", "a@example.com"},
+		{"tenant", "create", "acme", "--name", "Acme"},
+		{"tenant", "create", "acme", "--name", "Acme", "--admin-email", "a@example.com", "--password", "x"},
+		{"tenant", "list", "acme"},
+		{"version", "--json"},
+		{"version", "now"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			dir := t.TempDir() + "/data"
+			r := runCmd(t, map[string]string{"BULWARK_DATA": dir}, args...)
+			if r.code != exitUsage {
+				t.Fatalf("exit %d, want 2; stdout %q stderr %q", r.code, r.stdout, r.stderr)
+			}
+			if r.stderr == "" {
+				t.Error("nothing on stderr")
+			}
+			if r.stdout != "" {
+				t.Errorf("stdout %q, want nothing", r.stdout)
+			}
+			if _, err := os.Stat(dir); err == nil {
+				t.Error("a bad command line created the data directory")
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	r := runCmd(t, nil, "version")
+	if r.code != exitOK || !strings.HasPrefix(r.stdout, "bulwark ") || !strings.Contains(r.stdout, "go1.") {
+		t.Errorf("exit %d, stdout %q", r.code, r.stdout)
+	}
+}
