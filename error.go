@@ -52,6 +52,11 @@ func FieldError(field, reason string) *Error {
 	return &Error{Code: EInvalid, Message: "invalid " + field + ": " + reason, Fields: map[string]string{field: reason}}
 }
 
+// Conflict returns a conflict error naming one field.
+func Conflict(field, reason string) *Error {
+	return &Error{Code: EConflict, Message: field + " " + reason, Fields: map[string]string{field: reason}}
+}
+
 // ErrorCode returns the code of err, EInternal for an error that is not an
 // *Error, and "" for nil.
 func ErrorCode(err error) Code {

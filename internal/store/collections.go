@@ -60,7 +60,7 @@ func (db *DB) CreateCollection(ctx context.Context, c bulwark.Collection) (*bulw
 		_, err = t.exec("INSERT INTO collections (tenant_id, id, name, fields, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
 			t.tenantID, c.ID, c.Name, string(fields), micros(t.now), micros(t.now))
 		if t.db.dialect.isUnique(err) {
-			return &bulwark.Error{Code: bulwark.EConflict, Message: "a collection with this name exists", Fields: map[string]string{"name": "is taken"}}
+			return bulwark.Conflict("name", "is taken by another collection")
 		}
 		if err != nil {
 			return err

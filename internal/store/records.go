@@ -63,7 +63,7 @@ func (t *tenantTx) setUniques(c *bulwark.Collection, id string, data map[string]
 		_, err := t.exec("INSERT INTO record_uniques (tenant_id, collection_id, field, value_key, record_id) VALUES (?, ?, ?, ?, ?)",
 			t.tenantID, c.ID, name, bulwark.UniqueKey(v), id)
 		if t.db.dialect.isUnique(err) {
-			return &bulwark.Error{Code: bulwark.EConflict, Message: "another record has this value", Fields: map[string]string{name: "must be unique"}}
+			return bulwark.Conflict(name, "must be unique: another record has this value")
 		}
 		if err != nil {
 			return err

@@ -66,7 +66,7 @@ func (db *DB) CreateRole(ctx context.Context, r bulwark.Role) (*bulwark.Role, er
 		_, err = t.exec("INSERT INTO roles (tenant_id, name, description, permissions, created_at) VALUES (?, ?, ?, ?, ?)",
 			t.tenantID, r.Name, r.Description, string(perms), micros(t.now))
 		if t.db.dialect.isUnique(err) {
-			return &bulwark.Error{Code: bulwark.EConflict, Message: "a role with this name exists", Fields: map[string]string{"name": "is taken"}}
+			return bulwark.Conflict("name", "is taken by another role")
 		}
 		if err != nil {
 			return err

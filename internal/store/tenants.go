@@ -38,7 +38,7 @@ func (db *DB) CreateTenant(ctx context.Context, n bulwark.NewTenant) (*bulwark.T
 		ten.CreatedAt = t.now
 		_, err := t.exec("INSERT INTO tenants (id, slug, name, created_at) VALUES (?, ?, ?, ?)", ten.ID, ten.Slug, ten.Name, micros(t.now))
 		if db.dialect.isUnique(err) {
-			return bulwark.FieldError("slug", "is taken")
+			return bulwark.Conflict("slug", "is taken")
 		}
 		if err != nil {
 			return err
@@ -103,7 +103,7 @@ func (db *DB) CreateOperator(ctx context.Context, email string) (*bulwark.Operat
 		_, err := t.exec("INSERT INTO operators (id, email, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
 			op.ID, op.Email, op.Status, micros(t.now), micros(t.now))
 		if db.dialect.isUnique(err) {
-			return bulwark.FieldError("email", "an operator with this email exists")
+			return bulwark.Conflict("email", "is taken by another operator")
 		}
 		if err != nil {
 			return err

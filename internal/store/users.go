@@ -26,7 +26,7 @@ func (t *tenantTx) insertUser(u *bulwark.User) (*bulwark.Invitation, error) {
 	_, err := t.exec("INSERT INTO users (tenant_id, id, email, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
 		t.tenantID, u.ID, u.Email, u.Status, micros(t.now), micros(t.now))
 	if t.db.dialect.isUnique(err) {
-		return nil, &bulwark.Error{Code: bulwark.EConflict, Message: "a user with this email exists in this tenant", Fields: map[string]string{"email": "is taken"}}
+		return nil, bulwark.Conflict("email", "is taken by another user of this tenant")
 	}
 	if err != nil {
 		return nil, err
