@@ -198,7 +198,7 @@ func TestConfigValidate(t *testing.T) {
 // Database passwords never reach a message or a log line.
 func TestRedactURL(t *testing.T) {
 	for in, secret := range map[string]string{
-		"postgres://app:hunter2@db.internal:5432/bulwark":              "hunter2",
+		"postgres://app:hunter2@db.internal:5432/bulwark":               "hunter2",
 		"postgres://app@db.internal/bulwark?password=hunter2&sslmode=x": "hunter2",
 		"postgres://app:p%40ss@db/b":                                    "p@ss",
 	} {

@@ -2,7 +2,20 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/bulwarkhq/bulwark/internal/auth"
+	"github.com/bulwarkhq/bulwark/internal/devcert"
+	"github.com/bulwarkhq/bulwark/internal/web"
 )
 
 const serveHelp = `Start Bulwark: create the data directory (mode 0700) if missing, make or
@@ -37,3 +50,124 @@ func runServe(ctx context.Context, e *env, args []string) int {
 	return exitOK
 }
 
+// serve runs the server until ctx is done, then shuts it down gracefully.
+// A nil error is a clean stop.
+func serve(ctx context.Context, e *env, cfg *Config) error {
+	log := newLogger(e, cfg.LogLevel)
+
+	// The data directory holds the certificate's private keys even when
+	// the database lives elsewhere, so it is always checked.
+	if err := prepareDataDir(cfg.DataDir, true); err != nil {
+		return err
+	}
+	cert, err := devcert.Ensure(cfg.DataDir, time.Now())
+	if err != nil {
+		return err
+	}
+	if len(cert.Created) > 0 {
+		log.Info("development certificate created", "made", cert.Created, "ca", cert.CAPath, "ca_sha256", cert.CAFingerprint)
+	}
+
+	db, err := openStore(ctx, cfg, log, true)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		return err
+	}
+	log.Info("database ready", "db", redactURL(cfg.DB))
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	api := web.New(web.Deps{
+		Auth:        auth.New(db, auth.Options{}),
+		Tenants:     db,
+		Operators:   db,
+		Users:       db,
+		Roles:       db,
+		Tokens:      db,
+		Collections: db,
+		Records:     db,
+		Logger:      log,
+		Ready:       db.Ping,
+		Registry:    reg,
+	})
+
+	tlsCfg := web.TLSConfig()
+	tlsCfg.Certificates = []tls.Certificate{*cert.TLS}
+
+	// Listen before printing, so the printed address is real (port 0 picks
+	// a free port) and a client that reads it can connect at once.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	srv := web.NewServer(cfg.Addr, api.Handler(), tlsCfg)
+	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	servers := []*http.Server{srv}
+	listeners := []net.Listener{ln}
+
+	var metricsURL string
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on %s for metrics: %w", cfg.MetricsAddr, err)
+		}
+		msrv := web.NewServer(cfg.MetricsAddr, web.MetricsHandler(reg), tlsCfg.Clone())
+		msrv.ErrorLog = srv.ErrorLog
+		servers = append(servers, msrv)
+		listeners = append(listeners, mln)
+		metricsURL = publicURL(mln.Addr().String()) + "/metrics"
+	}
+
+	base := publicURL(ln.Addr().String())
+	fmt.Fprintf(e.stdout, `Bulwark is serving %s
+CA certificate:         %s
+CA SHA-256 fingerprint: %s
+Check it:               curl --cacert %s %s/healthz
+`, base, cert.CAPath, cert.CAFingerprint, shellQuote(cert.CAPath), base)
+	if metricsURL != "" {
+		fmt.Fprintf(e.stdout, "Metrics (not public):   %s\n", metricsURL)
+	}
+	fmt.Fprintln(e.stdout, "Stop with Ctrl-C.")
+	log.Info("serving", "url", base, "metrics", metricsURL, "ca_sha256", cert.CAFingerprint)
+
+	errc := make(chan error, len(servers))
+	for i, s := range servers {
+		go func() {
+			// Certificates come from s.TLSConfig, so no file names here.
+			errc <- s.ServeTLS(listeners[i], "", "")
+		}()
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "reason", context.Cause(ctx).Error())
+	case serveErr = <-errc:
+		log.Error("server failed", "err", serveErr)
+	}
+
+	// ctx is done; the shutdown gets its own deadline.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	var errs []error
+	for _, s := range servers {
+		if err := s.Shutdown(sctx); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown %s: %w", s.Addr, err))
+		}
+	}
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		errs = append(errs, serveErr)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
