@@ -1,0 +1,13 @@
+package store
+
+import "context"
+
+// CountAudit counts the audit entries of the caller's tenant with action
+// and target id. Tests only; the audit search API comes with the audit log.
+func (db *DB) CountAudit(ctx context.Context, action, targetID string) (int, error) {
+	var n int
+	err := db.inTenant(ctx, false, func(t *tenantTx) error {
+		return t.queryRow("SELECT count(*) FROM audit_log WHERE tenant_id = ? AND action = ? AND target_id = ?", t.tenantID, action, targetID).Scan(&n)
+	})
+	return n, err
+}
