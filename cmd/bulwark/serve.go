@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -60,10 +59,17 @@ func serve(ctx context.Context, e *env, cfg *Config) error {
 	if err := prepareDataDir(cfg.DataDir, true); err != nil {
 		return err
 	}
-	cert, err := devcert.Ensure(cfg.DataDir, time.Now())
+	certs, err := devcert.NewSource(cfg.DataDir, time.Now)
 	if err != nil {
 		return err
 	}
+	certs.OnRenew = func(c *devcert.Cert) {
+		log.Info("development certificate renewed", "expires", c.TLS.Leaf.NotAfter)
+	}
+	certs.OnError = func(err error) {
+		log.Error("development certificate renewal failed; serving the current one", "err", err)
+	}
+	cert := certs.Current()
 	if len(cert.Created) > 0 {
 		log.Info("development certificate created", "made", cert.Created, "ca", cert.CAPath, "ca_sha256", cert.CAFingerprint)
 	}
@@ -97,8 +103,10 @@ func serve(ctx context.Context, e *env, cfg *Config) error {
 		Registry:    reg,
 	})
 
+	// The certificate comes from certs at each handshake, so a process that
+	// runs for more than a year renews its leaf without a restart.
 	tlsCfg := web.TLSConfig()
-	tlsCfg.Certificates = []tls.Certificate{*cert.TLS}
+	tlsCfg.GetCertificate = certs.GetCertificate
 
 	// Listen before printing, so the printed address is real (port 0 picks
 	// a free port) and a client that reads it can connect at once.
