@@ -31,7 +31,7 @@ type smtpServer struct {
 
 type received struct {
 	from, to, data, user string
-	tls               bool
+	tls                  bool
 }
 
 func newSMTPServer(t *testing.T, withTLS bool) *smtpServer {
