@@ -1,0 +1,80 @@
+package bulwark
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// Audit outcomes.
+const (
+	OutcomeSuccess = "success" // the change was made
+	OutcomeFailure = "failure" // an authentication attempt failed
+	OutcomeDenied  = "denied"  // authorization refused the request
+)
+
+// AuditActor is who did something, and how they proved it: "session",
+// "token", "sso", "break-glass" or "cli".
+type AuditActor struct {
+	Kind string `json:"kind"`
+	ID   string `json:"id"`
+	How  string `json:"how"`
+}
+
+// AuditTarget is what was acted upon.
+type AuditTarget struct {
+	Kind string `json:"kind"`
+	ID   string `json:"id"`
+}
+
+// AuditEntry is one entry of the tamper-evident audit log (DATA-5, PRIV-2).
+// It names changed fields, never their values; the client address and user
+// agent are personal data and are only ever stored sealed.
+type AuditEntry struct {
+	// Seq is the entry's index in the Merkle tree, nil until the sequencer
+	// has integrated it (normally within a second of the commit).
+	Seq        *int64      `json:"seq"`
+	Time       time.Time   `json:"time"`
+	Tenant     string      `json:"tenant,omitempty"`
+	Actor      AuditActor  `json:"actor"`
+	Action     string      `json:"action"`
+	Target     AuditTarget `json:"target"`
+	Fields     []string    `json:"fields"`
+	Outcome    string      `json:"outcome"`
+	RequestID  string      `json:"request_id"`
+	Privileged bool        `json:"privileged"`
+}
+
+// AuditFilter selects audit entries. Empty fields do not filter.
+type AuditFilter struct {
+	Actor   string // actor id
+	Action  string // exact action, or a prefix ending in '.', such as "record."
+	Target  string // target id
+	Outcome string
+	Since   time.Time // inclusive
+	Until   time.Time // exclusive
+	Limit   int
+	Cursor  string
+}
+
+// Denial is an authorization refusal to be recorded (ASVS V16.3.2).
+type Denial struct {
+	// Action is what was attempted, such as "GET /api/v1/users".
+	Action string
+	// Permission is the permission that was missing, if one was.
+	Permission Permission
+	TargetKind string
+	TargetID   string
+}
+
+// AuditService reads the caller's tenant's audit log and records refusals.
+type AuditService interface {
+	// SearchAudit lists the caller's tenant's entries, newest first.
+	SearchAudit(ctx context.Context, f AuditFilter) ([]*AuditEntry, string, error)
+	// ExportAudit writes the caller's tenant's integrated entries as JSON
+	// Lines, each with an inclusion proof against one signed checkpoint.
+	ExportAudit(ctx context.Context, w io.Writer) error
+	// RecordDenial records that the principal in ctx was refused. It is
+	// written in its own transaction: there is no change to attach it to.
+	RecordDenial(ctx context.Context, d Denial) error
+}

@@ -1,0 +1,258 @@
+package audit
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"gocloud.dev/blob"
+	_ "gocloud.dev/blob/fileblob" // file:/// replicas, the default
+	"gocloud.dev/gcerrors"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Replica is the independent copy of the log in blob storage (DATA-6): a
+// separate directory by default, a bucket with its own credentials in
+// production. It holds, under its prefix:
+//
+//	entries/<start>-<end>.jsonl   the leaves start..end-1, one per line
+//	entries/<start>-<end>.hashes  their leaf hashes, hex, one per line
+//	checkpoints/<size>            every signed checkpoint shipped
+//	checkpoint                    the latest signed checkpoint
+//
+// Numbers are zero-padded to 20 digits, so names sort in log order. With
+// the public key it is enough to verify everything (Verify, Source).
+type Replica struct {
+	bucket *blob.Bucket
+	url    string
+}
+
+// OpenReplica opens the replica at a gocloud.dev/blob URL, such as
+// file:///var/lib/bulwark/audit-replica?create_dir=1 or
+// s3://bucket?region=...&prefix=audit/.
+func OpenReplica(ctx context.Context, url string) (*Replica, error) {
+	b, err := blob.OpenBucket(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("open audit replica: %w", err)
+	}
+	return &Replica{bucket: b, url: url}, nil
+}
+
+// Close closes the bucket.
+func (r *Replica) Close() error { return r.bucket.Close() }
+
+// Name implements Source.
+func (r *Replica) Name() string { return "replica" }
+
+func bundleName(start, end int64, ext string) string {
+	return fmt.Sprintf("entries/%020d-%020d.%s", start, end, ext)
+}
+
+// PutBundle stores leaves start..start+len(leaves)-1 with their hashes.
+// Shipping the same range again overwrites it with the same bytes, so a
+// retry after a partial failure is harmless.
+func (r *Replica) PutBundle(ctx context.Context, start int64, leaves [][]byte, hashes []tlog.Hash) error {
+	if len(leaves) != len(hashes) || len(leaves) == 0 {
+		return errors.New("audit replica: a bundle needs as many hashes as leaves, and at least one")
+	}
+	end := start + int64(len(leaves))
+	var lb, hb bytes.Buffer
+	for i, l := range leaves {
+		lb.Write(l)
+		lb.WriteByte('\n')
+		hb.WriteString(hex.EncodeToString(hashes[i][:]))
+		hb.WriteByte('\n')
+	}
+	// Hashes first: a bundle of entries is never visible without them.
+	if err := r.bucket.WriteAll(ctx, bundleName(start, end, "hashes"), hb.Bytes(), nil); err != nil {
+		return fmt.Errorf("ship audit hashes %d-%d: %w", start, end, err)
+	}
+	if err := r.bucket.WriteAll(ctx, bundleName(start, end, "jsonl"), lb.Bytes(), nil); err != nil {
+		return fmt.Errorf("ship audit entries %d-%d: %w", start, end, err)
+	}
+	return nil
+}
+
+// PutCheckpoint stores a signed checkpoint, after the entries it covers.
+func (r *Replica) PutCheckpoint(ctx context.Context, cp *Checkpoint) error {
+	if err := r.bucket.WriteAll(ctx, fmt.Sprintf("checkpoints/%020d", cp.Size), cp.Note, nil); err != nil {
+		return fmt.Errorf("ship audit checkpoint %d: %w", cp.Size, err)
+	}
+	if err := r.bucket.WriteAll(ctx, "checkpoint", cp.Note, nil); err != nil {
+		return fmt.Errorf("ship latest audit checkpoint: %w", err)
+	}
+	return nil
+}
+
+// Checkpoints implements Source.
+func (r *Replica) Checkpoints(ctx context.Context) ([][]byte, error) {
+	var out [][]byte
+	it := r.bucket.List(&blob.ListOptions{Prefix: "checkpoints/"})
+	for {
+		obj, err := it.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		b, err := r.bucket.ReadAll(ctx, obj.Key)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// Latest returns the latest checkpoint the replica holds, nil if none.
+func (r *Replica) Latest(ctx context.Context) ([]byte, error) {
+	b, err := r.bucket.ReadAll(ctx, "checkpoint")
+	if gcerrors.Code(err) == gcerrors.NotFound {
+		return nil, nil
+	}
+	return b, err
+}
+
+type bundle struct{ start, end int64 }
+
+// bundles returns a chain of bundles from 0: at each position the one
+// reaching furthest (a re-shipped range may overlap an earlier one).
+func (r *Replica) bundles(ctx context.Context) ([]bundle, error) {
+	best := map[int64]int64{}
+	it := r.bucket.List(&blob.ListOptions{Prefix: "entries/"})
+	for {
+		obj, err := it.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		name, ok := strings.CutSuffix(strings.TrimPrefix(obj.Key, "entries/"), ".jsonl")
+		if !ok {
+			continue
+		}
+		var s, e int64
+		if _, err := fmt.Sscanf(name, "%d-%d", &s, &e); err != nil || e <= s {
+			continue
+		}
+		if e > best[s] {
+			best[s] = e
+		}
+	}
+	var out []bundle
+	for pos := int64(0); ; {
+		end, ok := best[pos]
+		if !ok {
+			// Overlap: a bundle may start inside the last one.
+			var starts []int64
+			for s, e := range best {
+				if s < pos && e > pos {
+					starts = append(starts, s)
+				}
+			}
+			if len(starts) == 0 {
+				return out, nil
+			}
+			sort.Slice(starts, func(i, j int) bool { return best[starts[i]] > best[starts[j]] })
+			out = append(out, bundle{starts[0], best[starts[0]]})
+			pos = best[starts[0]]
+			continue
+		}
+		out = append(out, bundle{pos, end})
+		pos = end
+	}
+}
+
+// Size implements Source: the end of the contiguous entries from 0.
+func (r *Replica) Size(ctx context.Context) (int64, error) {
+	bs, err := r.bundles(ctx)
+	if err != nil || len(bs) == 0 {
+		return 0, err
+	}
+	return bs[len(bs)-1].end, nil
+}
+
+// Leaves implements Source.
+func (r *Replica) Leaves(ctx context.Context, size int64, fn func(int64, []byte, *tlog.Hash) error) error {
+	bs, err := r.bundles(ctx)
+	if err != nil {
+		return err
+	}
+	pos := int64(0)
+	for _, b := range bs {
+		if pos >= size {
+			break
+		}
+		leaves, err := r.readLines(ctx, bundleName(b.start, b.end, "jsonl"))
+		if err != nil {
+			return err
+		}
+		hashLines, err := r.readLines(ctx, bundleName(b.start, b.end, "hashes"))
+		if err != nil {
+			return err
+		}
+		want := int(b.end - b.start)
+		// A bundle with lines removed: place each leaf by its own number.
+		byPos := make([][]byte, want)
+		if len(leaves) == want {
+			copy(byPos, leaves)
+		} else {
+			for _, l := range leaves {
+				if e, err := ParseLeaf(l); err == nil && e.Seq >= b.start && e.Seq < b.end && byPos[e.Seq-b.start] == nil {
+					byPos[e.Seq-b.start] = l
+				}
+			}
+		}
+		for i := int64(0); i < int64(want); i++ {
+			idx := b.start + i
+			if idx < pos {
+				continue
+			}
+			if idx >= size {
+				break
+			}
+			var claimed *tlog.Hash
+			if int(i) < len(hashLines) {
+				if h, err := hex.DecodeString(string(hashLines[i])); err == nil && len(h) == tlog.HashSize {
+					claimed = new(tlog.Hash)
+					copy(claimed[:], h)
+				}
+			}
+			if err := fn(idx, byPos[i], claimed); err != nil {
+				return err
+			}
+			pos = idx + 1
+		}
+	}
+	for ; pos < size; pos++ {
+		if err := fn(pos, nil, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Replica) readLines(ctx context.Context, key string) ([][]byte, error) {
+	b, err := r.bucket.ReadAll(ctx, key)
+	if gcerrors.Code(err) == gcerrors.NotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out [][]byte
+	s := bufio.NewScanner(bytes.NewReader(b))
+	s.Buffer(make([]byte, 64*1024), 16<<20)
+	for s.Scan() {
+		out = append(out, bytes.Clone(s.Bytes()))
+	}
+	return out, s.Err()
+}
