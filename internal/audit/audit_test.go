@@ -158,9 +158,9 @@ type memSource struct {
 	cps     [][]byte
 }
 
-func (m *memSource) Name() string                                    { return m.name }
-func (m *memSource) Checkpoints(context.Context) ([][]byte, error)   { return m.cps, nil }
-func (m *memSource) Size(context.Context) (int64, error)             { return int64(len(m.claimed)), nil }
+func (m *memSource) Name() string                                  { return m.name }
+func (m *memSource) Checkpoints(context.Context) ([][]byte, error) { return m.cps, nil }
+func (m *memSource) Size(context.Context) (int64, error)           { return int64(len(m.claimed)), nil }
 func (m *memSource) Leaves(_ context.Context, size int64, fn func(int64, []byte, *tlog.Hash) error) error {
 	for i := int64(0); i < size; i++ {
 		var l []byte

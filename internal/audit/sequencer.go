@@ -322,7 +322,7 @@ func (s *Sequencer) Collectors() []prometheus.Collector { return s.m.all() }
 
 type metrics struct {
 	size, pending, lagEntries, lagSeconds, checkpoint, leader prometheus.Gauge
-	integrated, shipped, shipFailures                        prometheus.Counter
+	integrated, shipped, shipFailures                         prometheus.Counter
 }
 
 func newMetrics() *metrics {
