@@ -59,6 +59,12 @@ type Field struct {
 	Classification Classification `json:"classification"`
 	Required       bool           `json:"required,omitempty"`
 	Unique         bool           `json:"unique,omitempty"`
+	// Lookup allows equality filters on a sealed (Sensitive) field: the
+	// store keeps a blind index, a keyed per-tenant hash of each value,
+	// and filters on it without decrypting. A sealed field without Lookup
+	// (or Unique) cannot be filtered. A blind index reveals which records
+	// share a value, so mark only fields that need it.
+	Lookup bool `json:"lookup,omitempty"`
 }
 
 // Collection is a tenant-defined record type.
@@ -121,6 +127,8 @@ func (f Field) validate() error {
 		return FieldError("fields", "field "+f.Name+": classification is required: public, internal, confidential, personal or secret")
 	case f.Unique && f.Type == TypeJSON:
 		return FieldError("fields", "field "+f.Name+": a json field cannot be unique")
+	case f.Lookup && f.Type == TypeJSON:
+		return FieldError("fields", "field "+f.Name+": a json field cannot be a lookup field")
 	}
 	return nil
 }
