@@ -67,6 +67,7 @@ func (db *DB) migratePostgres(ctx context.Context) error {
 	for _, t := range append(append([]string{}, tenantTables...), globalTables...) {
 		stmts = append(stmts, "GRANT SELECT, INSERT, UPDATE, DELETE ON "+pgx.Identifier{t}.Sanitize()+" TO "+app)
 	}
+	stmts = append(stmts, auditGrants(app)...)
 	for _, s := range stmts {
 		if _, err := owner.ExecContext(ctx, s); err != nil {
 			return fmt.Errorf("grant the application role access: %w", err)

@@ -42,6 +42,8 @@ type Options struct {
 	// the migrations. The application role (the main URL) must not own them.
 	OwnerURL string
 	Logger   *slog.Logger
+	// Audit configures audit entries (sealing, strict mode).
+	Audit AuditOptions
 }
 
 func (o *Options) setDefaults() {

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -141,57 +140,3 @@ func (db *DB) formatError(err error) error {
 	return err
 }
 
-// auditEntry is one audit log entry, written in the transaction of the
-// change it records (DATA-5). Fields holds field names, never values.
-type auditEntry struct {
-	Action     string
-	TargetKind string
-	TargetID   string
-	Fields     []string
-	Privileged bool
-}
-
-func actorOf(p *bulwark.Principal) (kind, id string) {
-	if p == nil {
-		return "anonymous", ""
-	}
-	return string(p.Kind), p.ID
-}
-
-func (t *tx) appendAudit(tenantID *string, p *bulwark.Principal, e auditEntry) error {
-	kind, id := actorOf(p)
-	fields := e.Fields
-	if fields == nil {
-		fields = []string{}
-	}
-	fj, err := json.Marshal(fields)
-	if err != nil {
-		return err
-	}
-	privileged := any(e.Privileged)
-	if t.db.dialect.name() == "sqlite" {
-		privileged = boolInt(e.Privileged)
-	}
-	_, err = t.exec(`INSERT INTO audit_log (tenant_id, at, actor_kind, actor_id, action, target_kind, target_id, fields, outcome, request_id, privileged)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		tenantID, micros(t.now), kind, id, e.Action, e.TargetKind, e.TargetID, string(fj), "success", bulwark.RequestInfoFrom(t.ctx).ID, privileged)
-	if err != nil {
-		return fmt.Errorf("append audit entry: %w", err)
-	}
-	return nil
-}
-
-func (t *tenantTx) audit(e auditEntry) error {
-	return t.appendAudit(&t.tenantID, t.principal, e)
-}
-
-func (t *globalTx) audit(e auditEntry) error {
-	return t.appendAudit(nil, t.principal, e)
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}

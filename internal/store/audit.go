@@ -1,0 +1,403 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/bulwarkhq/bulwark"
+	"github.com/bulwarkhq/bulwark/internal/audit"
+)
+
+// AuditOptions configures what the store writes into audit entries.
+type AuditOptions struct {
+	// Sealer seals the client address and user agent of each entry. Nil
+	// leaves them out: they are personal data and are never stored clear.
+	Sealer audit.Sealer
+	// Gate is asked before every audited write; an error refuses the write
+	// (strict mode: the replica is too far behind). Nil allows everything.
+	Gate func() error
+}
+
+var _ bulwark.AuditService = (*DB)(nil)
+
+// auditEntry is one audit log entry, written in the transaction of the
+// change it records (DATA-5). Fields holds field names, never values.
+type auditEntry struct {
+	Action     string
+	TargetKind string
+	TargetID   string
+	Fields     []string
+	Privileged bool
+	// Outcome is bulwark.OutcomeSuccess unless set.
+	Outcome string
+}
+
+func actorOf(p *bulwark.Principal) (kind, id string) {
+	if p == nil {
+		return "anonymous", ""
+	}
+	return string(p.Kind), p.ID
+}
+
+// appendAudit writes e in t. If it cannot be written the caller's
+// transaction fails with it: no change without its entry (DATA-5).
+func (t *tx) appendAudit(tenantID *string, p *bulwark.Principal, e auditEntry) error {
+	ao := t.db.opt.Audit
+	if ao.Gate != nil {
+		if err := ao.Gate(); err != nil {
+			return err
+		}
+	}
+	kind, id := actorOf(p)
+	fields := e.Fields
+	if fields == nil {
+		fields = []string{}
+	}
+	fj, err := json.Marshal(fields)
+	if err != nil {
+		return err
+	}
+	outcome := e.Outcome
+	if outcome == "" {
+		outcome = bulwark.OutcomeSuccess
+	}
+	ri := bulwark.RequestInfoFrom(t.ctx)
+	var client, agent string
+	if ao.Sealer != nil {
+		tid := ""
+		if tenantID != nil {
+			tid = *tenantID
+		}
+		if client, err = ao.Sealer.Seal(tid, "client", ri.ClientIP); err != nil {
+			return fmt.Errorf("seal audit client address: %w", err)
+		}
+		if agent, err = ao.Sealer.Seal(tid, "user_agent", ri.UserAgent); err != nil {
+			return fmt.Errorf("seal audit user agent: %w", err)
+		}
+	}
+	privileged := any(e.Privileged)
+	if t.db.dialect.name() == "sqlite" {
+		privileged = boolInt(e.Privileged)
+	}
+	_, err = t.exec(`INSERT INTO audit_log (tenant_id, at, actor_kind, actor_id, actor_how, action, target_kind, target_id, fields, outcome, request_id, privileged, client, user_agent)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		tenantID, micros(t.now), kind, id, audit.ActorHow(p), e.Action, e.TargetKind, e.TargetID, string(fj), outcome, ri.ID, privileged, client, agent)
+	if err != nil {
+		return fmt.Errorf("append audit entry: %w", err)
+	}
+	return nil
+}
+
+func (t *tenantTx) audit(e auditEntry) error {
+	return t.appendAudit(&t.tenantID, t.principal, e)
+}
+
+func (t *globalTx) audit(e auditEntry) error {
+	return t.appendAudit(nil, t.principal, e)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// auditColumns are read in this order by scanEntry.
+const auditColumns = "seq, idx, tenant_id, at, actor_kind, actor_id, actor_how, action, target_kind, target_id, fields, outcome, request_id, privileged, client, user_agent"
+
+// scanEntry reads a row of auditColumns. rowSeq is the row's own number
+// (the search cursor); the entry's Seq is its tree index, -1 if pending.
+func scanEntry(s interface{ Scan(...any) error }) (e *audit.Entry, rowSeq int64, err error) {
+	e = &audit.Entry{}
+	var idx sql.NullInt64
+	var tenant sql.NullString
+	var at int64
+	var fields string
+	var privileged any
+	if err := s.Scan(&rowSeq, &idx, &tenant, &at, &e.ActorKind, &e.ActorID, &e.ActorHow, &e.Action, &e.TargetKind, &e.TargetID,
+		&fields, &e.Outcome, &e.RequestID, &privileged, &e.Client, &e.UserAgent); err != nil {
+		return nil, 0, err
+	}
+	e.Seq = -1
+	if idx.Valid {
+		e.Seq = idx.Int64
+	}
+	e.Tenant = tenant.String
+	e.Time = fromMicros(at)
+	// A stored value that is not a JSON array of names still becomes part
+	// of the leaf, verbatim: what is hashed must be what is stored.
+	if err := json.Unmarshal([]byte(fields), &e.Fields); err != nil {
+		e.Fields = []string{fields}
+	}
+	switch v := privileged.(type) {
+	case bool:
+		e.Privileged = v
+	case int64:
+		e.Privileged = v != 0
+	}
+	return e, rowSeq, nil
+}
+
+// SearchAudit implements bulwark.AuditService: the caller's tenant's
+// entries, newest first, with a cursor (DATA-7).
+func (db *DB) SearchAudit(ctx context.Context, f bulwark.AuditFilter) ([]*bulwark.AuditEntry, string, error) {
+	limit := pageSize(f.Limit)
+	var out []*bulwark.AuditEntry
+	var next string
+	err := db.inTenant(ctx, false, func(t *tenantTx) error {
+		if err := t.requireCan(bulwark.PermAuditRead); err != nil {
+			return err
+		}
+		q := "SELECT " + auditColumns + " FROM audit_log WHERE tenant_id = ?"
+		args := []any{t.tenantID}
+		if f.Cursor != "" {
+			c, err := strconv.ParseInt(f.Cursor, 10, 64)
+			if err != nil || c <= 0 {
+				return bulwark.FieldError("cursor", "is not a cursor this API returned")
+			}
+			q += " AND seq < ?"
+			args = append(args, c)
+		}
+		if f.Actor != "" {
+			q += " AND actor_id = ?"
+			args = append(args, f.Actor)
+		}
+		if prefix, ok := strings.CutSuffix(f.Action, "."); ok && prefix != "" {
+			q += " AND action >= ? AND action < ?"
+			args = append(args, prefix+".", prefix+"/") // '/' sorts right after '.'
+		} else if f.Action != "" {
+			q += " AND action = ?"
+			args = append(args, f.Action)
+		}
+		if f.Target != "" {
+			q += " AND target_id = ?"
+			args = append(args, f.Target)
+		}
+		if f.Outcome != "" {
+			q += " AND outcome = ?"
+			args = append(args, f.Outcome)
+		}
+		if !f.Since.IsZero() {
+			q += " AND at >= ?"
+			args = append(args, micros(f.Since))
+		}
+		if !f.Until.IsZero() {
+			q += " AND at < ?"
+			args = append(args, micros(f.Until))
+		}
+		q += " ORDER BY seq DESC LIMIT ?"
+		args = append(args, limit+1)
+		rows, err := t.query(q, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		var seqs []int64
+		for rows.Next() {
+			e, rowSeq, err := scanEntry(rows)
+			if err != nil {
+				return err
+			}
+			pe := e.Public()
+			if e.Seq < 0 {
+				pe.Seq = nil
+			}
+			out = append(out, pe)
+			seqs = append(seqs, rowSeq)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(out) > limit {
+			out, next = out[:limit], strconv.FormatInt(seqs[limit-1], 10)
+		}
+		return nil
+	})
+	return out, next, err
+}
+
+// RecordDenial implements bulwark.AuditService: an authorization refusal
+// becomes an entry of the principal's tenant (or a deployment-level one
+// for operators and anonymous callers), in its own transaction.
+func (db *DB) RecordDenial(ctx context.Context, d bulwark.Denial) error {
+	e := auditEntry{Action: "authz.deny", TargetKind: d.TargetKind, TargetID: d.TargetID, Outcome: bulwark.OutcomeDenied}
+	if e.TargetKind == "" {
+		e.TargetKind, e.TargetID = "route", d.Action
+	}
+	if d.Permission != "" {
+		// For a denial, "fields" names the permission that was missing.
+		e.Fields = []string{string(d.Permission)}
+	}
+	p := bulwark.FromContext(ctx)
+	if tenantID, ok := p.Tenant(); ok {
+		return db.inTenantID(ctx, tenantID, p, true, func(t *tenantTx) error { return t.audit(e) })
+	}
+	e.Privileged = p != nil && p.Kind == bulwark.KindOperator
+	return db.inGlobal(ctx, true, func(t *globalTx) error { return t.audit(e) })
+}
+
+// auditLoginFailure records a failed login (ASVS V16.3.1) in its own
+// transaction: in the tenant when the slug named one, else at deployment
+// level. The attempted email is personal data and is never recorded; the
+// target is the account when it exists.
+func (db *DB) auditLoginFailure(ctx context.Context, tenantID, targetKind, targetID string) error {
+	e := auditEntry{Action: "auth.login", TargetKind: targetKind, TargetID: targetID, Outcome: bulwark.OutcomeFailure,
+		Privileged: targetKind == "operator"}
+	if tenantID != "" {
+		return db.inTenantID(ctx, tenantID, nil, true, func(t *tenantTx) error { return t.audit(e) })
+	}
+	return db.inGlobal(ctx, true, func(t *globalTx) error {
+		t.principal = nil
+		return t.audit(e)
+	})
+}
+
+// ExportAudit implements bulwark.AuditService: the caller's tenant's
+// entries up to the latest signed checkpoint, each with its inclusion
+// proof, as JSON Lines (audit.ExportWriter). The export is itself audited.
+func (db *DB) ExportAudit(ctx context.Context, w io.Writer) error {
+	tenantID, err := bulwark.TenantFromContext(ctx)
+	if err != nil {
+		return err
+	}
+	if !bulwark.FromContext(ctx).Can(bulwark.PermAuditRead, "") {
+		return bulwark.Errorf(bulwark.EForbidden, "you may not read the audit log")
+	}
+	var cp *audit.Checkpoint
+	err = db.inTenant(ctx, true, func(t *tenantTx) error {
+		var err error
+		if cp, err = t.latestCheckpoint(); err != nil {
+			return err
+		}
+		return t.audit(auditEntry{Action: "audit.export", TargetKind: "audit_log", TargetID: tenantID})
+	})
+	if err != nil {
+		return err
+	}
+	if cp == nil {
+		return bulwark.Errorf(bulwark.EUnavailable, "the audit log has no signed checkpoint yet; try again in a few seconds")
+	}
+	ew := audit.NewExportWriter(w, tenantID, cp)
+	const chunk = 500
+	for from := int64(-1); ; {
+		type item struct {
+			leaf  []byte
+			idx   int64
+			proof tlog.RecordProof
+		}
+		var items []item
+		err := db.inTenant(ctx, false, func(t *tenantTx) error {
+			rows, err := t.query("SELECT "+auditColumns+" FROM audit_log WHERE tenant_id = ? AND idx > ? AND idx < ? ORDER BY idx LIMIT ?",
+				t.tenantID, from, cp.Size, chunk)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				e, _, err := scanEntry(rows)
+				if err != nil {
+					return err
+				}
+				items = append(items, item{leaf: e.Leaf(), idx: e.Seq})
+			}
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			rows.Close()
+			r := &hashReader{t: &t.tx, cache: map[int64]tlog.Hash{}}
+			for i := range items {
+				if items[i].proof, err = tlog.ProveRecord(cp.Size, items[i].idx, r); err != nil {
+					return fmt.Errorf("prove audit entry %d: %w", items[i].idx, err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, it := range items {
+			if err := ew.Add(it.idx, it.leaf, it.proof); err != nil {
+				return err
+			}
+		}
+		if len(items) < chunk {
+			break
+		}
+		from = items[len(items)-1].idx
+	}
+	return ew.Close()
+}
+
+// hashReader reads the tree's stored hashes in t, caching them: proofs of
+// neighbouring entries share most of their hashes.
+type hashReader struct {
+	t     *tx
+	cache map[int64]tlog.Hash
+}
+
+func (r *hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	var missing []any
+	var marks []string
+	for _, x := range indexes {
+		if _, ok := r.cache[x]; !ok {
+			missing = append(missing, x)
+			marks = append(marks, "?")
+		}
+	}
+	for len(missing) > 0 {
+		n := min(len(missing), 500)
+		rows, err := r.t.query("SELECT id, hash FROM audit_hashes WHERE id IN ("+strings.Join(marks[:n], ",")+")", missing[:n]...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id int64
+			var b []byte
+			if err := rows.Scan(&id, &b); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			var h tlog.Hash
+			copy(h[:], b)
+			r.cache[id] = h
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		missing, marks = missing[n:], marks[n:]
+	}
+	out := make([]tlog.Hash, len(indexes))
+	for i, x := range indexes {
+		h, ok := r.cache[x]
+		if !ok {
+			return nil, fmt.Errorf("audit tree hash %d is missing", x)
+		}
+		out[i] = h
+	}
+	return out, nil
+}
+
+func (t *tx) latestCheckpoint() (*audit.Checkpoint, error) {
+	var cp audit.Checkpoint
+	var root []byte
+	var note string
+	err := t.queryRow("SELECT size, root, note FROM audit_checkpoints ORDER BY size DESC LIMIT 1").Scan(&cp.Size, &root, &note)
+	if err == sql.ErrNoRows {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	copy(cp.Root[:], root)
+	cp.Note = []byte(note)
+	return &cp, nil
+}

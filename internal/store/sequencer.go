@@ -1,0 +1,423 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/bulwarkhq/bulwark"
+	"github.com/bulwarkhq/bulwark/internal/audit"
+)
+
+// The audit sequencer's side of the store (audit.Backend): it reads every
+// tenant's entries, so on PostgreSQL its transactions set
+// app.audit_scope = 'all', which the audit_sequencer policy admits. No
+// other code path sets it.
+
+var _ audit.Backend = (*DB)(nil)
+
+const sequencerLease = "audit-sequencer"
+
+// inAudit runs fn in a deployment-level transaction that may read and
+// number every tenant's audit entries.
+func (db *DB) inAudit(ctx context.Context, write bool, fn func(*tx) error) error {
+	return db.run(ctx, write, func(t *tx) error {
+		if db.dialect.name() != "postgres" {
+			return nil
+		}
+		_, err := t.exec("SELECT set_config('app.audit_scope', 'all', true)")
+		return err
+	}, fn)
+}
+
+var errLeaseLost = &bulwark.Error{Code: bulwark.EConflict, Message: "another process holds the audit sequencer lease"}
+
+// AcquireAuditLease implements audit.Backend with one conditional UPDATE,
+// the same on SQLite and PostgreSQL.
+func (db *DB) AcquireAuditLease(ctx context.Context, holder string, ttl time.Duration) (bool, error) {
+	var ok bool
+	err := db.inGlobal(ctx, true, func(t *globalTx) error {
+		res, err := t.exec("UPDATE leases SET holder = ?, until = ? WHERE name = ? AND (until < ? OR holder = ?)",
+			holder, micros(t.now.Add(ttl)), sequencerLease, micros(t.now), holder)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		ok = n == 1
+		return err
+	})
+	return ok, err
+}
+
+// fence fails unless holder still holds the lease. On PostgreSQL the
+// UPDATE also locks the lease row until the transaction ends, so two
+// sequencers can never integrate at the same time even if one was paused
+// past its lease.
+func (t *tx) fence(holder string) error {
+	res, err := t.exec("UPDATE leases SET holder = holder WHERE name = ? AND holder = ? AND until >= ?", sequencerLease, holder, micros(t.now))
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return errors.Join(errLeaseLost, err)
+	}
+	return nil
+}
+
+// IntegrateAudit implements audit.Backend.
+func (db *DB) IntegrateAudit(ctx context.Context, holder string, max int, sign func(int64, tlog.Hash) (*audit.Checkpoint, error)) (int, error) {
+	var n int
+	err := db.inAudit(ctx, true, func(t *tx) error {
+		n = 0
+		if err := t.fence(holder); err != nil {
+			return err
+		}
+		var size int64
+		if err := t.queryRow("SELECT size FROM audit_head WHERE id = 1").Scan(&size); err != nil {
+			return err
+		}
+		rows, err := t.query("SELECT "+auditColumns+" FROM audit_log WHERE idx IS NULL ORDER BY seq LIMIT ?", max)
+		if err != nil {
+			return err
+		}
+		var entries []*audit.Entry
+		var seqs []int64
+		for rows.Next() {
+			e, rowSeq, err := scanEntry(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			entries = append(entries, e)
+			seqs = append(seqs, rowSeq)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(entries) == 0 {
+			return nil
+		}
+		// Only the right edge of the tree is needed to append to it.
+		r := &hashReader{t: t, cache: map[int64]tlog.Hash{}}
+		if _, err := r.ReadHashes(audit.FrontierIndexes(size)); err != nil {
+			return fmt.Errorf("read the audit tree's edge: %w", err)
+		}
+		var newIDs []int64
+		for i, e := range entries {
+			e.Seq = size + int64(i)
+			hs, err := tlog.StoredHashesForRecordHash(e.Seq, e.Hash(), r)
+			if err != nil {
+				return err
+			}
+			first := tlog.StoredHashCount(e.Seq)
+			for j, h := range hs {
+				r.cache[first+int64(j)] = h
+				newIDs = append(newIDs, first+int64(j))
+			}
+		}
+		if err := t.insertHashes(newIDs, r.cache); err != nil {
+			return err
+		}
+		if err := t.numberEntries(seqs, size); err != nil {
+			return err
+		}
+		newSize := size + int64(len(entries))
+		res, err := t.exec("UPDATE audit_head SET size = ? WHERE id = 1 AND size = ?", newSize, size)
+		if err != nil {
+			return err
+		}
+		if k, _ := res.RowsAffected(); k != 1 {
+			return errLeaseLost
+		}
+		root, err := tlog.TreeHash(newSize, r)
+		if err != nil {
+			return err
+		}
+		cp, err := sign(newSize, root)
+		if err != nil {
+			return err
+		}
+		if _, err := t.exec("INSERT INTO audit_checkpoints (size, root, note, created_at) VALUES (?, ?, ?, ?)",
+			cp.Size, cp.Root[:], string(cp.Note), micros(t.now)); err != nil {
+			return err
+		}
+		n = len(entries)
+		return nil
+	})
+	return n, err
+}
+
+func (t *tx) insertHashes(ids []int64, hashes map[int64]tlog.Hash) error {
+	for len(ids) > 0 {
+		k := min(len(ids), 400)
+		var args []any
+		for _, id := range ids[:k] {
+			h := hashes[id]
+			args = append(args, id, h[:])
+		}
+		q := "INSERT INTO audit_hashes (id, hash) VALUES " + strings.TrimSuffix(strings.Repeat("(?, ?), ", k), ", ")
+		if _, err := t.exec(q, args...); err != nil {
+			return fmt.Errorf("store audit tree hashes: %w", err)
+		}
+		ids = ids[k:]
+	}
+	return nil
+}
+
+// numberEntries sets idx = base, base+1, ... on the rows seqs, in that
+// order, a few hundred rows per statement.
+func (t *tx) numberEntries(seqs []int64, base int64) error {
+	for off := 0; off < len(seqs); {
+		k := min(len(seqs)-off, 400)
+		var parts []string
+		var args []any
+		for i := 0; i < k; i++ {
+			parts = append(parts, "SELECT CAST(? AS BIGINT) AS s, CAST(? AS BIGINT) AS i")
+			args = append(args, seqs[off+i], base+int64(off+i))
+		}
+		q := "UPDATE audit_log SET idx = v.i FROM (" + strings.Join(parts, " UNION ALL ") + ") AS v WHERE audit_log.seq = v.s AND audit_log.idx IS NULL"
+		res, err := t.exec(q, args...)
+		if err != nil {
+			return fmt.Errorf("number audit entries: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n != int64(k) {
+			return fmt.Errorf("number audit entries: %d of %d rows updated", n, k)
+		}
+		off += k
+	}
+	return nil
+}
+
+// AuditState implements audit.Backend.
+func (db *DB) AuditState(ctx context.Context) (*audit.State, error) {
+	st := &audit.State{}
+	err := db.inAudit(ctx, false, func(t *tx) error {
+		if err := t.queryRow("SELECT size, replicated FROM audit_head WHERE id = 1").Scan(&st.Size, &st.Replicated); err != nil {
+			return err
+		}
+		var err error
+		if st.Checkpoint, err = t.latestCheckpoint(); err != nil {
+			return err
+		}
+		var oldestPending sql.NullInt64
+		if err := t.queryRow("SELECT count(*), min(at) FROM audit_log WHERE idx IS NULL").Scan(&st.Pending, &oldestPending); err != nil {
+			return err
+		}
+		var oldest int64
+		if oldestPending.Valid {
+			oldest = oldestPending.Int64
+		}
+		if st.Replicated < st.Size {
+			var at int64
+			if err := t.queryRow("SELECT at FROM audit_log WHERE idx = ?", st.Replicated).Scan(&at); err == nil && (oldest == 0 || at < oldest) {
+				oldest = at
+			}
+		}
+		if oldest != 0 {
+			st.Oldest = fromMicros(oldest)
+		}
+		return nil
+	})
+	return st, err
+}
+
+// AuditLeaves implements audit.Backend.
+func (db *DB) AuditLeaves(ctx context.Context, from, to int64) ([][]byte, []tlog.Hash, error) {
+	var leaves [][]byte
+	var hashes []tlog.Hash
+	err := db.inAudit(ctx, false, func(t *tx) error {
+		leaves, hashes = nil, nil
+		rows, err := t.query("SELECT "+auditColumns+" FROM audit_log WHERE idx >= ? AND idx < ? ORDER BY idx", from, to)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			e, _, err := scanEntry(rows)
+			if err != nil {
+				return err
+			}
+			if e.Seq != from+int64(len(leaves)) {
+				return fmt.Errorf("audit entry %d is missing", from+int64(len(leaves)))
+			}
+			leaves = append(leaves, e.Leaf())
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows.Close()
+		lh, err := t.leafHashes(from, to)
+		if err != nil {
+			return err
+		}
+		for i := from; i < to; i++ {
+			h, ok := lh[i]
+			if !ok {
+				return fmt.Errorf("audit leaf hash %d is missing", i)
+			}
+			hashes = append(hashes, h)
+		}
+		return nil
+	})
+	return leaves, hashes, err
+}
+
+// leafHashes returns the stored level-0 hashes of records [from, to).
+func (t *tx) leafHashes(from, to int64) (map[int64]tlog.Hash, error) {
+	out := map[int64]tlog.Hash{}
+	if to <= from {
+		return out, nil
+	}
+	rows, err := t.query("SELECT id, hash FROM audit_hashes WHERE id >= ? AND id <= ?",
+		tlog.StoredHashIndex(0, from), tlog.StoredHashIndex(0, to-1))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var b []byte
+		if err := rows.Scan(&id, &b); err != nil {
+			return nil, err
+		}
+		if level, n := tlog.SplitStoredHashIndex(id); level == 0 {
+			var h tlog.Hash
+			copy(h[:], b)
+			out[n] = h
+		}
+	}
+	return out, rows.Err()
+}
+
+// SetAuditReplicated implements audit.Backend.
+func (db *DB) SetAuditReplicated(ctx context.Context, holder string, size int64) error {
+	return db.inAudit(ctx, true, func(t *tx) error {
+		if err := t.fence(holder); err != nil {
+			return err
+		}
+		_, err := t.exec("UPDATE audit_head SET replicated = ? WHERE id = 1 AND replicated < ?", size, size)
+		return err
+	})
+}
+
+// AuditSource returns the primary copy of the log, for audit.Verify.
+func (db *DB) AuditSource() audit.Source { return primarySource{db} }
+
+type primarySource struct{ db *DB }
+
+func (primarySource) Name() string { return "primary" }
+
+func (s primarySource) Checkpoints(ctx context.Context) ([][]byte, error) {
+	var out [][]byte
+	err := s.db.inAudit(ctx, false, func(t *tx) error {
+		out = nil
+		rows, err := t.query("SELECT note FROM audit_checkpoints ORDER BY size")
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				return err
+			}
+			out = append(out, []byte(n))
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// Size is the largest of what the head says and what the rows and
+// hashes show, so a head rolled back by hand hides nothing.
+func (s primarySource) Size(ctx context.Context) (int64, error) {
+	var size int64
+	err := s.db.inAudit(ctx, false, func(t *tx) error {
+		var maxIdx, maxHash sql.NullInt64
+		if err := t.queryRow("SELECT size FROM audit_head WHERE id = 1").Scan(&size); err != nil {
+			return err
+		}
+		if err := t.queryRow("SELECT max(idx) FROM audit_log").Scan(&maxIdx); err != nil {
+			return err
+		}
+		if err := t.queryRow("SELECT max(id) FROM audit_hashes").Scan(&maxHash); err != nil {
+			return err
+		}
+		if maxIdx.Valid && maxIdx.Int64+1 > size {
+			size = maxIdx.Int64 + 1
+		}
+		if maxHash.Valid {
+			// The record whose hashes end at maxHash.
+			for n := size; tlog.StoredHashCount(n) <= maxHash.Int64; n++ {
+				size = n + 1
+			}
+		}
+		return nil
+	})
+	return size, err
+}
+
+func (s primarySource) Leaves(ctx context.Context, size int64, fn func(int64, []byte, *tlog.Hash) error) error {
+	const chunk = 5000
+	for from := int64(0); from < size; from += chunk {
+		to := min(from+chunk, size)
+		leaves := map[int64][]byte{}
+		var hashes map[int64]tlog.Hash
+		err := s.db.inAudit(ctx, false, func(t *tx) error {
+			clear(leaves)
+			rows, err := t.query("SELECT "+auditColumns+" FROM audit_log WHERE idx >= ? AND idx < ?", from, to)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				e, _, err := scanEntry(rows)
+				if err != nil {
+					return err
+				}
+				leaves[e.Seq] = e.Leaf()
+			}
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			rows.Close()
+			hashes, err = t.leafHashes(from, to)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		for i := from; i < to; i++ {
+			var claimed *tlog.Hash
+			if h, ok := hashes[i]; ok {
+				claimed = &h
+			}
+			if err := fn(i, leaves[i], claimed); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// auditGrants narrows what the application role may do to the audit
+// tables on PostgreSQL: entries are only added and numbered, hashes and
+// checkpoints only added. A compromised application can still stop
+// writing, but cannot quietly rewrite history in place; and whoever can
+// (the owner, a DBA) is caught by the signed checkpoints and the replica.
+func auditGrants(app string) []string {
+	return []string{
+		"REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM " + app,
+		"GRANT SELECT, INSERT ON audit_log TO " + app,
+		"GRANT UPDATE (idx) ON audit_log TO " + app,
+		"GRANT SELECT, INSERT ON audit_hashes, audit_checkpoints TO " + app,
+		"GRANT SELECT, UPDATE ON audit_head TO " + app,
+		"GRANT SELECT, UPDATE ON leases TO " + app,
+	}
+}
