@@ -21,6 +21,7 @@ const (
 	EGone               Code = "gone"                // used or expired one-time secret
 	ETooLarge           Code = "too_large"           // request body over the limit
 	ERateLimited        Code = "rate_limited"        // slow down
+	EReauthRequired     Code = "reauth_required"     // step-up: re-authenticate first (403)
 )
 
 // Error is the one application error type. Message is safe to show to the

@@ -1,6 +1,9 @@
 package bulwark
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // PrincipalKind says what kind of identity made a request.
 type PrincipalKind string
@@ -29,6 +32,34 @@ type Principal struct {
 	SessionID string
 	// Grants are the principal's role grants, resolved to permissions.
 	Grants []ResolvedGrant
+	// Stage is what a session must do before it is complete: "" (nothing),
+	// StageMFA, StageEnrol or StagePassword. An incomplete session holds
+	// no grants, so it reaches only routes open to any login (AUTH-3).
+	Stage string
+	// AuthAt is when the person behind a session last proved who they are
+	// (login or re-authentication); step-up checks it.
+	AuthAt time.Time
+}
+
+// Session stages: what a login still owes.
+const (
+	StageMFA      = "mfa"      // a second factor, after the password
+	StageEnrol    = "enrol"    // enrol a second factor: the tenant requires one
+	StagePassword = "password" // change the password: expired or below policy
+)
+
+// ReauthWindow is how recent a login must be for sensitive actions (MFA
+// changes, token creation, exports, admin MFA resets).
+const ReauthWindow = 10 * time.Minute
+
+// RequireRecentAuth fails with EReauthRequired unless p is a session whose
+// person proved who they are within ReauthWindow of now (step-up, ASVS
+// V7.5). Non-session principals (API tokens) cannot step up.
+func (p *Principal) RequireRecentAuth(now time.Time) error {
+	if p == nil || p.SessionID == "" || p.AuthAt.IsZero() || now.Sub(p.AuthAt) > ReauthWindow {
+		return Errorf(EReauthRequired, "confirm it is you: re-authenticate, then retry")
+	}
+	return nil
 }
 
 // Tenant reports whether p may reach a tenant's data at all, and which.

@@ -18,6 +18,9 @@ type Session struct {
 	ExpiresAt time.Time `json:"expires_at"`
 	// IdleTimeout is how long the session lives without use.
 	IdleTimeout time.Duration `json:"-"`
+	// Next is what the session must do before it is complete (a Stage
+	// constant); "" for a full session.
+	Next string `json:"next,omitempty"`
 }
 
 // Credentials is a tenant user's password login.
@@ -118,4 +121,25 @@ func WithRequestInfo(ctx context.Context, ri RequestInfo) context.Context {
 func RequestInfoFrom(ctx context.Context) RequestInfo {
 	ri, _ := ctx.Value(requestInfoKey{}).(RequestInfo)
 	return ri
+}
+
+// SessionInfo describes one of a user's sessions, for listing and
+// revoking (AUTH-7). The secret itself is never shown again.
+type SessionInfo struct {
+	ID         string    `json:"id"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastSeenAt time.Time `json:"last_seen_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+	ClientIP   string    `json:"client_ip"`
+	UserAgent  string    `json:"user_agent"`
+	Current    bool      `json:"current"`
+	Stage      string    `json:"stage,omitempty"`
+}
+
+// SessionService lets users see and end their own sessions, and admins end
+// a user's sessions (AUTH-6, AUTH-7).
+type SessionService interface {
+	ListSessions(ctx context.Context) ([]*SessionInfo, error)
+	RevokeSession(ctx context.Context, id string) error
+	RevokeUserSessions(ctx context.Context, userID string) error
 }

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -41,6 +42,10 @@ type Hasher struct {
 	params Params
 	sem    chan struct{}
 	dummy  string
+	// waiting counts callers queued for a slot; past maxWait a caller is
+	// shed at once, so an overload is answered fast instead of piling up.
+	waiting atomic.Int64
+	maxWait int64
 }
 
 // NewHasher returns a Hasher with p, running at most limit hashes at once
@@ -49,7 +54,7 @@ func NewHasher(p Params, limit int) *Hasher {
 	if limit <= 0 {
 		limit = runtime.NumCPU()
 	}
-	h := &Hasher{params: p, sem: make(chan struct{}, limit)}
+	h := &Hasher{params: p, sem: make(chan struct{}, limit), maxWait: int64(8 * limit)}
 	h.dummy = h.encode(make([]byte, saltLen), make([]byte, keyLen), p)
 	return h
 }
@@ -58,6 +63,16 @@ func NewHasher(p Params, limit int) *Hasher {
 var ErrBusy = errors.New("password hashing is saturated")
 
 func (h *Hasher) acquire(ctx context.Context) error {
+	select {
+	case h.sem <- struct{}{}:
+		return nil
+	default:
+	}
+	if h.waiting.Add(1) > h.maxWait {
+		h.waiting.Add(-1)
+		return ErrBusy
+	}
+	defer h.waiting.Add(-1)
 	select {
 	case h.sem <- struct{}{}:
 		return nil

@@ -21,6 +21,7 @@ const (
 	Session    = "bws" // a login session
 	Token      = "bwt" // an API token
 	Activation = "bwa" // a one-time activation (invitation) secret
+	Reset      = "bwr" // a one-time password reset secret
 )
 
 // OperatorScope is the scope of operators' secrets.
@@ -49,7 +50,7 @@ func Parse(plain string) (kind, scope string, ok bool) {
 		return "", "", false
 	}
 	switch parts[0] {
-	case Session, Token, Activation:
+	case Session, Token, Activation, Reset:
 		return parts[0], parts[1], true
 	}
 	return "", "", false

@@ -14,10 +14,11 @@ import (
 )
 
 // tenantTables are the tables under row-level security.
-var tenantTables = []string{"users", "roles", "user_grants", "user_secrets", "api_tokens", "collections", "records", "record_uniques", "audit_log"}
+var tenantTables = []string{"users", "roles", "user_grants", "user_secrets", "api_tokens", "collections", "records", "record_uniques", "audit_log",
+	"auth_settings", "password_history", "mfa_totp", "mfa_recovery_codes", "webauthn_credentials"}
 
 // globalTables hold deployment-level data.
-var globalTables = []string{"tenants", "operators", "operator_secrets"}
+var globalTables = []string{"tenants", "operators", "operator_secrets", "login_failures", "operator_totp"}
 
 // migratePostgres runs the migrations as the owner role, then grants the
 // application role data access (never ownership, never DDL).

@@ -28,6 +28,7 @@ func seedTwo(t *testing.T, f *storetest.Fixture) (idA, idB string) {
 		if _, err := f.CreateToken(owner, bulwark.NewAPIToken{Name: "t", Grant: bulwark.Grant{Role: bulwark.RoleViewer}}); err != nil {
 			t.Fatal(err)
 		}
+		seedAuth(t, f, owner)
 		if slug == "acme" {
 			idA = bulwark.FromContext(owner).TenantID
 		} else {
@@ -37,7 +38,8 @@ func seedTwo(t *testing.T, f *storetest.Fixture) (idA, idB string) {
 	return idA, idB
 }
 
-var rlsTables = []string{"users", "roles", "user_grants", "user_secrets", "api_tokens", "collections", "records", "record_uniques", "audit_log"}
+var rlsTables = []string{"users", "roles", "user_grants", "user_secrets", "api_tokens", "collections", "records", "record_uniques", "audit_log",
+	"auth_settings", "password_history", "mfa_totp", "mfa_recovery_codes", "webauthn_credentials"}
 
 // TestRowLevelSecurity bypasses the application layer: it connects as the
 // application role and queries the tables directly (ISO-1).

@@ -16,6 +16,22 @@ import (
 // password matched and, when the hash should be upgraded, a new one.
 type Verifier func(storedHash string) (ok bool, rehash string, err error)
 
+// PasswordTarget is what judging a new password for one account needs: the
+// tenant's policy, the context words, and the hashes it may not reuse.
+type PasswordTarget struct {
+	Policy                        bulwark.PasswordPolicy
+	TenantName, TenantSlug, Email string
+	// History holds the hashes of the last Policy.History passwords,
+	// newest first (the current one included).
+	History []string
+	// CurrentHash is the account's password hash ("" before activation).
+	CurrentHash string
+}
+
+// Compliance reports whether a password that just verified still meets
+// the tenant's policy (a tightened policy applies at the next login).
+type Compliance func(*PasswordTarget) bool
+
 // errLogin is the one answer to every failed login: unknown tenant, unknown
 // email, wrong password or disabled account look the same.
 var errLogin = bulwark.Errorf(bulwark.EUnauthenticated, "the tenant, email or password is wrong")
@@ -26,28 +42,57 @@ var errBadSecret = bulwark.Errorf(bulwark.EUnauthenticated, "the credential is i
 // enough for the idle timeout, rarely enough not to make every read a write.
 const touchEvery = time.Minute
 
+// historyKept is how many old hashes are kept per user whatever the
+// policy says, so raising the policy's history takes effect at once.
+const historyKept = bulwark.MaxPasswordHistory
+
+// lookupUser finds an active user by tenant slug and email, outside any
+// write transaction. Unknown ones give empty ids and no error.
+func (db *DB) lookupUser(ctx context.Context, slug, email string) (tenantID, userID, hash string, err error) {
+	if bulwark.ValidateSlug(slug) != nil {
+		return "", "", "", nil
+	}
+	err = db.inGlobal(ctx, false, func(t *globalTx) error {
+		return t.queryRow("SELECT id FROM tenants WHERE slug = ?", slug).Scan(&tenantID)
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", "", "", nil
+	}
+	if err != nil {
+		return "", "", "", err
+	}
+	err = db.inTenantID(ctx, tenantID, nil, false, func(t *tenantTx) error {
+		return t.queryRow("SELECT id, password_hash FROM users WHERE tenant_id = ? AND email = ? AND status = ?",
+			t.tenantID, email, bulwark.StatusActive).Scan(&userID, &hash)
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return tenantID, "", "", nil
+	}
+	return tenantID, userID, hash, err
+}
+
 // PasswordLogin checks a tenant user's password with verify and opens a
-// session. The password hash is checked outside any transaction, so slow
-// hashing never holds the database's write lock.
-func (db *DB) PasswordLogin(ctx context.Context, c bulwark.Credentials, verify Verifier) (*bulwark.Session, error) {
-	var tenantID, userID, hash string
+// session. The attempt is counted first (brute-force defence); the hash
+// is checked outside any transaction, so slow hashing never holds the
+// database's write lock. The session is complete only when nothing more
+// is owed: a user with a second factor gets a StageMFA session, a user
+// the tenant requires to enrol a StageEnrol one, and a password that no
+// longer meets the policy (or has expired) a StagePassword one.
+func (db *DB) PasswordLogin(ctx context.Context, c bulwark.Credentials, verify Verifier, compliant Compliance) (*bulwark.Session, error) {
 	email, emailErr := bulwark.NormalizeEmail("email", c.Email)
-	if emailErr == nil && bulwark.ValidateSlug(c.Tenant) == nil {
-		err := db.inGlobal(ctx, false, func(t *globalTx) error {
-			return t.queryRow("SELECT id FROM tenants WHERE slug = ?", c.Tenant).Scan(&tenantID)
-		})
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	if emailErr != nil {
+		email = c.Email
+	}
+	var tenantID, userID, hash string
+	if emailErr == nil {
+		var err error
+		if tenantID, userID, hash, err = db.lookupUser(ctx, c.Tenant, email); err != nil {
 			return nil, err
 		}
 	}
-	if tenantID != "" {
-		err := db.inTenantID(ctx, tenantID, nil, false, func(t *tenantTx) error {
-			return t.queryRow("SELECT id, password_hash FROM users WHERE tenant_id = ? AND email = ? AND status = ?",
-				t.tenantID, email, bulwark.StatusActive).Scan(&userID, &hash)
-		})
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return nil, err
-		}
+	key := userKey(c.Tenant, email)
+	if err := db.Attempt(ctx, key); err != nil {
+		return nil, err
 	}
 	ok, rehash, err := verify(hash)
 	if err != nil {
@@ -61,36 +106,154 @@ func (db *DB) PasswordLogin(ctx context.Context, c bulwark.Credentials, verify V
 	err = db.inTenantID(ctx, tenantID, p, true, func(t *tenantTx) error {
 		// The account may have been disabled since the check above.
 		var status string
-		if err := t.queryRow("SELECT status FROM users WHERE tenant_id = ? AND id = ?", t.tenantID, userID).Scan(&status); err != nil || status != string(bulwark.StatusActive) {
+		var changedAt int64
+		var required int
+		if err := t.queryRow("SELECT status, password_changed_at, password_change_required FROM users WHERE tenant_id = ? AND id = ?",
+			t.tenantID, userID).Scan(&status, &changedAt, &required); err != nil || status != string(bulwark.StatusActive) {
 			return errLogin
+		}
+		if err := t.clearFailures(key); err != nil {
+			return err
 		}
 		if rehash != "" {
 			if _, err := t.exec("UPDATE users SET password_hash = ? WHERE tenant_id = ? AND id = ?", rehash, t.tenantID, userID); err != nil {
 				return err
 			}
 		}
-		plain, h := secret.New(secret.Session, t.tenantID)
-		exp := t.now.Add(db.opt.SessionAbsolute)
-		if _, err := t.exec(`INSERT INTO user_secrets (tenant_id, id, kind, user_id, created_at, expires_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			t.tenantID, h, secret.Session, userID, micros(t.now), micros(exp), micros(t.now)); err != nil {
+		settings, err := t.authSettings()
+		if err != nil {
 			return err
 		}
-		s = &bulwark.Session{Token: plain, ExpiresAt: exp, IdleTimeout: db.opt.SessionIdle}
-		return t.audit(auditEntry{Action: "auth.login", TargetKind: "user", TargetID: userID})
+		// A tightened policy or an (opt-in) expired password: the user
+		// must change it before anything else. Judged now, while the
+		// plaintext is at hand; remembered so MFA does not skip it.
+		pol := settings.PasswordPolicy
+		expired := pol.MaxAgeDays > 0 && changedAt > 0 && t.now.Sub(fromMicros(changedAt)) > time.Duration(pol.MaxAgeDays)*24*time.Hour
+		if required == 0 && compliant != nil {
+			target, err := t.passwordTarget(userID, 0)
+			if err != nil {
+				return err
+			}
+			if expired || !compliant(target) {
+				required = 1
+				if _, err := t.exec("UPDATE users SET password_change_required = 1 WHERE tenant_id = ? AND id = ?", t.tenantID, userID); err != nil {
+					return err
+				}
+			}
+		}
+		stage, err := t.loginStage(userID, settings, required == 1)
+		if err != nil {
+			return err
+		}
+		s, err = t.newSession(userID, stage, settings, t.now)
+		if err != nil {
+			return err
+		}
+		return t.audit(auditEntry{Action: "auth.login", TargetKind: "user", TargetID: userID, Fields: stageFields(stage)})
 	})
 	return s, err
 }
 
-// OperatorPasswordLogin is PasswordLogin for operators.
+func stageFields(stage string) []string {
+	if stage == "" {
+		return nil
+	}
+	return []string{"stage:" + stage}
+}
+
+// loginStage decides what a password login still owes.
+func (t *tenantTx) loginStage(userID string, s bulwark.AuthSettings, passwordChange bool) (string, error) {
+	enrolled, err := t.mfaEnrolled(userID)
+	if err != nil {
+		return "", err
+	}
+	if enrolled {
+		return bulwark.StageMFA, nil
+	}
+	return t.afterMFAStage(userID, s, passwordChange)
+}
+
+// afterMFAStage is the stage once any second factor is done.
+func (t *tenantTx) afterMFAStage(userID string, s bulwark.AuthSettings, passwordChange bool) (string, error) {
+	enrolled, err := t.mfaEnrolled(userID)
+	if err != nil {
+		return "", err
+	}
+	if !enrolled {
+		gs, err := t.grantsOf(userID)
+		if err != nil {
+			return "", err
+		}
+		roles, err := t.roles()
+		if err != nil {
+			return "", err
+		}
+		if bulwark.MFARequired(s.MFA, resolve(roles, gs[userID])) {
+			return bulwark.StageEnrol, nil
+		}
+	}
+	if passwordChange {
+		return bulwark.StagePassword, nil
+	}
+	return "", nil
+}
+
+// mfaEnrolled reports whether the user has a confirmed second factor.
+func (t *tenantTx) mfaEnrolled(userID string) (bool, error) {
+	var n int
+	err := t.queryRow(`SELECT (SELECT count(*) FROM mfa_totp WHERE tenant_id = ? AND user_id = ? AND confirmed_at IS NOT NULL)
+		+ (SELECT count(*) FROM webauthn_credentials WHERE tenant_id = ? AND user_id = ?)`,
+		t.tenantID, userID, t.tenantID, userID).Scan(&n)
+	return n > 0, err
+}
+
+// newSession opens a session for userID with a fresh secret (so a login
+// or a step up never keeps a token an attacker may have planted: no
+// fixation), the tenant's timeouts, and authAt as the last proof of
+// identity.
+func (t *tenantTx) newSession(userID, stage string, s bulwark.AuthSettings, authAt time.Time) (*bulwark.Session, error) {
+	plain, h := secret.New(secret.Session, t.tenantID)
+	exp := t.now.Add(s.SessionAbsolute())
+	idle := s.SessionIdle()
+	ri := bulwark.RequestInfoFrom(t.ctx)
+	ua := ri.UserAgent
+	if len(ua) > 200 {
+		ua = ua[:200]
+	}
+	_, err := t.exec(`INSERT INTO user_secrets (tenant_id, id, kind, user_id, created_at, expires_at, last_seen_at, stage, public_id, idle_us, auth_at, client_ip, user_agent)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.tenantID, h, secret.Session, userID, micros(t.now), micros(exp), micros(t.now), stage, secret.RandomID(), idle.Microseconds(), micros(authAt), ri.ClientIP, ua)
+	if err != nil {
+		return nil, err
+	}
+	return &bulwark.Session{Token: plain, ExpiresAt: exp, IdleTimeout: idle, Next: stage}, nil
+}
+
+// killSessions ends every session of userID; keep, if not "", survives.
+func (t *tenantTx) killSessions(userID, keep string) error {
+	_, err := t.exec("DELETE FROM user_secrets WHERE tenant_id = ? AND user_id = ? AND kind = ? AND id <> ?", t.tenantID, userID, secret.Session, keep)
+	return err
+}
+
+// OperatorPasswordLogin is PasswordLogin for operators. Operators always
+// need a second factor (AUTH-8): the password alone yields a session that
+// can only complete MFA, or enrol a factor if the operator has none.
 func (db *DB) OperatorPasswordLogin(ctx context.Context, email string, verify Verifier) (*bulwark.Session, error) {
 	var opID, hash string
-	if e, err := bulwark.NormalizeEmail("email", email); err == nil {
+	e, emailErr := bulwark.NormalizeEmail("email", email)
+	if emailErr == nil {
 		err := db.inGlobal(ctx, false, func(t *globalTx) error {
 			return t.queryRow("SELECT id, password_hash FROM operators WHERE email = ? AND status = ?", e, bulwark.StatusActive).Scan(&opID, &hash)
 		})
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return nil, err
 		}
+	} else {
+		e = email
+	}
+	key := operatorKey(e)
+	if err := db.Attempt(ctx, key); err != nil {
+		return nil, err
 	}
 	ok, rehash, err := verify(hash)
 	if err != nil {
@@ -103,27 +266,46 @@ func (db *DB) OperatorPasswordLogin(ctx context.Context, email string, verify Ve
 	p := &bulwark.Principal{Kind: bulwark.KindOperator, ID: opID}
 	err = db.inGlobal(ctx, true, func(t *globalTx) error {
 		t.principal = p
+		if err := t.clearFailures(key); err != nil {
+			return err
+		}
 		if rehash != "" {
 			if _, err := t.exec("UPDATE operators SET password_hash = ? WHERE id = ?", rehash, opID); err != nil {
 				return err
 			}
 		}
-		plain, h := secret.New(secret.Session, secret.OperatorScope)
-		exp := t.now.Add(db.opt.SessionAbsolute)
-		if _, err := t.exec(`INSERT INTO operator_secrets (id, kind, operator_id, created_at, expires_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			h, secret.Session, opID, micros(t.now), micros(exp), micros(t.now)); err != nil {
+		stage := bulwark.StageEnrol
+		var n int
+		if err := t.queryRow("SELECT count(*) FROM operator_totp WHERE operator_id = ? AND confirmed_at IS NOT NULL", opID).Scan(&n); err != nil {
 			return err
 		}
-		s = &bulwark.Session{Token: plain, ExpiresAt: exp, IdleTimeout: db.opt.SessionIdle}
-		return t.audit(auditEntry{Action: "auth.login", TargetKind: "operator", TargetID: opID, Privileged: true})
+		if n > 0 {
+			stage = bulwark.StageMFA
+		}
+		var err error
+		s, err = t.newOperatorSession(opID, stage)
+		if err != nil {
+			return err
+		}
+		return t.audit(auditEntry{Action: "auth.login", TargetKind: "operator", TargetID: opID, Fields: stageFields(stage), Privileged: true})
 	})
 	return s, err
+}
+
+func (t *globalTx) newOperatorSession(opID, stage string) (*bulwark.Session, error) {
+	plain, h := secret.New(secret.Session, secret.OperatorScope)
+	exp := t.now.Add(t.db.opt.SessionAbsolute)
+	if _, err := t.exec(`INSERT INTO operator_secrets (id, kind, operator_id, created_at, expires_at, last_seen_at, stage, auth_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		h, secret.Session, opID, micros(t.now), micros(exp), micros(t.now), stage, micros(t.now)); err != nil {
+		return nil, err
+	}
+	return &bulwark.Session{Token: plain, ExpiresAt: exp, IdleTimeout: t.db.opt.SessionIdle, Next: stage}, nil
 }
 
 // Authenticate resolves a bearer secret to a principal.
 func (db *DB) Authenticate(ctx context.Context, bearer string) (*bulwark.Principal, error) {
 	kind, scope, ok := secret.Parse(bearer)
-	if !ok || kind == secret.Activation {
+	if !ok || (kind != secret.Session && kind != secret.Token) {
 		return nil, errBadSecret
 	}
 	hash := secret.Hash(bearer)
@@ -170,28 +352,39 @@ func (db *DB) Authenticate(ctx context.Context, bearer string) (*bulwark.Princip
 }
 
 func (t *tenantTx) sessionPrincipal(hash string) (*bulwark.Principal, bool, error) {
-	var userID string
-	var expires, lastSeen int64
-	err := t.queryRow(`SELECT s.user_id, s.expires_at, s.last_seen_at FROM user_secrets s
+	var userID, stage string
+	var expires, lastSeen, idle, authAt int64
+	err := t.queryRow(`SELECT s.user_id, s.expires_at, s.last_seen_at, s.stage, s.idle_us, s.auth_at FROM user_secrets s
 		JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id
 		WHERE s.tenant_id = ? AND s.id = ? AND s.kind = ? AND u.status = ?`,
-		t.tenantID, hash, secret.Session, bulwark.StatusActive).Scan(&userID, &expires, &lastSeen)
+		t.tenantID, hash, secret.Session, bulwark.StatusActive).Scan(&userID, &expires, &lastSeen, &stage, &idle, &authAt)
 	if err != nil {
 		return nil, false, err
+	}
+	if idle <= 0 {
+		idle = t.db.opt.SessionIdle.Microseconds()
 	}
 	now := micros(t.now)
-	if now >= expires || now >= lastSeen+t.db.opt.SessionIdle.Microseconds() {
+	if now >= expires || now >= lastSeen+idle {
 		return nil, false, errBadSecret
 	}
-	gs, err := t.grantsOf(userID)
-	if err != nil {
-		return nil, false, err
+	p := &bulwark.Principal{Kind: bulwark.KindUser, ID: userID, TenantID: t.tenantID, SessionID: hash, Stage: stage, Grants: []bulwark.ResolvedGrant{}}
+	if authAt > 0 {
+		p.AuthAt = fromMicros(authAt)
 	}
-	roles, err := t.roles()
-	if err != nil {
-		return nil, false, err
+	// An incomplete session holds no grants: it reaches only what any
+	// login may (its own MFA, enrolment, password change, logout).
+	if stage == "" {
+		gs, err := t.grantsOf(userID)
+		if err != nil {
+			return nil, false, err
+		}
+		roles, err := t.roles()
+		if err != nil {
+			return nil, false, err
+		}
+		p.Grants = resolve(roles, gs[userID])
 	}
-	p := &bulwark.Principal{Kind: bulwark.KindUser, ID: userID, TenantID: t.tenantID, SessionID: hash, Grants: resolve(roles, gs[userID])}
 	return p, now-lastSeen >= touchEvery.Microseconds(), nil
 }
 
@@ -221,10 +414,10 @@ func (db *DB) authenticateOperator(ctx context.Context, hash string) (*bulwark.P
 	var p *bulwark.Principal
 	var touch bool
 	err := db.inGlobal(ctx, false, func(t *globalTx) error {
-		var opID string
-		var expires, lastSeen int64
-		err := t.queryRow(`SELECT s.operator_id, s.expires_at, s.last_seen_at FROM operator_secrets s JOIN operators o ON o.id = s.operator_id
-			WHERE s.id = ? AND s.kind = ? AND o.status = ?`, hash, secret.Session, bulwark.StatusActive).Scan(&opID, &expires, &lastSeen)
+		var opID, stage string
+		var expires, lastSeen, authAt int64
+		err := t.queryRow(`SELECT s.operator_id, s.expires_at, s.last_seen_at, s.stage, s.auth_at FROM operator_secrets s JOIN operators o ON o.id = s.operator_id
+			WHERE s.id = ? AND s.kind = ? AND o.status = ?`, hash, secret.Session, bulwark.StatusActive).Scan(&opID, &expires, &lastSeen, &stage, &authAt)
 		if err != nil {
 			return err
 		}
@@ -232,7 +425,10 @@ func (db *DB) authenticateOperator(ctx context.Context, hash string) (*bulwark.P
 		if now >= expires || now >= lastSeen+db.opt.SessionIdle.Microseconds() {
 			return errBadSecret
 		}
-		p = &bulwark.Principal{Kind: bulwark.KindOperator, ID: opID, SessionID: hash}
+		p = &bulwark.Principal{Kind: bulwark.KindOperator, ID: opID, SessionID: hash, Stage: stage}
+		if authAt > 0 {
+			p.AuthAt = fromMicros(authAt)
+		}
 		touch = now-lastSeen >= touchEvery.Microseconds()
 		return nil
 	})
@@ -270,89 +466,83 @@ func (db *DB) Logout(ctx context.Context) error {
 	})
 }
 
-var errActivation = bulwark.Errorf(bulwark.EGone, "the activation link is invalid, used or expired; ask for a new one")
-
-// CheckActivation reports whether an activation secret can still be used,
-// so that a bad one is refused before any password is hashed.
-func (db *DB) CheckActivation(ctx context.Context, token string) error {
-	return db.activate(ctx, token, "")
+// userSession is the principal in ctx when it is a tenant user's session.
+func userSession(ctx context.Context) (*bulwark.Principal, error) {
+	p := bulwark.FromContext(ctx)
+	if p == nil || p.Kind != bulwark.KindUser || p.SessionID == "" {
+		return nil, bulwark.Errorf(bulwark.EForbidden, "only a user's login session can do this")
+	}
+	return p, nil
 }
 
-// Activate uses a one-time activation secret to set the account's password
-// hash and make it active. The secret works once.
-func (db *DB) Activate(ctx context.Context, token, passwordHash string) error {
-	if passwordHash == "" {
-		return bulwark.Errorf(bulwark.EInvalid, "a password is required")
+// ListSessions lists the caller's own sessions (AUTH-7).
+func (db *DB) ListSessions(ctx context.Context) ([]*bulwark.SessionInfo, error) {
+	p, err := userSession(ctx)
+	if err != nil {
+		return nil, err
 	}
-	return db.activate(ctx, token, passwordHash)
-}
-
-func (db *DB) activate(ctx context.Context, token, passwordHash string) error {
-	kind, scope, ok := secret.Parse(token)
-	if !ok || kind != secret.Activation {
-		return errActivation
-	}
-	hash := secret.Hash(token)
-	write := passwordHash != ""
-	if scope == secret.OperatorScope {
-		return db.inGlobal(ctx, write, func(t *globalTx) error {
-			var opID string
-			err := t.queryRow("SELECT operator_id FROM operator_secrets WHERE id = ? AND kind = ? AND used_at IS NULL AND expires_at > ?",
-				hash, secret.Activation, micros(t.now)).Scan(&opID)
-			if err != nil {
-				return activationErr(err)
-			}
-			if !write {
-				return nil
-			}
-			t.principal = &bulwark.Principal{Kind: bulwark.KindOperator, ID: opID}
-			// The condition makes the secret single-use under concurrency.
-			if err := onlyOnce(t.exec("UPDATE operator_secrets SET used_at = ? WHERE id = ? AND used_at IS NULL", micros(t.now), hash)); err != nil {
-				return err
-			}
-			if _, err := t.exec("UPDATE operators SET password_hash = ?, status = ?, updated_at = ? WHERE id = ?", passwordHash, bulwark.StatusActive, micros(t.now), opID); err != nil {
-				return err
-			}
-			return t.audit(auditEntry{Action: "auth.activate", TargetKind: "operator", TargetID: opID, Fields: []string{"password"}, Privileged: true})
-		})
-	}
-	return db.inTenantID(ctx, scope, nil, write, func(t *tenantTx) error {
-		var userID string
-		err := t.queryRow(`SELECT s.user_id FROM user_secrets s JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id
-			WHERE s.tenant_id = ? AND s.id = ? AND s.kind = ? AND s.used_at IS NULL AND s.expires_at > ? AND u.status <> ?`,
-			t.tenantID, hash, secret.Activation, micros(t.now), bulwark.StatusDisabled).Scan(&userID)
+	var out []*bulwark.SessionInfo
+	err = db.inTenant(ctx, false, func(t *tenantTx) error {
+		rows, err := t.query(`SELECT id, public_id, created_at, last_seen_at, expires_at, client_ip, user_agent, stage FROM user_secrets
+			WHERE tenant_id = ? AND user_id = ? AND kind = ? AND expires_at > ? ORDER BY created_at DESC`,
+			t.tenantID, p.ID, secret.Session, micros(t.now))
 		if err != nil {
-			return activationErr(err)
-		}
-		if !write {
-			return nil
-		}
-		t.principal = &bulwark.Principal{Kind: bulwark.KindUser, ID: userID, TenantID: t.tenantID}
-		if err := onlyOnce(t.exec("UPDATE user_secrets SET used_at = ? WHERE tenant_id = ? AND id = ? AND used_at IS NULL", micros(t.now), t.tenantID, hash)); err != nil {
 			return err
 		}
-		if _, err := t.exec("UPDATE users SET password_hash = ?, status = ?, updated_at = ? WHERE tenant_id = ? AND id = ?",
-			passwordHash, bulwark.StatusActive, micros(t.now), t.tenantID, userID); err != nil {
-			return err
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			var created, seen, exp int64
+			s := &bulwark.SessionInfo{}
+			if err := rows.Scan(&id, &s.ID, &created, &seen, &exp, &s.ClientIP, &s.UserAgent, &s.Stage); err != nil {
+				return err
+			}
+			s.CreatedAt, s.LastSeenAt, s.ExpiresAt, s.Current = fromMicros(created), fromMicros(seen), fromMicros(exp), id == p.SessionID
+			out = append(out, s)
 		}
-		return t.audit(auditEntry{Action: "auth.activate", TargetKind: "user", TargetID: userID, Fields: []string{"password"}})
+		return rows.Err()
 	})
-}
-
-func activationErr(err error) error {
-	if errors.Is(err, sql.ErrNoRows) {
-		return errActivation
+	if out == nil {
+		out = []*bulwark.SessionInfo{}
 	}
-	return err
+	return out, err
 }
 
-// onlyOnce turns an UPDATE that changed no row into errActivation.
-func onlyOnce(res sql.Result, err error) error {
+// RevokeSession ends one of the caller's own sessions, by its listed id.
+func (db *DB) RevokeSession(ctx context.Context, id string) error {
+	p, err := userSession(ctx)
 	if err != nil {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		return errActivation
-	}
-	return nil
+	return db.inTenant(ctx, true, func(t *tenantTx) error {
+		res, err := t.exec("DELETE FROM user_secrets WHERE tenant_id = ? AND user_id = ? AND kind = ? AND public_id = ?", t.tenantID, p.ID, secret.Session, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return bulwark.NotFound("session")
+		}
+		return t.audit(auditEntry{Action: "session.revoke", TargetKind: "user", TargetID: p.ID})
+	})
+}
+
+// RevokeUserSessions ends every session of a user of the caller's tenant
+// (users.manage; owners only for owners).
+func (db *DB) RevokeUserSessions(ctx context.Context, userID string) error {
+	return db.inTenant(ctx, true, func(t *tenantTx) error {
+		if err := t.requireCan(bulwark.PermUsersManage); err != nil {
+			return err
+		}
+		u, err := t.user(userID)
+		if err != nil {
+			return err
+		}
+		if err := t.checkActOn(u); err != nil {
+			return err
+		}
+		if err := t.killSessions(userID, ""); err != nil {
+			return err
+		}
+		return t.audit(auditEntry{Action: "session.revoke_all", TargetKind: "user", TargetID: userID, Privileged: true})
+	})
 }

@@ -28,7 +28,7 @@ type Fixture struct {
 func NewFixture(t testing.TB, backend string) *Fixture {
 	clock := NewClock()
 	db := Open(t, backend, store.Options{Now: clock.Now})
-	return &Fixture{DB: db, Auth: auth.New(db.DB, auth.Options{Params: FastHashing}), Clock: clock}
+	return &Fixture{DB: db, Auth: auth.New(db.DB, auth.Options{Params: FastHashing, Now: clock.Now}), Clock: clock}
 }
 
 // Tenant creates a tenant, activates its owner and returns a context acting

@@ -1,0 +1,415 @@
+package auth_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
+
+	"github.com/bulwarkhq/bulwark"
+	"github.com/bulwarkhq/bulwark/internal/auth"
+	"github.com/bulwarkhq/bulwark/internal/mail"
+	"github.com/bulwarkhq/bulwark/internal/store"
+	"github.com/bulwarkhq/bulwark/internal/storetest"
+)
+
+func wantCode(t *testing.T, err error, code bulwark.Code) {
+	t.Helper()
+	if got := bulwark.ErrorCode(err); got != code {
+		t.Fatalf("error %v: code %q, want %q", err, got, code)
+	}
+}
+
+// outbox is a Mailer that keeps messages in memory.
+type outbox struct {
+	mu   sync.Mutex
+	msgs []mail.Message
+	c    chan mail.Message
+}
+
+func newOutbox() *outbox { return &outbox{c: make(chan mail.Message, 100)} }
+
+func (o *outbox) Send(_ context.Context, m mail.Message) error {
+	o.mu.Lock()
+	o.msgs = append(o.msgs, m)
+	o.mu.Unlock()
+	o.c <- m
+	return nil
+}
+
+func (o *outbox) next(t *testing.T, subject string) mail.Message {
+	t.Helper()
+	for {
+		select {
+		case m := <-o.c:
+			if strings.Contains(m.Subject, subject) {
+				return m
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no mail with subject %q", subject)
+		}
+	}
+}
+
+// env is a fixture whose auth service has a mailer.
+type env struct {
+	*storetest.Fixture
+	mail *outbox
+}
+
+func newEnv(t *testing.T, backend string) *env {
+	f := storetest.NewFixture(t, backend)
+	o := newOutbox()
+	f.Auth = auth.New(f.DB.DB, auth.Options{Params: storetest.FastHashing, Now: f.Clock.Now, Mailer: o})
+	return &env{Fixture: f, mail: o}
+}
+
+func (e *env) login(t *testing.T, slug, email, pw string) (*bulwark.Session, error) {
+	t.Helper()
+	return e.Auth.Login(context.Background(), bulwark.Credentials{Tenant: slug, Email: email, Password: pw})
+}
+
+func (e *env) mustLogin(t *testing.T, slug, email, pw string) *bulwark.Session {
+	t.Helper()
+	s, err := e.login(t, slug, email, pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func (e *env) ctx(t *testing.T, s *bulwark.Session) context.Context {
+	t.Helper()
+	return e.As(t, s.Token)
+}
+
+func (e *env) code(t *testing.T, secret string) string {
+	c, err := totp.GenerateCode(secret, e.Clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func owner(slug string) string { return "owner@" + slug + ".example" }
+
+// TestPolicyEnforcedOnSetChangeReset: the tenant's policy applies when a
+// password is set (activation), changed and reset, with reasons.
+func TestPolicyEnforcedOnSetChangeReset(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		e := newEnv(t, backend)
+		own, _ := e.Tenant(t, "acme")
+		// Settings need settings.manage.
+		viewer, _ := e.User(t, own, "vic@acme.example", bulwark.Grant{Role: bulwark.RoleViewer})
+		_, err := e.SetPasswordPolicy(viewer, bulwark.DefaultPasswordPolicy)
+		wantCode(t, err, bulwark.EForbidden)
+		p := bulwark.DefaultPasswordPolicy
+		p.MinLength = 14
+		_, err = e.SetPasswordPolicy(own, p)
+		wantCode(t, err, bulwark.EInvalid)
+		p.MinLength, p.BlockedWords, p.History = 20, []string{"Roadrunner"}, 3
+		if _, err := e.SetPasswordPolicy(own, p); err != nil {
+			t.Fatal(err)
+		}
+		got, err := e.AuthSettings(own)
+		if err != nil || got.PasswordPolicy.MinLength != 20 || got.PasswordPolicy.BlockedWords[0] != "roadrunner" {
+			t.Fatalf("settings %+v, %v", got, err)
+		}
+		// Activation: too short for this tenant, then a context word.
+		_, inv, err := e.InviteUser(own, bulwark.NewUser{Email: "ada@acme.example", Grants: []bulwark.Grant{{Role: bulwark.RoleEditor}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		wantCode(t, e.Auth.Activate(ctx, inv.Token, "seventeen chars!!"), bulwark.EInvalid)
+		err = e.Auth.Activate(ctx, inv.Token, "roadrunner roadrunner 2026!")
+		wantCode(t, err, bulwark.EInvalid)
+		if !strings.Contains(bulwark.ErrorFields(err)["password"], "roadrunner") {
+			t.Fatalf("no reason: %v", err)
+		}
+		wantCode(t, e.Auth.Activate(ctx, inv.Token, "AcmeAcmeAcme-2026-2026!"), bulwark.EInvalid)
+		first := "violet harbour lantern drift"
+		if err := e.Auth.Activate(ctx, inv.Token, first); err != nil {
+			t.Fatal(err)
+		}
+		s := e.mustLogin(t, "acme", "ada@acme.example", first)
+		// Change: needs the current password.
+		_, err = e.Auth.ChangePassword(e.ctx(t, s), "wrong password entirely", "a brand new long passphrase")
+		wantCode(t, err, bulwark.EForbidden)
+		second := "copper meadow whistle canyon"
+		s2, err := e.Auth.ChangePassword(e.ctx(t, s), first, second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.mail.next(t, "password was changed")
+		// The old session is dead; the new one works.
+		if _, err := e.Auth.Authenticate(ctx, s.Token); bulwark.ErrorCode(err) != bulwark.EUnauthenticated {
+			t.Fatalf("old session after a password change: %v", err)
+		}
+		// Reuse history: the first password may not come back.
+		_, err = e.Auth.ChangePassword(e.ctx(t, s2), second, first)
+		wantCode(t, err, bulwark.EInvalid)
+		// Reset: a link by mail, policy applied, single use, 30 minutes.
+		if err := e.Auth.RequestPasswordReset(ctx, "acme", "ada@acme.example"); err != nil {
+			t.Fatal(err)
+		}
+		m := e.mail.next(t, "Reset your")
+		token := m.Body[strings.Index(m.Body, "#token=")+len("#token="):]
+		token = strings.Fields(token)[0]
+		wantCode(t, e.Auth.ResetPassword(ctx, token, second), bulwark.EInvalid) // reuse
+		wantCode(t, e.Auth.ResetPassword(ctx, token, "short"), bulwark.EInvalid)
+		third := "granite orchard sailing pepper"
+		if err := e.Auth.ResetPassword(ctx, token, third); err != nil {
+			t.Fatal(err)
+		}
+		wantCode(t, e.Auth.ResetPassword(ctx, token, "another granite orchard ride"), bulwark.EGone)
+		if _, err := e.Auth.Authenticate(ctx, s2.Token); bulwark.ErrorCode(err) != bulwark.EUnauthenticated {
+			t.Fatalf("session survived a reset: %v", err)
+		}
+		e.mustLogin(t, "acme", "ada@acme.example", third)
+		// An expired link is gone.
+		e.Auth.RequestPasswordReset(ctx, "acme", "ada@acme.example")
+		m = e.mail.next(t, "Reset your")
+		token = strings.Fields(m.Body[strings.Index(m.Body, "#token=")+len("#token="):])[0]
+		e.Clock.Advance(31 * time.Minute)
+		wantCode(t, e.Auth.ResetPassword(ctx, token, "fourth quartz willow bakery"), bulwark.EGone)
+		// Unknown accounts: the same answer, and no mail.
+		if err := e.Auth.RequestPasswordReset(ctx, "acme", "nobody@acme.example"); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Auth.RequestPasswordReset(ctx, "nope", "ada@acme.example"); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestTightenedPolicyAtLogin: a password that no longer meets the policy
+// (or has expired under the opt-in max age) must be changed before the
+// session is complete.
+func TestTightenedPolicyAtLogin(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		e := newEnv(t, backend)
+		own, _ := e.Tenant(t, "acme")
+		p := bulwark.DefaultPasswordPolicy
+		p.MinLength = 40
+		if _, err := e.SetPasswordPolicy(own, p); err != nil {
+			t.Fatal(err)
+		}
+		s := e.mustLogin(t, "acme", owner("acme"), storetest.Password)
+		if s.Next != bulwark.StagePassword {
+			t.Fatalf("stage %q, want %q", s.Next, bulwark.StagePassword)
+		}
+		ctx := e.ctx(t, s)
+		if _, _, err := e.ListUsers(ctx, bulwark.ListOptions{}); bulwark.ErrorCode(err) != bulwark.EForbidden {
+			t.Fatalf("an incomplete session listed users: %v", err)
+		}
+		s2, err := e.Auth.ChangePassword(ctx, storetest.Password, "a much longer passphrase about ferns, kites and tides")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s2.Next != "" {
+			t.Fatalf("stage after change %q", s2.Next)
+		}
+		if _, _, err := e.ListUsers(e.ctx(t, s2), bulwark.ListOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		// Opt-in expiry.
+		p.MinLength, p.MaxAgeDays = 15, 30
+		if _, err := e.SetPasswordPolicy(e.ctx(t, s2), p); err != nil {
+			t.Fatal(err)
+		}
+		e.Clock.Advance(31 * 24 * time.Hour)
+		s3 := e.mustLogin(t, "acme", owner("acme"), "a much longer passphrase about ferns, kites and tides")
+		if s3.Next != bulwark.StagePassword {
+			t.Fatalf("expired password: stage %q", s3.Next)
+		}
+	})
+}
+
+// TestSessions: per-tenant idle and absolute timeouts on the fake clock,
+// fixation (a new token at every login), listing and revoking own
+// sessions, admin revocation, disabling kills sessions (AUTH-7).
+func TestSessions(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		e := newEnv(t, backend)
+		own, ownTok := e.Tenant(t, "acme")
+		ctx := context.Background()
+		// Defaults 30 min idle, 12 h absolute.
+		e.Clock.Advance(29 * time.Minute)
+		if _, err := e.Auth.Authenticate(ctx, ownTok); err != nil {
+			t.Fatal(err)
+		}
+		e.Clock.Advance(30*time.Minute + time.Second)
+		wantCode(t, authErr(e, ownTok), bulwark.EUnauthenticated)
+		// Tenant settings: 5 min idle, 60 min absolute.
+		s := e.mustLogin(t, "acme", owner("acme"), storetest.Password)
+		own = e.ctx(t, s)
+		set := bulwark.DefaultAuthSettings()
+		set.SessionIdleMinutes, set.SessionAbsoluteMinutes = 5, 60
+		if _, err := e.SetAuthSettings(own, set); err != nil {
+			t.Fatal(err)
+		}
+		s = e.mustLogin(t, "acme", owner("acme"), storetest.Password)
+		for range 11 { // 55 min of activity, 4 min apart... then the absolute limit
+			e.Clock.Advance(5*time.Minute - time.Second)
+			if _, err := e.Auth.Authenticate(ctx, s.Token); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e.Clock.Advance(5 * time.Minute)
+		wantCode(t, authErr(e, s.Token), bulwark.EUnauthenticated)
+		s = e.mustLogin(t, "acme", owner("acme"), storetest.Password)
+		e.Clock.Advance(5*time.Minute + time.Second)
+		wantCode(t, authErr(e, s.Token), bulwark.EUnauthenticated)
+
+		// Fixation: each login gets a new token; listing and revoking.
+		a := e.mustLogin(t, "acme", owner("acme"), storetest.Password)
+		b := e.mustLogin(t, "acme", owner("acme"), storetest.Password)
+		if a.Token == b.Token {
+			t.Fatal("two logins share a token")
+		}
+		list, err := e.ListSessions(e.ctx(t, a))
+		if err != nil || len(list) < 2 {
+			t.Fatalf("sessions %v, %v", list, err)
+		}
+		var other string
+		for _, si := range list {
+			if !si.Current {
+				other = si.ID
+			}
+		}
+		if err := e.RevokeSession(e.ctx(t, a), other); err != nil {
+			t.Fatal(err)
+		}
+		wantCode(t, e.RevokeSession(e.ctx(t, a), "nope"), bulwark.ENotFound)
+		// Admin revocation of another user's sessions.
+		ed, _ := e.User(t, e.ctx(t, a), "ed@acme.example", bulwark.Grant{Role: bulwark.RoleEditor})
+		edTok := bulwark.FromContext(ed).SessionID
+		_ = edTok
+		edS := e.mustLogin(t, "acme", "ed@acme.example", storetest.Password)
+		wantCode(t, e.RevokeUserSessions(e.ctx(t, edS), bulwark.FromContext(e.ctx(t, a)).ID), bulwark.EForbidden)
+		if err := e.RevokeUserSessions(e.ctx(t, a), bulwark.FromContext(ed).ID); err != nil {
+			t.Fatal(err)
+		}
+		wantCode(t, authErr(e, edS.Token), bulwark.EUnauthenticated)
+		// Logout.
+		if err := e.Auth.Logout(e.ctx(t, a)); err != nil {
+			t.Fatal(err)
+		}
+		wantCode(t, authErr(e, a.Token), bulwark.EUnauthenticated)
+	})
+}
+
+func authErr(e *env, tok string) error {
+	_, err := e.Auth.Authenticate(context.Background(), tok)
+	return err
+}
+
+// TestBruteForce: per-account counters in the database, progressive
+// delays, a hard stop at 100, the same answers for unknown accounts, and
+// a reset that unlocks (AUTH-7, NIST 800-63B-4 §3.2.2).
+func TestBruteForce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		e := newEnv(t, backend)
+		e.Tenant(t, "acme")
+		ctx := context.Background()
+		for _, email := range []string{owner("acme"), "ghost@acme.example"} {
+			var codes []bulwark.Code
+			for range store.FreeFailures {
+				_, err := e.login(t, "acme", email, "not the password at all")
+				codes = append(codes, bulwark.ErrorCode(err))
+			}
+			for i, c := range codes {
+				want := bulwark.EUnauthenticated
+				if c != want {
+					t.Fatalf("%s: attempt %d: %q (all: %v)", email, i+1, c, codes)
+				}
+			}
+			// The next one right away is throttled, before any hashing.
+			_, err := e.login(t, "acme", email, "not the password at all")
+			wantCode(t, err, bulwark.ERateLimited)
+			if email == owner("acme") {
+				// Even the right password waits out the delay.
+				_, err := e.login(t, "acme", email, storetest.Password)
+				wantCode(t, err, bulwark.ERateLimited)
+			}
+		}
+		// After the delay the right password works and clears the count.
+		e.Clock.Advance(3 * time.Second)
+		e.mustLogin(t, "acme", owner("acme"), storetest.Password)
+		if n, _ := e.Failures(ctx, store.FailureKey("user", "acme", owner("acme"))); n != 0 {
+			t.Fatalf("failures after success: %d", n)
+		}
+		// Never more than 100 consecutive failures.
+		failures := 0
+		for range 300 {
+			_, err := e.login(t, "acme", owner("acme"), "not the password at all")
+			switch bulwark.ErrorCode(err) {
+			case bulwark.EUnauthenticated:
+				failures++
+			case bulwark.ERateLimited:
+			default:
+				t.Fatal(err)
+			}
+			e.Clock.Advance(store.MaxThrottleDelay)
+		}
+		if failures > store.LockoutFailures {
+			t.Fatalf("%d failures checked, limit %d", failures, store.LockoutFailures)
+		}
+		_, err := e.login(t, "acme", owner("acme"), storetest.Password)
+		wantCode(t, err, bulwark.ERateLimited)
+		// A password reset unlocks.
+		e.Auth.RequestPasswordReset(ctx, "acme", owner("acme"))
+		m := e.mail.next(t, "Reset your")
+		token := strings.Fields(m.Body[strings.Index(m.Body, "#token=")+len("#token="):])[0]
+		if err := e.Auth.ResetPassword(ctx, token, "harbour lights over the bay"); err != nil {
+			t.Fatal(err)
+		}
+		e.mustLogin(t, "acme", owner("acme"), "harbour lights over the bay")
+	})
+}
+
+// TestUnknownAccountsLookTheSame: status, code and message are identical
+// for a wrong password, an unknown email and an unknown tenant.
+func TestUnknownAccountsLookTheSame(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	e.Tenant(t, "acme")
+	var msgs []string
+	for _, c := range []bulwark.Credentials{
+		{Tenant: "acme", Email: owner("acme"), Password: "wrong but long enough"},
+		{Tenant: "acme", Email: "nobody@acme.example", Password: "wrong but long enough"},
+		{Tenant: "nope", Email: owner("acme"), Password: "wrong but long enough"},
+		{Tenant: "acme", Email: "not an email", Password: "wrong but long enough"},
+	} {
+		_, err := e.Auth.Login(context.Background(), c)
+		wantCode(t, err, bulwark.EUnauthenticated)
+		msgs = append(msgs, bulwark.ErrorMessage(err))
+	}
+	for _, m := range msgs[1:] {
+		if m != msgs[0] {
+			t.Fatalf("messages differ: %q", msgs)
+		}
+	}
+}
+
+// TestAddressRateLimit: one address may not spray credentials.
+func TestAddressRateLimit(t *testing.T) {
+	f := storetest.NewFixture(t, "sqlite")
+	s := auth.New(f.DB.DB, auth.Options{Params: storetest.FastHashing, Now: f.Clock.Now, AddrRate: 1, AddrBurst: 5})
+	ctx := bulwark.WithRequestInfo(context.Background(), bulwark.RequestInfo{ClientIP: "192.0.2.7"})
+	other := bulwark.WithRequestInfo(context.Background(), bulwark.RequestInfo{ClientIP: "192.0.2.8"})
+	for i := range 5 {
+		_, err := s.Login(ctx, bulwark.Credentials{Tenant: "t", Email: "u" + string(rune('a'+i)) + "@x.example", Password: "xxxxxxxxxxxxxxxx"})
+		wantCode(t, err, bulwark.EUnauthenticated)
+	}
+	_, err := s.Login(ctx, bulwark.Credentials{Tenant: "t", Email: "z@x.example", Password: "xxxxxxxxxxxxxxxx"})
+	wantCode(t, err, bulwark.ERateLimited)
+	_, err = s.Login(other, bulwark.Credentials{Tenant: "t", Email: "z@x.example", Password: "xxxxxxxxxxxxxxxx"})
+	wantCode(t, err, bulwark.EUnauthenticated)
+	f.Clock.Advance(2 * time.Second)
+	_, err = s.Login(ctx, bulwark.Credentials{Tenant: "t", Email: "z@x.example", Password: "xxxxxxxxxxxxxxxx"})
+	wantCode(t, err, bulwark.EUnauthenticated)
+}

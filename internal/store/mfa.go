@@ -1,0 +1,384 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/bulwarkhq/bulwark"
+	"github.com/bulwarkhq/bulwark/internal/secret"
+)
+
+// Second factors (AUTH-3, AUTH-8): a TOTP secret (sealed by the caller),
+// hashed single-use recovery codes and WebAuthn credentials per user.
+// Every change of a factor ends the user's other sessions.
+
+// TOTPState is a user's TOTP enrolment.
+type TOTPState struct {
+	Secret    string // sealed
+	LastStep  int64  // the last accepted time step; never accepted again
+	Confirmed bool
+}
+
+var errNoTOTP = bulwark.Errorf(bulwark.EFailedPrecondition, "no authenticator app is enrolled")
+
+// subject is the account a factor belongs to: a tenant user or an
+// operator, from the session in ctx.
+func subject(ctx context.Context) (*bulwark.Principal, error) {
+	p := bulwark.FromContext(ctx)
+	if p == nil || p.SessionID == "" || (p.Kind != bulwark.KindUser && p.Kind != bulwark.KindOperator) {
+		return nil, bulwark.Errorf(bulwark.EForbidden, "only a login session can manage its second factors")
+	}
+	return p, nil
+}
+
+// TOTP returns the TOTP state of the session's account.
+func (db *DB) TOTP(ctx context.Context) (*TOTPState, error) {
+	p, err := subject(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st := &TOTPState{}
+	var confirmed sql.NullInt64
+	if p.Kind == bulwark.KindOperator {
+		err = db.inGlobal(ctx, false, func(t *globalTx) error {
+			return t.queryRow("SELECT secret, last_step, confirmed_at FROM operator_totp WHERE operator_id = ?", p.ID).Scan(&st.Secret, &st.LastStep, &confirmed)
+		})
+	} else {
+		err = db.inTenant(ctx, false, func(t *tenantTx) error {
+			return t.queryRow("SELECT secret, last_step, confirmed_at FROM mfa_totp WHERE tenant_id = ? AND user_id = ?", t.tenantID, p.ID).Scan(&st.Secret, &st.LastStep, &confirmed)
+		})
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errNoTOTP
+	}
+	st.Confirmed = confirmed.Valid
+	return st, err
+}
+
+// BeginTOTP stores a new, unconfirmed TOTP secret for the session's
+// account, replacing an unconfirmed one. A confirmed one must be removed
+// first (with re-authentication).
+func (db *DB) BeginTOTP(ctx context.Context, sealed string) error {
+	p, err := subject(ctx)
+	if err != nil {
+		return err
+	}
+	if p.Stage == bulwark.StageMFA {
+		return bulwark.Errorf(bulwark.EForbidden, "complete the second factor first")
+	}
+	if p.Kind == bulwark.KindOperator {
+		return db.inGlobal(ctx, true, func(t *globalTx) error {
+			var n int
+			t.queryRow("SELECT count(*) FROM operator_totp WHERE operator_id = ? AND confirmed_at IS NOT NULL", p.ID).Scan(&n)
+			if n > 0 {
+				return bulwark.Errorf(bulwark.EConflict, "an authenticator app is already enrolled; remove it first")
+			}
+			if _, err := t.exec("DELETE FROM operator_totp WHERE operator_id = ?", p.ID); err != nil {
+				return err
+			}
+			_, err := t.exec("INSERT INTO operator_totp (operator_id, secret, last_step, created_at) VALUES (?, ?, 0, ?)", p.ID, sealed, micros(t.now))
+			return err
+		})
+	}
+	return db.inTenant(ctx, true, func(t *tenantTx) error {
+		var n int
+		t.queryRow("SELECT count(*) FROM mfa_totp WHERE tenant_id = ? AND user_id = ? AND confirmed_at IS NOT NULL", t.tenantID, p.ID).Scan(&n)
+		if n > 0 {
+			return bulwark.Errorf(bulwark.EConflict, "an authenticator app is already enrolled; remove it first")
+		}
+		if _, err := t.exec("DELETE FROM mfa_totp WHERE tenant_id = ? AND user_id = ?", t.tenantID, p.ID); err != nil {
+			return err
+		}
+		_, err := t.exec("INSERT INTO mfa_totp (tenant_id, user_id, secret, last_step, created_at) VALUES (?, ?, ?, 0, ?)", t.tenantID, p.ID, sealed, micros(t.now))
+		return err
+	})
+}
+
+var errReplay = bulwark.Errorf(bulwark.EUnauthenticated, "the code is wrong or was already used; wait for the next one")
+
+// UseTOTPStep records step as used for the session's account. It fails
+// unless step is later than every step accepted before: each code works
+// once, and an older one never after a newer (RFC 6238 §5.2, NIST).
+// With confirm, it also confirms a pending enrolment.
+func (db *DB) UseTOTPStep(ctx context.Context, step int64, confirm bool) error {
+	p, err := subject(ctx)
+	if err != nil {
+		return err
+	}
+	set := "last_step = ?"
+	if confirm {
+		set = "last_step = ?, confirmed_at = ?"
+	}
+	if p.Kind == bulwark.KindOperator {
+		return db.inGlobal(ctx, true, func(t *globalTx) error {
+			args := []any{step}
+			if confirm {
+				args = append(args, micros(t.now))
+			}
+			res, err := t.exec("UPDATE operator_totp SET "+set+" WHERE operator_id = ? AND last_step < ?", append(args, p.ID, step)...)
+			return onlyOnce(res, err, errReplay)
+		})
+	}
+	return db.inTenant(ctx, true, func(t *tenantTx) error {
+		args := []any{step}
+		if confirm {
+			args = append(args, micros(t.now))
+		}
+		res, err := t.exec("UPDATE mfa_totp SET "+set+" WHERE tenant_id = ? AND user_id = ? AND last_step < ?", append(args, t.tenantID, p.ID, step)...)
+		return onlyOnce(res, err, errReplay)
+	})
+}
+
+// SetRecoveryCodes replaces the user's recovery codes with the given
+// hashes.
+func (db *DB) SetRecoveryCodes(ctx context.Context, hashes []string) error {
+	p, err := subject(ctx)
+	if err != nil || p.Kind != bulwark.KindUser {
+		return bulwark.Errorf(bulwark.EForbidden, "only tenant users have recovery codes")
+	}
+	return db.inTenant(ctx, true, func(t *tenantTx) error {
+		if _, err := t.exec("DELETE FROM mfa_recovery_codes WHERE tenant_id = ? AND user_id = ?", t.tenantID, p.ID); err != nil {
+			return err
+		}
+		for _, h := range hashes {
+			if _, err := t.exec("INSERT INTO mfa_recovery_codes (tenant_id, user_id, code_hash) VALUES (?, ?, ?)", t.tenantID, p.ID, h); err != nil {
+				return err
+			}
+		}
+		return t.audit(auditEntry{Action: "mfa.recovery_codes", TargetKind: "user", TargetID: p.ID})
+	})
+}
+
+// UseRecoveryCode spends one recovery code, by hash. Each works once.
+func (db *DB) UseRecoveryCode(ctx context.Context, hash string) error {
+	p, err := subject(ctx)
+	if err != nil || p.Kind != bulwark.KindUser {
+		return bulwark.Errorf(bulwark.EForbidden, "only tenant users have recovery codes")
+	}
+	return db.inTenant(ctx, true, func(t *tenantTx) error {
+		res, err := t.exec("UPDATE mfa_recovery_codes SET used_at = ? WHERE tenant_id = ? AND user_id = ? AND code_hash = ? AND used_at IS NULL",
+			micros(t.now), t.tenantID, p.ID, hash)
+		if err := onlyOnce(res, err, errReplay); err != nil {
+			return err
+		}
+		return t.audit(auditEntry{Action: "mfa.recovery_code_used", TargetKind: "user", TargetID: p.ID})
+	})
+}
+
+// CompleteMFA finishes a StageMFA session after a second factor was
+// verified: the session is replaced by a new one (new token: the
+// privilege rose, so no fixation) at the next stage.
+func (db *DB) CompleteMFA(ctx context.Context) (*bulwark.Session, error) {
+	p, err := subject(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return db.rotate(ctx, p, "auth.mfa", func(t *tenantTx, s bulwark.AuthSettings) (string, error) {
+		var required int
+		if err := t.queryRow("SELECT password_change_required FROM users WHERE tenant_id = ? AND id = ?", t.tenantID, p.ID).Scan(&required); err != nil {
+			return "", err
+		}
+		return t.afterMFAStage(p.ID, s, required == 1)
+	})
+}
+
+// Reauthenticate marks the session's person as just proven (step-up) and
+// replaces the session with a new one.
+func (db *DB) Reauthenticate(ctx context.Context) (*bulwark.Session, error) {
+	p, err := subject(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if p.Stage != "" {
+		return nil, bulwark.Errorf(bulwark.EForbidden, "finish signing in first")
+	}
+	return db.rotate(ctx, p, "auth.reauth", func(*tenantTx, bulwark.AuthSettings) (string, error) { return "", nil })
+}
+
+// FactorChanged ends every other session of the account after a second
+// factor was added or removed (AUTH-7), and replaces the current one,
+// which moves on from StageEnrol once a factor exists.
+func (db *DB) FactorChanged(ctx context.Context, action string) (*bulwark.Session, error) {
+	p, err := subject(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return db.rotate(ctx, p, action, func(t *tenantTx, s bulwark.AuthSettings) (string, error) {
+		if err := t.killSessions(p.ID, p.SessionID); err != nil {
+			return "", err
+		}
+		if p.Stage == bulwark.StageMFA {
+			return bulwark.StageMFA, nil
+		}
+		var required int
+		if err := t.queryRow("SELECT password_change_required FROM users WHERE tenant_id = ? AND id = ?", t.tenantID, p.ID).Scan(&required); err != nil {
+			return "", err
+		}
+		return t.afterMFAStage(p.ID, s, required == 1)
+	})
+}
+
+// rotate replaces the session in p by a new one at the stage next
+// decides, with auth_at = now.
+func (db *DB) rotate(ctx context.Context, p *bulwark.Principal, action string, next func(*tenantTx, bulwark.AuthSettings) (string, error)) (*bulwark.Session, error) {
+	var s *bulwark.Session
+	if p.Kind == bulwark.KindOperator {
+		err := db.inGlobal(ctx, true, func(t *globalTx) error {
+			if _, err := t.exec("DELETE FROM operator_secrets WHERE id = ?", p.SessionID); err != nil {
+				return err
+			}
+			if action != "auth.mfa" && action != "auth.reauth" {
+				if _, err := t.exec("DELETE FROM operator_secrets WHERE operator_id = ? AND kind = ?", p.ID, secret.Session); err != nil {
+					return err
+				}
+			}
+			var n int
+			if err := t.queryRow("SELECT count(*) FROM operator_totp WHERE operator_id = ? AND confirmed_at IS NOT NULL", p.ID).Scan(&n); err != nil {
+				return err
+			}
+			stage := ""
+			if n == 0 {
+				stage = bulwark.StageEnrol
+			} else if p.Stage == bulwark.StageMFA && action != "auth.mfa" {
+				stage = bulwark.StageMFA
+			}
+			var err error
+			if s, err = t.newOperatorSession(p.ID, stage); err != nil {
+				return err
+			}
+			return t.audit(auditEntry{Action: action, TargetKind: "operator", TargetID: p.ID, Privileged: true})
+		})
+		return s, err
+	}
+	err := db.inTenant(ctx, true, func(t *tenantTx) error {
+		res, err := t.exec("DELETE FROM user_secrets WHERE tenant_id = ? AND id = ?", t.tenantID, p.SessionID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return errBadSecret
+		}
+		settings, err := t.authSettings()
+		if err != nil {
+			return err
+		}
+		stage, err := next(t, settings)
+		if err != nil {
+			return err
+		}
+		if s, err = t.newSession(p.ID, stage, settings, t.now); err != nil {
+			return err
+		}
+		return t.audit(auditEntry{Action: action, TargetKind: "user", TargetID: p.ID, Fields: stageFields(stage)})
+	})
+	return s, err
+}
+
+// RemoveTOTP deletes the session's account's TOTP enrolment and recovery
+// codes. It needs a recent login (step-up).
+func (db *DB) RemoveTOTP(ctx context.Context) error {
+	p, err := subject(ctx)
+	if err != nil {
+		return err
+	}
+	if err := p.RequireRecentAuth(db.now()); err != nil {
+		return err
+	}
+	if p.Kind == bulwark.KindOperator {
+		return db.inGlobal(ctx, true, func(t *globalTx) error {
+			_, err := t.exec("DELETE FROM operator_totp WHERE operator_id = ?", p.ID)
+			return err
+		})
+	}
+	return db.inTenant(ctx, true, func(t *tenantTx) error {
+		if _, err := t.exec("DELETE FROM mfa_totp WHERE tenant_id = ? AND user_id = ?", t.tenantID, p.ID); err != nil {
+			return err
+		}
+		_, err := t.exec("DELETE FROM mfa_recovery_codes WHERE tenant_id = ? AND user_id = ?", t.tenantID, p.ID)
+		return err
+	})
+}
+
+// ResetUserMFA removes every second factor of a user of the caller's
+// tenant and ends their sessions (AUTH-6): for a user who lost their
+// device. It needs users.manage, a recent login, and is audited as
+// privileged. With an enforced MFA mode the user must enrol again at the
+// next login.
+func (db *DB) ResetUserMFA(ctx context.Context, userID string) error {
+	return db.inTenant(ctx, true, func(t *tenantTx) error {
+		if err := t.requireCan(bulwark.PermUsersManage); err != nil {
+			return err
+		}
+		if err := t.principal.RequireRecentAuth(t.now); err != nil {
+			return err
+		}
+		u, err := t.user(userID)
+		if err != nil {
+			return err
+		}
+		if err := t.checkActOn(u); err != nil {
+			return err
+		}
+		for _, q := range []string{
+			"DELETE FROM mfa_totp WHERE tenant_id = ? AND user_id = ?",
+			"DELETE FROM mfa_recovery_codes WHERE tenant_id = ? AND user_id = ?",
+			"DELETE FROM webauthn_credentials WHERE tenant_id = ? AND user_id = ?",
+		} {
+			if _, err := t.exec(q, t.tenantID, userID); err != nil {
+				return err
+			}
+		}
+		if err := t.killSessions(userID, ""); err != nil {
+			return err
+		}
+		return t.audit(auditEntry{Action: "mfa.reset", TargetKind: "user", TargetID: userID, Privileged: true})
+	})
+}
+
+// MFAStatus says which factors the session's user has.
+type MFAStatus struct {
+	TOTP          bool `json:"totp"`
+	Passkeys      int  `json:"passkeys"`
+	RecoveryCodes int  `json:"recovery_codes_left"`
+}
+
+// Factors returns the MFA status of the session's tenant user.
+func (db *DB) Factors(ctx context.Context) (*MFAStatus, error) {
+	p, err := subject(ctx)
+	if err != nil || p.Kind != bulwark.KindUser {
+		return nil, bulwark.Errorf(bulwark.EForbidden, "only tenant users")
+	}
+	st := &MFAStatus{}
+	err = db.inTenant(ctx, false, func(t *tenantTx) error {
+		var n int
+		if err := t.queryRow("SELECT count(*) FROM mfa_totp WHERE tenant_id = ? AND user_id = ? AND confirmed_at IS NOT NULL", t.tenantID, p.ID).Scan(&n); err != nil {
+			return err
+		}
+		st.TOTP = n > 0
+		if err := t.queryRow("SELECT count(*) FROM webauthn_credentials WHERE tenant_id = ? AND user_id = ?", t.tenantID, p.ID).Scan(&st.Passkeys); err != nil {
+			return err
+		}
+		return t.queryRow("SELECT count(*) FROM mfa_recovery_codes WHERE tenant_id = ? AND user_id = ? AND used_at IS NULL", t.tenantID, p.ID).Scan(&st.RecoveryCodes)
+	})
+	return st, err
+}
+
+// AccountEmail returns the email of the session's tenant user or operator.
+func (db *DB) AccountEmail(ctx context.Context) (string, error) {
+	p, err := subject(ctx)
+	if err != nil {
+		return "", err
+	}
+	var email string
+	if p.Kind == bulwark.KindOperator {
+		err = db.inGlobal(ctx, false, func(t *globalTx) error {
+			return t.queryRow("SELECT email FROM operators WHERE id = ?", p.ID).Scan(&email)
+		})
+	} else {
+		err = db.inTenant(ctx, false, func(t *tenantTx) error {
+			return t.queryRow("SELECT email FROM users WHERE tenant_id = ? AND id = ?", t.tenantID, p.ID).Scan(&email)
+		})
+	}
+	return email, err
+}

@@ -1,0 +1,103 @@
+-- +goose Up
+-- Authentication, part 1 (AUTH-2, AUTH-3, AUTH-7, AUTH-8): per-tenant
+-- authentication settings, password history, login failure counters,
+-- session state, TOTP, recovery codes and WebAuthn credentials.
+
+ALTER TABLE users ADD COLUMN password_changed_at INTEGER NOT NULL DEFAULT 0;
+-- 1 when the user must change their password before doing anything else
+-- (expired under an opt-in max age, or the policy was tightened).
+ALTER TABLE users ADD COLUMN password_change_required INTEGER NOT NULL DEFAULT 0;
+
+-- Session state. stage is '' for a full session, 'mfa' after the password
+-- when a second factor is still owed, 'enrol' when the user must enrol a
+-- factor first, 'password' when the password must be changed first.
+ALTER TABLE user_secrets ADD COLUMN stage TEXT NOT NULL DEFAULT '';
+ALTER TABLE user_secrets ADD COLUMN public_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE user_secrets ADD COLUMN idle_us INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE user_secrets ADD COLUMN auth_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE user_secrets ADD COLUMN mfa_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE user_secrets ADD COLUMN client_ip TEXT NOT NULL DEFAULT '';
+ALTER TABLE user_secrets ADD COLUMN user_agent TEXT NOT NULL DEFAULT '';
+-- A pending WebAuthn ceremony (go-webauthn SessionData, JSON), bound to
+-- this session and cleared when used.
+ALTER TABLE user_secrets ADD COLUMN challenge TEXT NOT NULL DEFAULT '';
+
+ALTER TABLE operator_secrets ADD COLUMN stage TEXT NOT NULL DEFAULT '';
+ALTER TABLE operator_secrets ADD COLUMN auth_at INTEGER NOT NULL DEFAULT 0;
+
+-- One row per tenant: bulwark.AuthSettings as JSON. No row = defaults.
+CREATE TABLE auth_settings (
+    tenant_id  TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    settings   TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id)
+);
+
+CREATE TABLE password_history (
+    tenant_id     TEXT NOT NULL,
+    user_id       TEXT NOT NULL,
+    id            TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, user_id, id),
+    FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id) ON DELETE CASCADE
+);
+
+-- Failed-login counters, keyed by a hash of (scope, identifier) so unknown
+-- and known accounts are counted and throttled alike. Deployment-level: a
+-- key reveals neither the tenant nor the email.
+CREATE TABLE login_failures (
+    key           TEXT PRIMARY KEY,
+    failures      INTEGER NOT NULL,
+    last_at       INTEGER NOT NULL,
+    blocked_until INTEGER NOT NULL
+);
+
+CREATE TABLE mfa_totp (
+    tenant_id    TEXT NOT NULL,
+    user_id      TEXT NOT NULL,
+    secret       TEXT NOT NULL,  -- sealed
+    last_step    INTEGER NOT NULL,
+    confirmed_at INTEGER,
+    created_at   INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, user_id),
+    FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id) ON DELETE CASCADE
+);
+
+CREATE TABLE mfa_recovery_codes (
+    tenant_id TEXT NOT NULL,
+    user_id   TEXT NOT NULL,
+    code_hash TEXT NOT NULL,
+    used_at   INTEGER,
+    PRIMARY KEY (tenant_id, user_id, code_hash),
+    FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id) ON DELETE CASCADE
+);
+
+CREATE TABLE webauthn_credentials (
+    tenant_id    TEXT NOT NULL,
+    user_id      TEXT NOT NULL,
+    id           TEXT NOT NULL,  -- base64url credential id
+    name         TEXT NOT NULL,
+    credential   TEXT NOT NULL,  -- go-webauthn Credential, JSON (flags included)
+    created_at   INTEGER NOT NULL,
+    last_used_at INTEGER,
+    PRIMARY KEY (tenant_id, id),
+    FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id) ON DELETE CASCADE
+);
+
+CREATE TABLE operator_totp (
+    operator_id  TEXT PRIMARY KEY REFERENCES operators (id) ON DELETE CASCADE,
+    secret       TEXT NOT NULL,
+    last_step    INTEGER NOT NULL,
+    confirmed_at INTEGER,
+    created_at   INTEGER NOT NULL
+);
+
+-- +goose Down
+DROP TABLE operator_totp;
+DROP TABLE webauthn_credentials;
+DROP TABLE mfa_recovery_codes;
+DROP TABLE mfa_totp;
+DROP TABLE login_failures;
+DROP TABLE password_history;
+DROP TABLE auth_settings;

@@ -1,0 +1,138 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/bulwarkhq/bulwark"
+)
+
+// Passkey is a stored WebAuthn credential: go-webauthn's Credential as
+// JSON, flags included (a changed backup-eligible flag is refused by the
+// library, so the whole credential is kept).
+type Passkey struct {
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	Credential string `json:"-"`
+}
+
+func tenantUser(ctx context.Context) (*bulwark.Principal, error) {
+	p, err := subject(ctx)
+	if err != nil || p.Kind != bulwark.KindUser {
+		return nil, bulwark.Errorf(bulwark.EForbidden, "only tenant users have passkeys")
+	}
+	return p, nil
+}
+
+// Passkeys lists the session user's passkeys.
+func (db *DB) Passkeys(ctx context.Context) ([]Passkey, error) {
+	p, err := tenantUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := []Passkey{}
+	err = db.inTenant(ctx, false, func(t *tenantTx) error {
+		rows, err := t.query("SELECT id, name, credential FROM webauthn_credentials WHERE tenant_id = ? AND user_id = ? ORDER BY created_at", t.tenantID, p.ID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var k Passkey
+			if err := rows.Scan(&k.ID, &k.Name, &k.Credential); err != nil {
+				return err
+			}
+			out = append(out, k)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// AddPasskey stores a new passkey for the session user.
+func (db *DB) AddPasskey(ctx context.Context, k Passkey) error {
+	p, err := tenantUser(ctx)
+	if err != nil {
+		return err
+	}
+	return db.inTenant(ctx, true, func(t *tenantTx) error {
+		_, err := t.exec("INSERT INTO webauthn_credentials (tenant_id, user_id, id, name, credential, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+			t.tenantID, p.ID, k.ID, k.Name, k.Credential, micros(t.now))
+		if t.db.dialect.isUnique(err) {
+			return bulwark.Conflict("credential", "is already registered")
+		}
+		return err
+	})
+}
+
+// UpdatePasskey stores a passkey's new state after a login (sign count,
+// clone warning).
+func (db *DB) UpdatePasskey(ctx context.Context, k Passkey) error {
+	p, err := tenantUser(ctx)
+	if err != nil {
+		return err
+	}
+	return db.inTenant(ctx, true, func(t *tenantTx) error {
+		_, err := t.exec("UPDATE webauthn_credentials SET credential = ?, last_used_at = ? WHERE tenant_id = ? AND user_id = ? AND id = ?",
+			k.Credential, micros(t.now), t.tenantID, p.ID, k.ID)
+		return err
+	})
+}
+
+// RemovePasskey deletes one of the session user's passkeys (step-up).
+func (db *DB) RemovePasskey(ctx context.Context, id string) error {
+	p, err := tenantUser(ctx)
+	if err != nil {
+		return err
+	}
+	if err := p.RequireRecentAuth(db.now()); err != nil {
+		return err
+	}
+	return db.inTenant(ctx, true, func(t *tenantTx) error {
+		res, err := t.exec("DELETE FROM webauthn_credentials WHERE tenant_id = ? AND user_id = ? AND id = ?", t.tenantID, p.ID, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return bulwark.NotFound("passkey")
+		}
+		return nil
+	})
+}
+
+// SetChallenge keeps a pending WebAuthn ceremony on the current session.
+func (db *DB) SetChallenge(ctx context.Context, data string) error {
+	p, err := tenantUser(ctx)
+	if err != nil {
+		return err
+	}
+	return db.inTenant(ctx, true, func(t *tenantTx) error {
+		_, err := t.exec("UPDATE user_secrets SET challenge = ? WHERE tenant_id = ? AND id = ?", data, t.tenantID, p.SessionID)
+		return err
+	})
+}
+
+var errNoChallenge = bulwark.Errorf(bulwark.EFailedPrecondition, "no passkey ceremony is pending; start again")
+
+// TakeChallenge returns and clears the session's pending ceremony: each
+// challenge is used once.
+func (db *DB) TakeChallenge(ctx context.Context) (string, error) {
+	p, err := tenantUser(ctx)
+	if err != nil {
+		return "", err
+	}
+	var data string
+	err = db.inTenant(ctx, true, func(t *tenantTx) error {
+		err := t.queryRow("SELECT challenge FROM user_secrets WHERE tenant_id = ? AND id = ?", t.tenantID, p.SessionID).Scan(&data)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && data == "") {
+			return errNoChallenge
+		}
+		if err != nil {
+			return err
+		}
+		_, err = t.exec("UPDATE user_secrets SET challenge = '' WHERE tenant_id = ? AND id = ?", t.tenantID, p.SessionID)
+		return err
+	})
+	return data, err
+}
