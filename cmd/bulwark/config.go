@@ -36,6 +36,8 @@ type Config struct {
 	InviteTTL time.Duration
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
+	// audit holds the audit log's settings (audit.go); nil = defaults.
+	audit *auditConfig
 }
 
 // Defaults.

@@ -5,6 +5,7 @@
 //	bulwark operator create EMAIL create an operator account
 //	bulwark tenant create SLUG    create a tenant and its first owner
 //	bulwark tenant list           list tenants
+//	bulwark audit ...             public-key, verify, verify-export
 //	bulwark version               print the version
 //
 // This is the only package that wires concrete types together.
@@ -63,6 +64,10 @@ Commands:
 	operator create EMAIL  create an operator and print its activation token
 	tenant create SLUG     create a tenant and its first owner
 	tenant list            list tenants
+	audit public-key       print the audit log's public key
+	audit verify           verify the audit log (primary and replica, or a
+	                       replica alone with --replica URL --public-key FILE)
+	audit verify-export F  verify a tenant's audit export offline
 	version                print the version
 	help [command]         show help for a command
 
@@ -90,6 +95,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runTenant(ctx, e, rest)
 	case "version":
 		return runVersion(ctx, e, rest)
+	case "audit":
+		return runAudit(ctx, e, rest)
 	case "help", "-h", "-help", "--help":
 		if len(rest) > 0 && cmd == "help" {
 			// "bulwark help serve" is "bulwark serve --help".

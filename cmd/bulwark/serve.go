@@ -37,12 +37,18 @@ func runServe(ctx context.Context, e *env, args []string) int {
 	cfg := DefaultConfig()
 	c := newCommand("serve", "bulwark serve [flags]", serveHelp)
 	cfg.bind(c, "data", "addr", "db", "db-owner", "metrics-addr", "invite-ttl", "log-level")
+	var ac auditConfig
+	ac.bind(c, true, true, true)
 	if _, code, ok := c.parse(e, args, 0); !ok {
 		return code
 	}
 	if err := cfg.load(c, e); err != nil {
 		return c.configError(e, err)
 	}
+	if err := ac.load(c, e, cfg.DataDir); err != nil {
+		return c.configError(e, err)
+	}
+	cfg.audit = &ac
 	if err := serve(ctx, e, &cfg); err != nil {
 		return fail(e, "serve", err)
 	}
@@ -89,6 +95,13 @@ func serve(ctx context.Context, e *env, cfg *Config) error {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	aud, err := startAudit(ctx, cfg, cfg.auditConfig(), db, log, reg)
+	if err != nil {
+		return err
+	}
+	// Stopped after the servers: entries acknowledged before shutdown are
+	// numbered, signed and shipped by its last round.
+	defer aud.stop(ctx)
 	api := web.New(web.Deps{
 		Auth:        auth.New(db, auth.Options{}),
 		Tenants:     db,

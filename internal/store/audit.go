@@ -401,3 +401,7 @@ func (t *tx) latestCheckpoint() (*audit.Checkpoint, error) {
 	cp.Note = []byte(note)
 	return &cp, nil
 }
+
+// SetAuditOptions replaces the audit options. Call it before serving: the
+// sequencer that provides the strict-mode gate needs the open store.
+func (db *DB) SetAuditOptions(a AuditOptions) { db.opt.Audit = a }

@@ -12,6 +12,7 @@ type fieldRequest struct {
 	Classification bulwark.Classification `json:"classification"`
 	Required       bool                   `json:"required"`
 	Unique         bool                   `json:"unique"`
+	Lookup         bool                   `json:"lookup"`
 }
 
 func toFields(in []fieldRequest) []bulwark.Field {
@@ -20,7 +21,7 @@ func toFields(in []fieldRequest) []bulwark.Field {
 	}
 	out := make([]bulwark.Field, len(in))
 	for i, f := range in {
-		out[i] = bulwark.Field{Name: f.Name, Type: f.Type, Classification: f.Classification, Required: f.Required, Unique: f.Unique}
+		out[i] = bulwark.Field{Name: f.Name, Type: f.Type, Classification: f.Classification, Required: f.Required, Unique: f.Unique, Lookup: f.Lookup}
 	}
 	return out
 }

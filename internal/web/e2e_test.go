@@ -183,7 +183,7 @@ func (e *e2e) collection(token, name string, fields ...bulwark.Field) {
 	e.t.Helper()
 	var fs []fieldRequest
 	for _, f := range fields {
-		fs = append(fs, fieldRequest{Name: f.Name, Type: f.Type, Classification: f.Classification, Required: f.Required, Unique: f.Unique})
+		fs = append(fs, fieldRequest{Name: f.Name, Type: f.Type, Classification: f.Classification, Required: f.Required, Unique: f.Unique, Lookup: f.Lookup})
 	}
 	e.want(e.do("POST", "/api/v1/collections", token, createCollectionRequest{Name: name, Fields: fs}), http.StatusCreated)
 }
@@ -532,7 +532,10 @@ func TestE2EPermissionMatrix(t *testing.T) {
 					collections = []string{"c", "d"}
 				}
 				for _, coll := range collections {
-					path, body, status := matrixRequest(rt, coll, recs[coll], targetID)
+					path, body, status, ok := matrixRequest(rt, coll, recs[coll], targetID)
+					if !ok {
+						t.Fatalf("no matrix request for %s: add one to matrixRequest", rt.pattern())
+					}
 					want := status
 					if !allowed(s.grant, wantAccess[rt.pattern()], coll) {
 						want = http.StatusForbidden
@@ -562,36 +565,36 @@ func TestE2EPermissionMatrix(t *testing.T) {
 // allowed, and the status it then gets: reads of existing objects (200),
 // creates with an empty object (400), changes and deletes of missing ids
 // (404).
-func matrixRequest(rt route, collection, recordID, userID string) (path string, body any, status int) {
+func matrixRequest(rt route, collection, recordID, userID string) (path string, body any, status int, ok bool) {
 	r := strings.NewReplacer("{collection}", collection)
 	path = r.Replace(rt.path)
 	switch rt.pattern() {
 	case "GET /api/v1/users/{id}":
-		return strings.Replace(path, "{id}", userID, 1), nil, 200
+		return strings.Replace(path, "{id}", userID, 1), nil, 200, true
 	case "GET /api/v1/collections/{collection}/records/{id}":
-		return strings.Replace(path, "{id}", recordID, 1), nil, 200
+		return strings.Replace(path, "{id}", recordID, 1), nil, 200, true
 	case "PATCH /api/v1/users/{id}":
-		return strings.Replace(path, "{id}", missingID(), 1), `{"status":"active"}`, 404
+		return strings.Replace(path, "{id}", missingID(), 1), `{"status":"active"}`, 404, true
 	case "PATCH /api/v1/collections/{collection}/records/{id}":
-		return strings.Replace(path, "{id}", missingID(), 1), `{"title":"x"}`, 404
+		return strings.Replace(path, "{id}", missingID(), 1), `{"title":"x"}`, 404, true
 	case "PATCH /api/v1/collections/{collection}":
 		// Not scoped: collections.manage is tenant-wide; a missing one.
-		return "/api/v1/collections/nosuch", `{"classifications":{"title":"public"}}`, 404
+		return "/api/v1/collections/nosuch", `{"classifications":{"title":"public"}}`, 404, true
 	case "DELETE /api/v1/collections/{collection}":
-		return "/api/v1/collections/nosuch", nil, 404
+		return "/api/v1/collections/nosuch", nil, 404, true
 	case "DELETE /api/v1/roles/{name}":
-		return strings.Replace(path, "{name}", "nosuch", 1), nil, 404
+		return strings.Replace(path, "{name}", "nosuch", 1), nil, 404, true
 	}
 	path = strings.Replace(path, "{id}", missingID(), 1)
 	switch rt.method {
 	case "GET":
-		return path, nil, 200
+		return path, nil, 200, true
 	case "POST":
-		return path, `{}`, 400
+		return path, `{}`, 400, true
 	case "DELETE":
-		return path, nil, 404
+		return path, nil, 404, true
 	}
-	panic("no matrix request for " + rt.pattern())
+	return "", nil, 0, false
 }
 
 // snapshot is everything a tenant admin can see of their tenant, read

@@ -2,6 +2,8 @@ package web
 
 import (
 	"crypto/tls"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -23,6 +25,8 @@ func TestNewServer(t *testing.T) {
 func TestTLSPolicy(t *testing.T) {
 	srv := httptest.NewUnstartedServer(New(Deps{}).Handler())
 	srv.TLS = TLSConfig()
+	// The refused handshakes below are expected; keep them out of the output.
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	srv.StartTLS()
 	defer srv.Close()
 	addr := srv.Listener.Addr().String()
