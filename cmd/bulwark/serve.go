@@ -111,6 +111,7 @@ func serve(ctx context.Context, e *env, cfg *Config) error {
 		Tokens:      db,
 		Collections: db,
 		Records:     db,
+		Audit:       db,
 		Logger:      log,
 		Ready:       db.Ping,
 		Registry:    reg,

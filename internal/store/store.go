@@ -24,6 +24,7 @@ import (
 	"github.com/pressly/goose/v3"
 
 	"github.com/bulwarkhq/bulwark"
+	"github.com/bulwarkhq/bulwark/internal/keys"
 )
 
 //go:embed migrations
@@ -42,6 +43,11 @@ type Options struct {
 	// the migrations. The application role (the main URL) must not own them.
 	OwnerURL string
 	Logger   *slog.Logger
+	// Keys seals the values of sensitive fields with per-tenant keys
+	// wrapped by the KEK, in its environment (DATA-3, DATA-4). Without it
+	// the store opens, but creating tenants and reading or writing sealed
+	// values fail with EFailedPrecondition.
+	Keys *keys.Ring
 	// Audit configures audit entries (sealing, strict mode).
 	Audit AuditOptions
 }
@@ -74,6 +80,8 @@ type DB struct {
 	// several; on PostgreSQL both are the same pool.
 	write, read *sql.DB
 	dsn         string
+	// batch group-commits write transactions on SQLite (see batch.go).
+	batch *batcher
 }
 
 // Open opens the database at dbURL: sqlite:///abs/path.db (or
@@ -118,8 +126,11 @@ func (db *DB) openSQLite(u *url.URL) error {
 	// makes every acknowledged write survive power loss; immediate
 	// transactions take the write lock up front, so SQLite's busy handler
 	// works (a deferred read->write upgrade fails with SQLITE_BUSY at once).
+	// secure_delete overwrites deleted content with zeros, so a destroyed
+	// keyset (crypto-shredding) or a value re-sealed after its field
+	// became sensitive does not linger in free pages of the file.
 	base := "file:" + (&url.URL{Path: path}).EscapedPath() +
-		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(wal)&_pragma=foreign_keys(1)&_pragma=synchronous(full)"
+		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(wal)&_pragma=foreign_keys(1)&_pragma=synchronous(full)&_pragma=secure_delete(on)"
 	w, err := sql.Open("sqlite", base+"&_txlock=immediate")
 	if err != nil {
 		return err
@@ -132,6 +143,7 @@ func (db *DB) openSQLite(u *url.URL) error {
 	}
 	r.SetMaxOpenConns(4)
 	db.dialect, db.write, db.read = sqliteDialect{}, w, r
+	db.batch = newBatcher(db)
 	return nil
 }
 
@@ -148,6 +160,9 @@ func (db *DB) openPostgres(ctx context.Context, dbURL string) error {
 
 // Close closes the database.
 func (db *DB) Close() error {
+	if db.batch != nil {
+		db.batch.close()
+	}
 	err := db.write.Close()
 	if db.read != db.write {
 		err = errors.Join(err, db.read.Close())

@@ -66,6 +66,16 @@ func (db *DB) begin(ctx context.Context, write bool) (*tx, error) {
 }
 
 func (db *DB) run(ctx context.Context, write bool, setup func(*tx) error, fn func(*tx) error) error {
+	if write && db.batch != nil {
+		return db.batch.submit(ctx, func(t *tx) error {
+			if setup != nil {
+				if err := setup(t); err != nil {
+					return err
+				}
+			}
+			return fn(t)
+		})
+	}
 	t, err := db.begin(ctx, write)
 	if err != nil {
 		return err
@@ -139,4 +149,3 @@ func (db *DB) formatError(err error) error {
 	}
 	return err
 }
-

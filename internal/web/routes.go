@@ -48,6 +48,10 @@ func (a *API) routeTable() []route {
 		{"POST", "/api/v1/tokens", tenant(bulwark.PermTokensManage), handleCreateToken(d.Tokens)},
 		{"DELETE", "/api/v1/tokens/{id}", tenant(bulwark.PermTokensManage), handleRevokeToken(d.Tokens)},
 
+		// The tenant's audit log (DATA-7).
+		{"GET", "/api/v1/audit", tenant(bulwark.PermAuditRead), handleSearchAudit(d.Audit)},
+		{"GET", "/api/v1/audit/export", tenant(bulwark.PermAuditRead), handleExportAudit(d.Audit)},
+
 		// Collections (DATA-1). The list shows only what the caller may read.
 		{"GET", "/api/v1/collections", some(bulwark.PermCollectionsRead), handleListCollections(d.Collections)},
 		{"POST", "/api/v1/collections", tenant(bulwark.PermCollectionsManage), handleCreateCollection(d.Collections)},

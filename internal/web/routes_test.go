@@ -44,6 +44,10 @@ var wantAccess = map[string]access{
 	"GET /api/v1/collections/{collection}/records/{id}":    scoped(bulwark.PermRecordsRead),
 	"PATCH /api/v1/collections/{collection}/records/{id}":  scoped(bulwark.PermRecordsWrite),
 	"DELETE /api/v1/collections/{collection}/records/{id}": scoped(bulwark.PermRecordsDelete),
+
+	// The audit log (DATA-7).
+	"GET /api/v1/audit":        tenant(bulwark.PermAuditRead),
+	"GET /api/v1/audit/export": tenant(bulwark.PermAuditRead),
 }
 
 func TestRouteTableMatchesPolicy(t *testing.T) {

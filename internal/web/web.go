@@ -24,6 +24,7 @@ type Deps struct {
 	Tokens      bulwark.TokenService
 	Collections bulwark.CollectionService
 	Records     bulwark.RecordService
+	Audit       bulwark.AuditService
 	Logger      *slog.Logger
 	// Ready reports whether the process can serve (database reachable...).
 	// Nil means always ready.
