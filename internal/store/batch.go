@@ -31,8 +31,8 @@ type writeReq struct {
 }
 
 type batcher struct {
-	db       *DB
-	reqs     chan *writeReq
+	db   *DB
+	reqs chan *writeReq
 	stop chan struct{}
 	wg   sync.WaitGroup
 	// mu orders submits against close: no request is queued after close
