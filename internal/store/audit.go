@@ -277,13 +277,13 @@ func (db *DB) ExportAudit(ctx context.Context, w io.Writer) error {
 		if cp, err = t.latestCheckpoint(); err != nil {
 			return err
 		}
+		if cp == nil {
+			return bulwark.Errorf(bulwark.EUnavailable, "the audit log has no signed checkpoint yet; try again in a few seconds")
+		}
 		return t.audit(auditEntry{Action: "audit.export", TargetKind: "audit_log", TargetID: tenantID})
 	})
 	if err != nil {
 		return err
-	}
-	if cp == nil {
-		return bulwark.Errorf(bulwark.EUnavailable, "the audit log has no signed checkpoint yet; try again in a few seconds")
 	}
 	ew := audit.NewExportWriter(w, tenantID, cp)
 	const chunk = 500
