@@ -1,0 +1,148 @@
+// Package bench is the load generator behind `bulwark bench`: it drives a
+// running Bulwark over HTTPS with keep-alive connections and reports
+// throughput and latency percentiles. It knows only the HTTP API; setting
+// up tenants and data is the caller's job.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Op makes one request as worker w and returns an error for any answer that
+// is not the expected one.
+type Op func(ctx context.Context, w int) error
+
+// Options shape a run.
+type Options struct {
+	Concurrency int
+	Warmup      time.Duration
+	Duration    time.Duration
+	// Progress, if set, gets a line a second while the run goes on.
+	Progress io.Writer
+}
+
+// Result is what one scenario measured.
+type Result struct {
+	Scenario    string  `json:"scenario"`
+	Concurrency int     `json:"concurrency"`
+	Requests    int64   `json:"requests"`
+	Errors      int64   `json:"errors"`
+	Seconds     float64 `json:"seconds"`
+	PerSecond   float64 `json:"per_second"`
+	P50ms       float64 `json:"p50_ms"`
+	P95ms       float64 `json:"p95_ms"`
+	P99ms       float64 `json:"p99_ms"`
+	MaxMs       float64 `json:"max_ms"`
+	// FirstError is one error seen, to tell what went wrong.
+	FirstError string `json:"first_error,omitempty"`
+}
+
+// Run runs op from opt.Concurrency workers: first for opt.Warmup without
+// measuring, then for opt.Duration, and returns the measurements.
+func Run(ctx context.Context, name string, opt Options, op Op) Result {
+	var (
+		measuring atomic.Bool
+		requests  atomic.Int64
+		errs      atomic.Int64
+		firstErr  atomic.Value
+		mu        sync.Mutex
+		samples   []time.Duration
+		wg        sync.WaitGroup
+	)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for w := 0; w < opt.Concurrency; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			for ctx.Err() == nil {
+				start := time.Now()
+				err := op(ctx, w)
+				took := time.Since(start)
+				if !measuring.Load() || ctx.Err() != nil {
+					continue
+				}
+				requests.Add(1)
+				if err != nil {
+					errs.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+					continue
+				}
+				mine = append(mine, took)
+			}
+			mu.Lock()
+			samples = append(samples, mine...)
+			mu.Unlock()
+		}()
+	}
+	sleep(ctx, opt.Warmup)
+	measuring.Store(true)
+	start := time.Now()
+	deadline := start.Add(opt.Duration)
+	tick := time.NewTicker(time.Second)
+	for now := time.Now(); now.Before(deadline) && ctx.Err() == nil; now = time.Now() {
+		select {
+		case <-tick.C:
+			if opt.Progress != nil {
+				el := time.Since(start)
+				fmt.Fprintf(opt.Progress, "  %-14s %4.0fs/%.0fs  %8.0f req/s  %d errors\n",
+					name, el.Seconds(), opt.Duration.Seconds(), float64(requests.Load())/el.Seconds(), errs.Load())
+			}
+		case <-time.After(time.Until(deadline)):
+		case <-ctx.Done():
+		}
+	}
+	tick.Stop()
+	measuring.Store(false)
+	elapsed := time.Since(start)
+	cancel()
+	wg.Wait()
+
+	r := Result{Scenario: name, Concurrency: opt.Concurrency, Requests: requests.Load(), Errors: errs.Load(), Seconds: elapsed.Seconds()}
+	r.PerSecond = float64(r.Requests-r.Errors) / elapsed.Seconds()
+	if s, ok := firstErr.Load().(string); ok {
+		r.FirstError = s
+	}
+	sort.Slice(samples, func(i, j int) bool { return samples[i] < samples[j] })
+	r.P50ms, r.P95ms, r.P99ms = pct(samples, 0.50), pct(samples, 0.95), pct(samples, 0.99)
+	if len(samples) > 0 {
+		r.MaxMs = ms(samples[len(samples)-1])
+	}
+	return r
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
+}
+
+func pct(sorted []time.Duration, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(float64(len(sorted)-1) * p)
+	return ms(sorted[i])
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// WriteTable prints results as an aligned table.
+func WriteTable(w io.Writer, rs []Result) {
+	fmt.Fprintf(w, "%-14s %5s %9s %7s %10s %8s %8s %8s %8s\n", "scenario", "conc", "requests", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms")
+	for _, r := range rs {
+		fmt.Fprintf(w, "%-14s %5d %9d %7d %10.0f %8.2f %8.2f %8.2f %8.2f\n",
+			r.Scenario, r.Concurrency, r.Requests, r.Errors, r.PerSecond, r.P50ms, r.P95ms, r.P99ms, r.MaxMs)
+		if r.FirstError != "" {
+			fmt.Fprintf(w, "%-14s first error: %s\n", "", r.FirstError)
+		}
+	}
+}

@@ -1,0 +1,155 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+)
+
+// Tenant is one tenant prepared for a run.
+type Tenant struct {
+	Slug  string
+	Token string // an API token with the owner role
+	// Email and Password log in as the owner (login scenario only).
+	Email, Password string
+	Records         []string // preloaded record ids in the bench collection
+}
+
+// Collection is the collection every scenario uses: three plain fields and
+// two sealed ones (one personal, one confidential).
+const Collection = "bench"
+
+// RecordBody returns the body of record n.
+func RecordBody(n int) map[string]any {
+	return map[string]any{
+		"title":  "record " + strconv.Itoa(n),
+		"count":  n,
+		"active": n%2 == 0,
+		"email":  fmt.Sprintf("person%d@example.com", n),
+		"note":   fmt.Sprintf("confidential note number %d", n),
+	}
+}
+
+// Scenarios builds the operations of each scenario over prepared tenants.
+type Scenarios struct {
+	C       *Client
+	Tenants []Tenant
+
+	mu       sync.Mutex
+	versions map[string]int64 // record id -> last known version (update)
+}
+
+func (s *Scenarios) tenant(w int, i int) *Tenant { return &s.Tenants[(w+i)%len(s.Tenants)] }
+
+func recordsPath(id string) string {
+	p := "/api/v1/collections/" + Collection + "/records"
+	if id != "" {
+		p += "/" + id
+	}
+	return p
+}
+
+// Op returns the operation of a scenario by name.
+func (s *Scenarios) Op(name string) (Op, error) {
+	counters := make([]int, 4096)
+	next := func(w int) int { counters[w%len(counters)]++; return counters[w%len(counters)] }
+	switch name {
+	case "create":
+		return func(ctx context.Context, w int) error {
+			n := next(w)
+			t := s.tenant(w, n)
+			_, err := s.C.Do(ctx, "POST", recordsPath(""), t.Token, nil, RecordBody(w*1_000_000+n), nil, 201)
+			return err
+		}, nil
+	case "get":
+		return func(ctx context.Context, w int) error {
+			n := next(w)
+			t := s.tenant(w, n)
+			if len(t.Records) == 0 {
+				return fmt.Errorf("no preloaded records")
+			}
+			_, err := s.C.Do(ctx, "GET", recordsPath(t.Records[n%len(t.Records)]), t.Token, nil, nil, nil, 200)
+			return err
+		}, nil
+	case "list":
+		return func(ctx context.Context, w int) error {
+			n := next(w)
+			t := s.tenant(w, n)
+			_, err := s.C.Do(ctx, "GET", recordsPath("")+"?limit=20&active=true", t.Token, nil, nil, nil, 200)
+			return err
+		}, nil
+	case "update":
+		return s.update, nil
+	case "login":
+		return func(ctx context.Context, w int) error {
+			n := next(w)
+			t := s.tenant(w, n)
+			if t.Password == "" {
+				return fmt.Errorf("tenant %s has no login prepared", t.Slug)
+			}
+			body := map[string]string{"tenant": t.Slug, "email": t.Email, "password": t.Password}
+			_, err := s.C.Do(ctx, "POST", "/api/v1/auth/login", "", nil, body, nil, 200)
+			return err
+		}, nil
+	case "mix":
+		ops := map[string]Op{}
+		for _, n := range []string{"get", "list", "create", "update"} {
+			ops[n], _ = s.Op(n)
+		}
+		return func(ctx context.Context, w int) error {
+			// 70% reads by id, 10% lists, 15% creates, 5% updates.
+			switch x := rand.IntN(100); {
+			case x < 70:
+				return ops["get"](ctx, w)
+			case x < 80:
+				return ops["list"](ctx, w)
+			case x < 95:
+				return ops["create"](ctx, w)
+			default:
+				return ops["update"](ctx, w)
+			}
+		}, nil
+	}
+	return nil, fmt.Errorf("unknown scenario %q", name)
+}
+
+// update patches a record with If-Match. Workers pick records at random,
+// so two may race for one: a 412 is then the right answer, and the worker
+// reads the record again before its next try.
+func (s *Scenarios) update(ctx context.Context, w int) error {
+	t := &s.Tenants[rand.IntN(len(s.Tenants))]
+	if len(t.Records) == 0 {
+		return fmt.Errorf("no preloaded records")
+	}
+	id := t.Records[rand.IntN(len(t.Records))]
+	s.mu.Lock()
+	if s.versions == nil {
+		s.versions = map[string]int64{}
+	}
+	v := s.versions[id]
+	s.mu.Unlock()
+	if v == 0 {
+		var rec struct {
+			Version int64 `json:"version"`
+		}
+		if _, err := s.C.Do(ctx, "GET", recordsPath(id), t.Token, nil, nil, &rec, 200); err != nil {
+			return err
+		}
+		v = rec.Version
+	}
+	var rec struct {
+		Version int64 `json:"version"`
+	}
+	hdr := map[string]string{"If-Match": `"` + strconv.FormatInt(v, 10) + `"`}
+	_, err := s.C.Do(ctx, "PATCH", recordsPath(id), t.Token, hdr, map[string]any{"count": rand.IntN(1000)}, &rec, 200)
+	s.mu.Lock()
+	if err != nil {
+		delete(s.versions, id) // stale: read again next time
+	} else {
+		s.versions[id] = rec.Version
+	}
+	s.mu.Unlock()
+	return err
+}
