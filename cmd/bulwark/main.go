@@ -68,6 +68,7 @@ Commands:
 	audit verify           verify the audit log (primary and replica, or a
 	                       replica alone with --replica URL --public-key FILE)
 	audit verify-export F  verify a tenant's audit export offline
+	bench                  measure throughput and latency (docs/performance.md)
 	version                print the version
 	help [command]         show help for a command
 
@@ -97,6 +98,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runVersion(ctx, e, rest)
 	case "audit":
 		return runAudit(ctx, e, rest)
+	case "bench":
+		return runBench(ctx, e, rest)
 	case "help", "-h", "-help", "--help":
 		if len(rest) > 0 && cmd == "help" {
 			// "bulwark help serve" is "bulwark serve --help".

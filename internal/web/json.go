@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	bulwark "github.com/bulwarkhq/bulwark"
 )
@@ -36,7 +37,34 @@ func decode[T any](w http.ResponseWriter, r *http.Request) (T, error) {
 		var zero T
 		return zero, bulwark.Errorf(bulwark.EInvalid, "request body must hold a single JSON object")
 	}
+	if err := checkStrings(b); err != nil {
+		var zero T
+		return zero, err
+	}
 	return v, nil
+}
+
+// checkStrings refuses NUL characters (\u0000) in any key or string of a
+// JSON document. Valid JSON may carry them, but no name, email or text
+// field needs one, PostgreSQL cannot store them and C-based consumers
+// truncate at them: refusing them here makes every backend answer alike.
+func checkStrings(b []byte) error {
+	if !bytes.Contains(b, []byte(`\u0000`)) {
+		return nil // fast path: a NUL can only arrive escaped
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return bulwark.Errorf(bulwark.EInvalid, "request body is not valid JSON")
+		}
+		if s, ok := tok.(string); ok && strings.ContainsRune(s, 0) {
+			return bulwark.Errorf(bulwark.EInvalid, "request body must not contain NUL characters")
+		}
+	}
 }
 
 // decodeObject reads a JSON object of arbitrary keys (a record's data).
@@ -65,6 +93,11 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 			return nil, bulwark.Errorf(bulwark.ETooLarge, "request body is larger than 1 MiB")
 		}
 		return nil, bulwark.Errorf(bulwark.EInvalid, "could not read the request body")
+	}
+	// JSON is UTF-8 (RFC 8259); the decoder would silently replace bad
+	// bytes, storing something other than what the client sent.
+	if !utf8.Valid(b) {
+		return nil, bulwark.Errorf(bulwark.EInvalid, "request body must be UTF-8")
 	}
 	t := bytes.TrimLeft(b, " \t\r\n")
 	if len(t) == 0 {

@@ -42,6 +42,10 @@ func TestDecode(t *testing.T) {
 		{"truncated", "application/json", `{"tenant":"a"`, 400, ""},
 		{"malformed", "application/json", `{tenant:"a"}`, 400, ""},
 		{"too large", "application/json", `{"tenant":"` + strings.Repeat("a", maxBody) + `"}`, 413, ""},
+		{"invalid utf-8", "application/json", "{\"tenant\":\"acme\",\"email\":\"\xff\"}", 400, ""},
+		{"NUL in value", "application/json", `{"tenant":"acme","email":"a\u0000b"}`, 400, ""},
+		{"NUL in key", "application/json", `{"tenant":"acme","\u0000":1}`, 400, ""},
+		{"escaped backslash is no NUL", "application/json", `{"tenant":"acme","email":"a\\u0000b"}`, 0, ""},
 		{"too large trailing", "application/json", `{"tenant":"a"}` + strings.Repeat(" ", maxBody), 413, ""},
 	}
 	for _, tt := range tests {
@@ -237,7 +241,9 @@ func TestListQuery(t *testing.T) {
 			t.Errorf("%q: %+v, %v", tt.q, opt, err)
 		}
 	}
-	if _, err := query(request("GET", "/?a=%zz", "")); err == nil {
-		t.Error("malformed query accepted")
+	for _, q := range []string{"a=%zz", "a=%FF", "a=x%00", "%00=1", "a=%0A", "cursor=%C3%28"} {
+		if _, err := query(request("GET", "/?"+q, "")); bulwark.ErrorCode(err) != bulwark.EInvalid {
+			t.Errorf("query %q: err = %v, want invalid", q, err)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"unicode/utf8"
 
 	bulwark "github.com/bulwarkhq/bulwark"
 )
@@ -32,7 +33,33 @@ func query(r *http.Request) (url.Values, error) {
 	if err != nil {
 		return nil, bulwark.Errorf(bulwark.EInvalid, "malformed query string")
 	}
+	for k, vs := range q {
+		if !cleanText(k) {
+			return nil, bulwark.Errorf(bulwark.EInvalid, "query parameter names must be UTF-8 without control characters")
+		}
+		for _, v := range vs {
+			if !cleanText(v) {
+				return nil, bulwark.FieldError(truncate(k, 64), "must be UTF-8 without control characters")
+			}
+		}
+	}
 	return q, nil
+}
+
+// cleanText reports whether s is UTF-8 without control characters. Ids,
+// names, cursors and filter values never hold any; a NUL or a broken
+// byte sequence is refused here rather than sent to a database that may
+// choke on it.
+func cleanText(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // noQuery rejects query parameters on a list that does not page.

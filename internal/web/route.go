@@ -111,8 +111,10 @@ func newMux(routes []route) http.Handler {
 	mux.Handle("/", http.HandlerFunc(notFound))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// ServeMux redirects unclean paths (//, /./, /..); an API client
-		// gets a plain 404 instead of a redirect to follow.
-		if p := r.URL.EscapedPath(); p != cleanPath(p) {
+		// gets a plain 404 instead of a redirect to follow. No id or name
+		// holds a control character or a broken UTF-8 sequence, so such
+		// a path names nothing either.
+		if p := r.URL.EscapedPath(); p != cleanPath(p) || !cleanText(r.URL.Path) {
 			notFound(w, r)
 			return
 		}

@@ -272,6 +272,10 @@ func TestUnknownPathsAreJSON404(t *testing.T) {
 		"/metrics",
 		"/api/v1/collections/c/records/",
 		"/.well-known/security.txt",
+		"/api/v1/users/%FF",
+		"/api/v1/users/a%00b",
+		"/api/v1/users/a%0Ab",
+		"/api/v1/collections/c/records/%C3%28",
 	} {
 		for _, method := range []string{"GET", "POST", "TRACE"} {
 			t.Run(method+" "+target, func(t *testing.T) {

@@ -1,0 +1,417 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/bulwarkhq/bulwark"
+	"github.com/bulwarkhq/bulwark/internal/bench"
+	"github.com/bulwarkhq/bulwark/internal/devcert"
+	"github.com/bulwarkhq/bulwark/internal/pgadmin"
+	"github.com/bulwarkhq/bulwark/internal/store"
+	"github.com/bulwarkhq/bulwark/internal/web"
+)
+
+const benchHelp = `Measure Bulwark's throughput and latency.
+
+bench starts a server of its own (this binary's "serve", as a separate
+process, on a fresh temporary data directory), prepares tenants with a
+collection of three plain and two sealed fields and an API token each,
+preloads records, then drives the server over HTTPS with keep-alive from
+--concurrency clients for each scenario:
+
+	create   POST a record
+	get      GET a record by id
+	list     GET 20 records with an equality filter
+	update   PATCH a record with If-Match
+	login    POST a password login (Argon2id)
+	mix      70% get, 10% list, 15% create, 5% update
+	bare     the baseline: the same HTTPS server code and the same row
+	         written with the same durability (SQLite WAL, synchronous=FULL,
+	         group commit) by a second process, without authentication,
+	         sealing or audit; full/bare is what the controls cost
+
+It prints a progress line a second, then a table, and with --json a JSON
+file. See docs/performance.md for figures and how to read them.`
+
+type benchConfig struct {
+	scenarios            string
+	concurrency, tenants int
+	records              int
+	duration, warmup     time.Duration
+	backend, postgres    string
+	jsonOut              string
+}
+
+func runBench(ctx context.Context, e *env, args []string) int {
+	if len(args) > 0 && args[0] == "baseline-server" {
+		return runBenchBaseline(ctx, e, args[1:])
+	}
+	var bc benchConfig
+	c := newCommand("bench", "bulwark bench [flags]", benchHelp)
+	c.fs.StringVar(&bc.scenarios, "scenarios", "create,bare,get,list,update,mix,login", "comma-separated scenarios to run, in order")
+	c.fs.IntVar(&bc.concurrency, "concurrency", 64, "concurrent clients")
+	c.fs.DurationVar(&bc.duration, "duration", 10*time.Second, "measured time per scenario")
+	c.fs.DurationVar(&bc.warmup, "warmup", 2*time.Second, "unmeasured time before each scenario")
+	c.fs.IntVar(&bc.tenants, "tenants", 10, "tenants to spread the load over")
+	c.fs.IntVar(&bc.records, "records", 100, "records preloaded per tenant")
+	c.fs.StringVar(&bc.backend, "backend", "sqlite", "sqlite or postgres")
+	c.fs.StringVar(&bc.postgres, "postgres", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "with --backend postgres: an admin URL; bench makes and drops its own database and roles")
+	c.fs.StringVar(&bc.jsonOut, "json", "", "also write the results to this JSON file")
+	if _, code, ok := c.parse(e, args, 0); !ok {
+		return code
+	}
+	if bc.concurrency < 1 || bc.tenants < 1 || bc.records < 1 || bc.duration <= 0 {
+		return c.usageError(e, "--concurrency, --tenants, --records and --duration must be positive")
+	}
+	if bc.backend != "sqlite" && bc.backend != "postgres" {
+		return c.usageError(e, "--backend must be sqlite or postgres")
+	}
+	if err := benchmark(ctx, e, &bc); err != nil {
+		return fail(e, "bench", err)
+	}
+	return exitOK
+}
+
+func benchmark(ctx context.Context, e *env, bc *benchConfig) error {
+	tmp, err := os.MkdirTemp("", "bulwark-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	cfg := DefaultConfig()
+	cfg.DataDir = filepath.Join(tmp, "server")
+	cfg.Addr, cfg.MetricsAddr, cfg.LogLevel = "127.0.0.1:0", "", "error"
+	if bc.backend == "postgres" {
+		scratch, err := pgadmin.Create(ctx, bc.postgres, "bulwark_bench")
+		if err != nil {
+			return fmt.Errorf("make a PostgreSQL database for the run: %w", err)
+		}
+		defer scratch.Drop()
+		cfg.DB, cfg.DBOwner = scratch.AppURL, scratch.OwnerURL
+	}
+	if err := cfg.finish(); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "bench: starting a server (%s) in %s\n", bc.backend, tmp)
+	srvArgs := []string{"serve", "--data", cfg.DataDir, "--addr", cfg.Addr, "--metrics-addr", "off", "--log-level", "error", "--db", cfg.DB}
+	if cfg.DBOwner != "" {
+		srvArgs = append(srvArgs, "--db-owner", cfg.DBOwner)
+	}
+	base, stop, err := startChild(ctx, e, srvArgs...)
+	if err != nil {
+		return err
+	}
+	defer stop()
+
+	fmt.Fprintf(e.stderr, "bench: preparing %d tenants with %d records each\n", bc.tenants, bc.records)
+	tenants, err := prepareTenants(ctx, e, &cfg, bc)
+	if err != nil {
+		return fmt.Errorf("prepare tenants: %w", err)
+	}
+	client, err := bench.NewClient(base, filepath.Join(cfg.DataDir, "ca.pem"), bc.concurrency)
+	if err != nil {
+		return err
+	}
+	sc := &bench.Scenarios{C: client, Tenants: tenants}
+	names := strings.Split(bc.scenarios, ",")
+	if err := prepareLogins(ctx, e, sc, names); err != nil {
+		return err
+	}
+	var results []bench.Result
+	opt := bench.Options{Concurrency: bc.concurrency, Warmup: bc.warmup, Duration: bc.duration, Progress: e.stderr}
+	for _, name := range names {
+		var op bench.Op
+		if name == "bare" {
+			op, err = bareOp(ctx, e, tmp, bc.concurrency)
+			if err != nil {
+				return err
+			}
+		} else if op, err = sc.Op(name); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "bench: %s\n", name)
+		results = append(results, bench.Run(ctx, name, opt, op))
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	fmt.Fprintf(e.stdout, "\nbackend %s, %d tenants, %d records each, concurrency %d, %s per scenario after %s warm-up\n\n",
+		bc.backend, bc.tenants, bc.records, bc.concurrency, bc.duration, bc.warmup)
+	bench.WriteTable(e.stdout, results)
+	if bc.jsonOut != "" {
+		b, _ := json.MarshalIndent(map[string]any{"backend": bc.backend, "tenants": bc.tenants, "records": bc.records, "results": results}, "", "  ")
+		if err := os.WriteFile(bc.jsonOut, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startChild runs this binary with args and waits for it to print the URL
+// it serves. stop ends it with SIGTERM.
+func startChild(ctx context.Context, e *env, args ...string) (string, func(), error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", nil, err
+	}
+	cmd := exec.Command(self, args...)
+	cmd.Stderr = e.stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop := func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}
+	urls := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if rest, ok := strings.CutPrefix(sc.Text(), "Bulwark is serving "); ok {
+				urls <- strings.TrimSpace(rest)
+			}
+		}
+		close(urls)
+	}()
+	select {
+	case u, ok := <-urls:
+		if !ok {
+			stop()
+			return "", nil, fmt.Errorf("%s %s exited before serving", self, args[0])
+		}
+		return u, stop, nil
+	case <-time.After(60 * time.Second):
+		stop()
+		return "", nil, errors.New("the server did not start within 60s")
+	case <-ctx.Done():
+		stop()
+		return "", nil, ctx.Err()
+	}
+}
+
+// prepareTenants makes the tenants through the store directly (the bench
+// holds the database, like the CLI): a tenant, its bench collection, an
+// owner API token and preloaded records each.
+func prepareTenants(ctx context.Context, e *env, cfg *Config, bc *benchConfig) ([]bench.Tenant, error) {
+	db, err := openStore(ctx, cfg, newLogger(e, "error"), false)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	owner, _ := bulwark.BuiltInRole(bulwark.RoleOwner)
+	tenants := make([]bench.Tenant, bc.tenants)
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+		done     int
+	)
+	work := make(chan int)
+	for w := 0; w < 32; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				t, err := prepareTenant(ctx, db, i, bc.records, owner)
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				tenants[i] = t
+				done++
+				if done%1000 == 0 {
+					fmt.Fprintf(e.stderr, "  %d/%d tenants ready\n", done, bc.tenants)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := 0; i < bc.tenants && ctx.Err() == nil; i++ {
+		mu.Lock()
+		failed := firstErr != nil
+		mu.Unlock()
+		if failed {
+			break
+		}
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	return tenants, ctx.Err()
+}
+
+var benchFields = []bulwark.Field{
+	{Name: "title", Type: bulwark.TypeText, Classification: bulwark.ClassInternal, Required: true},
+	{Name: "count", Type: bulwark.TypeNumber, Classification: bulwark.ClassPublic},
+	{Name: "active", Type: bulwark.TypeBool, Classification: bulwark.ClassPublic},
+	{Name: "email", Type: bulwark.TypeEmail, Classification: bulwark.ClassPersonal},
+	{Name: "note", Type: bulwark.TypeText, Classification: bulwark.ClassConfidential},
+}
+
+func prepareTenant(ctx context.Context, db *store.DB, i, records int, owner bulwark.Role) (bench.Tenant, error) {
+	slug := fmt.Sprintf("bench-%05d", i)
+	ten, inv, err := db.CreateTenant(systemContext(ctx), bulwark.NewTenant{Slug: slug, Name: slug, AdminEmail: "owner@" + slug + ".example"})
+	if err != nil {
+		return bench.Tenant{}, err
+	}
+	// Setup acts as the tenant's owner without a login: the bench holds
+	// the database, as the CLI does.
+	p := &bulwark.Principal{Kind: bulwark.KindUser, ID: "bench-setup", TenantID: ten.ID, TenantSlug: slug,
+		Grants: []bulwark.ResolvedGrant{{Grant: bulwark.Grant{Role: bulwark.RoleOwner}, Permissions: owner.Permissions}}}
+	tctx := bulwark.NewContext(ctx, p)
+	if _, err := db.CreateCollection(tctx, bulwark.Collection{Name: bench.Collection, Fields: benchFields}); err != nil {
+		return bench.Tenant{}, err
+	}
+	tok, err := db.CreateToken(tctx, bulwark.NewAPIToken{Name: "bench", Grant: bulwark.Grant{Role: bulwark.RoleOwner}})
+	if err != nil {
+		return bench.Tenant{}, err
+	}
+	t := bench.Tenant{Slug: slug, Token: tok.Secret, Email: "owner@" + slug + ".example", Password: inv.Token}
+	for n := 0; n < records; n++ {
+		r, err := db.CreateRecord(tctx, bench.Collection, bench.RecordBody(n))
+		if err != nil {
+			return bench.Tenant{}, err
+		}
+		t.Records = append(t.Records, r.ID)
+	}
+	return t, nil
+}
+
+const benchPassword = "bench password for the login scenario"
+
+// prepareLogins activates the owners of up to 16 tenants through the API
+// (Argon2id on the server), if the login scenario is to run. Until then a
+// tenant's Password field holds its activation token.
+func prepareLogins(ctx context.Context, e *env, sc *bench.Scenarios, names []string) error {
+	want := false
+	for _, n := range names {
+		want = want || n == "login"
+	}
+	for i := range sc.Tenants {
+		t := &sc.Tenants[i]
+		activation := t.Password
+		t.Password = ""
+		if !want || i >= 16 {
+			continue
+		}
+		body := map[string]string{"token": activation, "password": benchPassword}
+		if _, err := sc.C.Do(ctx, "POST", "/api/v1/auth/activate", "", nil, body, nil, http.StatusNoContent); err != nil {
+			return fmt.Errorf("activate the owner of %s: %w", t.Slug, err)
+		}
+		t.Password = benchPassword
+	}
+	if want && len(sc.Tenants) > 16 {
+		sc.Tenants = sc.Tenants[:16:16] // logins spread over the activated owners only
+		fmt.Fprintln(e.stderr, "bench: note: login runs against the first 16 tenants only")
+	}
+	return nil
+}
+
+// bareOp starts the baseline server and returns its operation.
+func bareOp(ctx context.Context, e *env, tmp string, conns int) (bench.Op, error) {
+	dir := filepath.Join(tmp, "baseline")
+	base, stop, err := startChild(ctx, e, "bench", "baseline-server", "--data", dir)
+	if err != nil {
+		return nil, err
+	}
+	go func() { <-ctx.Done(); stop() }()
+	client, err := bench.NewClient(base, filepath.Join(dir, "ca.pem"), conns)
+	if err != nil {
+		return nil, err
+	}
+	n := 0
+	var mu sync.Mutex
+	return func(ctx context.Context, w int) error {
+		mu.Lock()
+		n++
+		i := n
+		mu.Unlock()
+		_, err := client.Do(ctx, "POST", "/bare", "", nil, bench.RecordBody(i), nil, http.StatusCreated)
+		return err
+	}, nil
+}
+
+// runBenchBaseline serves the baseline for `bench`: POST /bare writes the
+// JSON body as a row, with the server code and durability of the real one.
+func runBenchBaseline(ctx context.Context, e *env, args []string) int {
+	c := newCommand("bench baseline-server", "bulwark bench baseline-server --data DIR", "Serve the bare baseline for bulwark bench (used by bench itself).")
+	dir := c.fs.String("data", "", "directory for the baseline's database and certificate")
+	if _, code, ok := c.parse(e, args, 0); !ok {
+		return code
+	}
+	if *dir == "" {
+		return c.usageError(e, "--data is required")
+	}
+	if err := serveBaseline(ctx, e, *dir); err != nil {
+		return fail(e, "bench baseline-server", err)
+	}
+	return exitOK
+}
+
+func serveBaseline(ctx context.Context, e *env, dir string) error {
+	if err := prepareDataDir(dir, true); err != nil {
+		return err
+	}
+	certs, err := devcert.NewSource(dir, time.Now)
+	if err != nil {
+		return err
+	}
+	bs, err := store.OpenBaseline(ctx, "sqlite://"+filepath.Join(dir, "baseline.db"))
+	if err != nil {
+		return err
+	}
+	defer bs.Close()
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /bare", func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		d := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+		d.UseNumber()
+		if err := d.Decode(&body); err != nil {
+			http.Error(w, `{"error":{"code":"invalid"}}`, http.StatusBadRequest)
+			return
+		}
+		b, _ := json.Marshal(body)
+		id, err := bs.Insert(r.Context(), b)
+		if err != nil {
+			http.Error(w, `{"error":{"code":"internal"}}`, http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(http.StatusCreated)
+		json.NewEncoder(w).Encode(map[string]any{"id": id, "version": 1, "data": body})
+	})
+	tlsCfg := web.TLSConfig()
+	tlsCfg.GetCertificate = certs.GetCertificate
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv := web.NewServer(ln.Addr().String(), mux, tlsCfg)
+	fmt.Fprintf(e.stdout, "Bulwark is serving %s\n", publicURL(ln.Addr().String()))
+	go func() { <-ctx.Done(); srv.Close() }()
+	if err := srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
