@@ -414,4 +414,3 @@ func serveBaseline(ctx context.Context, e *env, dir string) error {
 	}
 	return nil
 }
-
