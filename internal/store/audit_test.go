@@ -37,7 +37,7 @@ type auditRig struct {
 	gate     func() error
 }
 
-func newAuditRig(t *testing.T, backend string) *auditRig {
+func newAuditRig(t testing.TB, backend string) *auditRig {
 	t.Helper()
 	clock := storetest.NewClock()
 	sealer, _ := audit.NewHMACSealer(bytes.Repeat([]byte{7}, 32))

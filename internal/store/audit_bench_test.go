@@ -1,0 +1,121 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bulwarkhq/bulwark"
+	"github.com/bulwarkhq/bulwark/internal/storetest"
+)
+
+// BenchmarkAuditWrite measures what the audit log costs a writer: the
+// same transaction (one row) with and without the audit entry beside it,
+// on the real database, with concurrent writers (-cpu sets how many per
+// core via RunParallel). The entry is the only difference.
+//
+//	go test ./internal/store -run '^$' -bench AuditWrite -benchtime 3s
+func BenchmarkAuditWrite(b *testing.B) {
+	for _, backend := range storetest.Backends {
+		for _, withAudit := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%s/audit=%v", backend, withAudit), func(b *testing.B) {
+				r := newAuditRigB(b, backend)
+				ins := "INSERT INTO bench_rows (id, data) VALUES (?, ?)"
+				aud := `INSERT INTO audit_log (tenant_id, at, actor_kind, actor_id, actor_how, action, target_kind, target_id, fields, outcome, request_id, privileged, client, user_agent)
+					VALUES (NULL, ?, 'user', 'u1', 'session', 'record.create', 'record', ?, '["title"]', 'success', 'req', ?, 'hmac-sha256:x', 'hmac-sha256:y')`
+				priv := any(0)
+				if backend == "postgres" {
+					ins, aud, priv = rebind(ins), rebind(aud), false
+				}
+				var n atomic.Int64
+				b.SetParallelism(4)
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						i := n.Add(1)
+						tx, err := r.raw.Begin()
+						if err != nil {
+							b.Fatal(err)
+						}
+						if _, err := tx.Exec(ins, i, "payload"); err != nil {
+							b.Fatal(err)
+						}
+						if withAudit {
+							if _, err := tx.Exec(aud, time.Now().UnixMicro(), fmt.Sprint("bench/", i), priv); err != nil {
+								b.Fatal(err)
+							}
+						}
+						if err := tx.Commit(); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "writes/s")
+			})
+		}
+	}
+}
+
+// BenchmarkAuditSequencer measures how fast the sequencer numbers,
+// hashes, signs and ships committed entries (entries/s).
+func BenchmarkAuditSequencer(b *testing.B) {
+	for _, backend := range storetest.Backends {
+		b.Run(backend, func(b *testing.B) {
+			r := newAuditRigB(b, backend)
+			ctx := context.Background()
+			owner, _ := r.Tenant(b, "acme")
+			r.CreateCollection(owner, notes)
+			r.seq.Step(ctx)
+			const batch = 2000
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				tx, _ := r.raw.Begin()
+				q := `INSERT INTO audit_log (tenant_id, at, actor_kind, actor_id, actor_how, action, target_kind, target_id, fields, outcome, request_id, privileged, client, user_agent)
+					VALUES (?, 0, 'user', 'u1', 'session', 'record.create', 'record', 'x', '["title"]', 'success', 'req', ?, '', '')`
+				priv := any(0)
+				if backend == "postgres" {
+					q, priv = rebind(q), false
+				}
+				for j := 0; j < batch; j++ {
+					tx.Exec(q, bulwark.FromContext(owner).TenantID, priv)
+				}
+				tx.Commit()
+				b.StartTimer()
+				if err := r.seq.Step(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "entries/s")
+		})
+	}
+}
+
+func rebind(q string) string {
+	out, n := "", 0
+	for _, c := range q {
+		if c == '?' {
+			n++
+			out += fmt.Sprintf("$%d", n)
+			continue
+		}
+		out += string(c)
+	}
+	return out
+}
+
+func newAuditRigB(b *testing.B, backend string) *auditRig {
+	r := newAuditRig(b, backend)
+	if _, err := r.raw.Exec("CREATE TABLE bench_rows (id BIGINT PRIMARY KEY, data TEXT NOT NULL)"); err != nil {
+		b.Fatal(err)
+	}
+	if backend == "sqlite" {
+		// The application's own settings for the write connection.
+		r.raw.Exec("PRAGMA journal_mode=wal")
+		r.raw.Exec("PRAGMA synchronous=full")
+		r.raw.SetMaxOpenConns(1)
+	}
+	return r
+}
