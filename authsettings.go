@@ -173,3 +173,40 @@ type SettingsService interface {
 	SetPasswordPolicy(ctx context.Context, p PasswordPolicy) (*PasswordPolicy, error)
 	SetAuthSettings(ctx context.Context, s AuthSettings) (*AuthSettings, error)
 }
+
+// TOTPEnrolment is what a user needs to add Bulwark to an authenticator
+// app: the secret (shown once) and the otpauth:// URL a QR code encodes.
+type TOTPEnrolment struct {
+	Secret string `json:"secret"`
+	URL    string `json:"otpauth_url"`
+}
+
+// AccountService is what a person does with their own credentials, and
+// what admins do to another user's second factors (AUTH-2, AUTH-3,
+// AUTH-6, AUTH-7). Calls that replace the caller's session return the new
+// one: the old token stops working.
+type AccountService interface {
+	// ChangePassword needs the current password; every session of the
+	// user ends and a new one is returned.
+	ChangePassword(ctx context.Context, current, next string) (*Session, error)
+	// RequestPasswordReset emails a one-time link; it answers the same
+	// whether or not the account exists.
+	RequestPasswordReset(ctx context.Context, tenant, email string) error
+	// ResetPassword uses the link's secret. Second factors are kept.
+	ResetPassword(ctx context.Context, token, password string) error
+	// Reauthenticate proves the caller again (password or TOTP code) for
+	// sensitive actions (step-up).
+	Reauthenticate(ctx context.Context, password, code string) (*Session, error)
+	BeginTOTP(ctx context.Context) (*TOTPEnrolment, error)
+	// ConfirmTOTP returns the new session and, for tenant users, ten
+	// recovery codes shown once.
+	ConfirmTOTP(ctx context.Context, code string) (*Session, []string, error)
+	RemoveTOTP(ctx context.Context) (*Session, error)
+	RegenerateRecoveryCodes(ctx context.Context) ([]string, error)
+	// VerifyTOTP and UseRecoveryCode complete a login that owes a second
+	// factor.
+	VerifyTOTP(ctx context.Context, code string) (*Session, error)
+	UseRecoveryCode(ctx context.Context, code string) (*Session, error)
+	// ResetUserMFA removes a user's second factors (admin, step-up).
+	ResetUserMFA(ctx context.Context, userID string) error
+}

@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/bulwarkhq/bulwark/internal/auth"
 	"github.com/bulwarkhq/bulwark/internal/devcert"
 	"github.com/bulwarkhq/bulwark/internal/web"
 )
@@ -95,6 +94,10 @@ func serve(ctx context.Context, e *env, cfg *Config) error {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	authSvc, err := newAuth(e, cfg, db, log)
+	if err != nil {
+		return err
+	}
 	aud, err := startAudit(ctx, cfg, cfg.auditConfig(), db, log, reg)
 	if err != nil {
 		return err
@@ -103,7 +106,10 @@ func serve(ctx context.Context, e *env, cfg *Config) error {
 	// numbered, signed and shipped by its last round.
 	defer aud.stop(ctx)
 	api := web.New(web.Deps{
-		Auth:        auth.New(db, auth.Options{}),
+		Auth:        authSvc,
+		Account:     authSvc,
+		Sessions:    db,
+		Settings:    db,
 		Tenants:     db,
 		Operators:   db,
 		Users:       db,

@@ -58,7 +58,10 @@ type Service struct {
 	addrs  *addrLimiter
 }
 
-var _ bulwark.AuthService = (*Service)(nil)
+var (
+	_ bulwark.AuthService    = (*Service)(nil)
+	_ bulwark.AccountService = (*Service)(nil)
+)
 
 // New returns a Service.
 func New(db *store.DB, opt Options) *Service {
@@ -327,6 +330,9 @@ func (s *Service) notify(to, subject, body string) {
 		defer cancel()
 		if err := s.opt.Mailer.Send(ctx, mail.Message{To: to, Subject: subject, Body: body}); err != nil {
 			s.opt.Logger.Error("send notice", "subject", subject, "err", err)
+			return
 		}
+		// The address is personal data: only the subject is logged.
+		s.opt.Logger.Info("mail sent", "subject", subject)
 	}()
 }

@@ -47,17 +47,10 @@ func (clearSealer) Open(_ context.Context, _ *bulwark.Principal, s string) ([]by
 	return base64.RawStdEncoding.DecodeString(strings.TrimPrefix(s, "clear:"))
 }
 
-// TOTPEnrolment is what a user needs to add Bulwark to an authenticator
-// app: the secret (shown once) and the otpauth:// URL a QR code encodes.
-type TOTPEnrolment struct {
-	Secret string `json:"secret"`
-	URL    string `json:"otpauth_url"`
-}
-
 // BeginTOTP starts TOTP enrolment for the session's account. The secret
 // is confirmed, and starts to count, only after a first valid code.
 // Enrolling when a factor already exists needs a recent login.
-func (s *Service) BeginTOTP(ctx context.Context) (*TOTPEnrolment, error) {
+func (s *Service) BeginTOTP(ctx context.Context) (*bulwark.TOTPEnrolment, error) {
 	p := bulwark.FromContext(ctx)
 	if p == nil || p.SessionID == "" {
 		return nil, bulwark.Errorf(bulwark.EForbidden, "only a login session can enrol a second factor")
@@ -82,7 +75,7 @@ func (s *Service) BeginTOTP(ctx context.Context) (*TOTPEnrolment, error) {
 	if err := s.db.BeginTOTP(ctx, sealed); err != nil {
 		return nil, err
 	}
-	return &TOTPEnrolment{Secret: key.Secret(), URL: key.URL()}, nil
+	return &bulwark.TOTPEnrolment{Secret: key.Secret(), URL: key.URL()}, nil
 }
 
 func (s *Service) sealer() Sealer {
@@ -308,4 +301,10 @@ func (s *Service) notifyAccount(ctx context.Context, subject, body string) {
 		return
 	}
 	s.notify(email, subject, body)
+}
+
+// ResetUserMFA removes every second factor of a user of the caller's
+// tenant (users.manage, step-up, audited).
+func (s *Service) ResetUserMFA(ctx context.Context, userID string) error {
+	return s.db.ResetUserMFA(ctx, userID)
 }

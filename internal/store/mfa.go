@@ -310,14 +310,14 @@ func (db *DB) ResetUserMFA(ctx context.Context, userID string) error {
 		if err := t.requireCan(bulwark.PermUsersManage); err != nil {
 			return err
 		}
-		if err := t.principal.RequireRecentAuth(t.now); err != nil {
-			return err
-		}
 		u, err := t.user(userID)
 		if err != nil {
 			return err
 		}
 		if err := t.checkActOn(u); err != nil {
+			return err
+		}
+		if err := t.principal.RequireRecentAuth(t.now); err != nil {
 			return err
 		}
 		for _, q := range []string{

@@ -124,3 +124,8 @@ func (db *DB) SetAuthSettings(ctx context.Context, s bulwark.AuthSettings) (*bul
 	}
 	return &s, nil
 }
+
+var (
+	_ bulwark.SettingsService = (*DB)(nil)
+	_ bulwark.SessionService  = (*DB)(nil)
+)

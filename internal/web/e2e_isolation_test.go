@@ -124,6 +124,14 @@ func TestE2ECrossTenant(t *testing.T) {
 				crossCase{pattern: "DELETE /api/v1/collections/{collection}/records/{id}", pathB: pb, pathMiss: pm, header: []string{"If-Match", `"1"`}},
 			)
 		}
+		cases = append(cases,
+			crossCase{pattern: "DELETE /api/v1/users/{id}/sessions", pathB: "/api/v1/users/" + bUser + "/sessions", pathMiss: "/api/v1/users/" + miss + "/sessions"},
+			crossCase{pattern: "DELETE /api/v1/users/{id}/mfa", pathB: "/api/v1/users/" + bUser + "/mfa", pathMiss: "/api/v1/users/" + miss + "/mfa"},
+			crossCase{pattern: "GET /api/v1/settings/password-policy", pathB: "/api/v1/settings/password-policy", pathMiss: "/api/v1/settings/password-policy"},
+			crossCase{pattern: "GET /api/v1/settings/authentication", pathB: "/api/v1/settings/authentication", pathMiss: "/api/v1/settings/authentication"},
+			crossCase{pattern: "PUT /api/v1/settings/password-policy", pathB: "/api/v1/settings/password-policy", pathMiss: "/api/v1/settings/password-policy", bodyB: `{"min_length":16,"blocked_words":["bravo"]}`, bodyMiss: `{"min_length":16,"blocked_words":["bravo"]}`},
+			crossCase{pattern: "PUT /api/v1/settings/authentication", pathB: "/api/v1/settings/authentication", pathMiss: "/api/v1/settings/authentication", bodyB: `{"password_policy":{"min_length":15},"mfa":"optional","session_idle_minutes":30,"session_absolute_minutes":720}`, bodyMiss: `{"password_policy":{"min_length":15},"mfa":"optional","session_idle_minutes":30,"session_absolute_minutes":720}`},
+		)
 		// The audit log: searching for B's actors and targets finds what
 		// searching for ids that exist nowhere finds; an export shows
 		// nothing of B.

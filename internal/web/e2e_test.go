@@ -64,6 +64,9 @@ func newE2E(t *testing.T, backend string) *e2e {
 		Collections: fx.DB.DB,
 		Records:     fx.DB.DB,
 		Audit:       fx.DB.DB,
+		Account:     fx.Auth,
+		Sessions:    fx.DB.DB,
+		Settings:    fx.DB.DB,
 		Logger:      slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Ready:       fx.DB.Ping,
 	})
@@ -224,6 +227,7 @@ func TestE2EFlow(t *testing.T) {
 		e.want(e.do("POST", "/api/v1/auth/activate", "", activateRequest{Token: opInv.Token, Password: storetest.Password}), 410, bulwark.EGone)
 		e.want(e.do("POST", "/api/v1/operator/login", "", operatorLoginRequest{Email: "ops@vendor.example", Password: "wrong password, long enough"}), 401, bulwark.EUnauthenticated)
 		opTok := decodeInto[sessionResponse](t, e.want(e.do("POST", "/api/v1/operator/login", "", operatorLoginRequest{Email: "ops@vendor.example", Password: storetest.Password}), 200)).Token
+		opTok = e.enrolTOTP(opTok) // operators always need a second factor (AUTH-8)
 
 		me := decodeInto[meResponse](t, e.want(e.do("GET", "/api/v1/auth/me", opTok, nil), 200))
 		if me.Kind != bulwark.KindOperator || me.Tenant != "" || len(me.Grants) != 0 {
@@ -597,6 +601,8 @@ func matrixRequest(rt route, collection, recordID, userID string) (path string, 
 		return path, `{}`, 400, true
 	case "DELETE":
 		return path, nil, 404, true
+	case "PUT":
+		return path, `{}`, 400, true
 	}
 	return "", nil, 0, false
 }

@@ -18,6 +18,7 @@ var statusOf = map[bulwark.Code]int{
 	bulwark.ETooLarge:           http.StatusRequestEntityTooLarge,
 	bulwark.EGone:               http.StatusGone,
 	bulwark.ERateLimited:        http.StatusTooManyRequests,
+	bulwark.EReauthRequired:     http.StatusForbidden,
 	bulwark.EUnavailable:        http.StatusServiceUnavailable,
 	bulwark.EInternal:           http.StatusInternalServerError,
 }

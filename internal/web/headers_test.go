@@ -283,6 +283,7 @@ func TestErrorStatusTable(t *testing.T) {
 		{bulwark.Errorf(bulwark.EFailedPrecondition, "x"), 412},
 		{bulwark.Errorf(bulwark.ETooLarge, "x"), 413},
 		{bulwark.Errorf(bulwark.ERateLimited, "x"), 429},
+		{bulwark.Errorf(bulwark.EReauthRequired, "x"), 403},
 		{bulwark.Errorf(bulwark.EInternal, "x"), 500},
 		{bulwark.Errorf(bulwark.EUnavailable, "x"), 503},
 		{errMediaType, 415},

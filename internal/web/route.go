@@ -177,7 +177,9 @@ func allowed(a access, p *bulwark.Principal, r *http.Request) error {
 	case accessAuthenticated:
 		return nil
 	case accessOperator:
-		if p.Kind == bulwark.KindOperator {
+		// An operator session that still owes its second factor is not
+		// an operator yet (AUTH-8).
+		if p.Kind == bulwark.KindOperator && p.Stage == "" {
 			return nil
 		}
 	case accessTenant:

@@ -25,6 +25,21 @@ func (a *API) routeTable() []route {
 		{"POST", "/api/v1/auth/logout", authenticated, handleLogout(d.Auth)},
 		{"GET", "/api/v1/auth/me", authenticated, handleMe()},
 
+		// A person's own credentials (AUTH-2, AUTH-3, AUTH-7). An
+		// incomplete session (second factor, enrolment or password change
+		// owed) holds no grants and reaches only these.
+		{"POST", "/api/v1/auth/password", authenticated, handleChangePassword(d.Account)},
+		{"POST", "/api/v1/auth/password/reset-request", public, handleResetRequest(d.Account)},
+		{"POST", "/api/v1/auth/password/reset", public, handleReset(d.Account)},
+		{"POST", "/api/v1/auth/reauth", authenticated, handleReauth(d.Account)},
+		{"POST", "/api/v1/auth/mfa/verify", authenticated, handleVerifyMFA(d.Account)},
+		{"POST", "/api/v1/auth/mfa/totp", authenticated, handleBeginTOTP(d.Account)},
+		{"POST", "/api/v1/auth/mfa/totp/confirm", authenticated, handleConfirmTOTP(d.Account)},
+		{"DELETE", "/api/v1/auth/mfa/totp", authenticated, handleRemoveTOTP(d.Account)},
+		{"POST", "/api/v1/auth/mfa/recovery-codes", authenticated, handleRecoveryCodes(d.Account)},
+		{"GET", "/api/v1/auth/sessions", authenticated, handleListSessions(d.Sessions)},
+		{"DELETE", "/api/v1/auth/sessions/{id}", authenticated, handleRevokeSession(d.Sessions)},
+
 		// The vendor's staff (PRIV-1: no tenant data here).
 		{"POST", "/api/v1/operator/login", public, handleOperatorLogin(d.Auth)},
 		{"GET", "/api/v1/operator/tenants", operator, handleListTenants(d.Tenants)},
@@ -37,6 +52,14 @@ func (a *API) routeTable() []route {
 		{"GET", "/api/v1/users/{id}", tenant(bulwark.PermUsersRead), handleGetUser(d.Users)},
 		{"PATCH", "/api/v1/users/{id}", tenant(bulwark.PermUsersManage), handleUpdateUser(d.Users)},
 		{"DELETE", "/api/v1/users/{id}", tenant(bulwark.PermUsersManage), handleDeleteUser(d.Users)},
+		{"DELETE", "/api/v1/users/{id}/sessions", tenant(bulwark.PermUsersManage), handleRevokeUserSessions(d.Sessions)},
+		{"DELETE", "/api/v1/users/{id}/mfa", tenant(bulwark.PermUsersManage), handleResetUserMFA(d.Account)},
+
+		// Authentication settings of the caller's tenant.
+		{"GET", "/api/v1/settings/password-policy", tenant(bulwark.PermSettingsManage), handleGetPasswordPolicy(d.Settings)},
+		{"PUT", "/api/v1/settings/password-policy", tenant(bulwark.PermSettingsManage), handlePutPasswordPolicy(d.Settings)},
+		{"GET", "/api/v1/settings/authentication", tenant(bulwark.PermSettingsManage), handleGetAuthSettings(d.Settings)},
+		{"PUT", "/api/v1/settings/authentication", tenant(bulwark.PermSettingsManage), handlePutAuthSettings(d.Settings)},
 
 		// Custom roles.
 		{"GET", "/api/v1/roles", tenant(bulwark.PermUsersRead), handleListRoles(d.Roles)},

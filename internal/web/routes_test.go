@@ -48,6 +48,25 @@ var wantAccess = map[string]access{
 	// The audit log (DATA-7).
 	"GET /api/v1/audit":        tenant(bulwark.PermAuditRead),
 	"GET /api/v1/audit/export": tenant(bulwark.PermAuditRead),
+
+	// Authentication, part 1 (AUTH-2, AUTH-3, AUTH-6, AUTH-7).
+	"POST /api/v1/auth/password":               authenticated,
+	"POST /api/v1/auth/password/reset-request": public,
+	"POST /api/v1/auth/password/reset":         public,
+	"POST /api/v1/auth/reauth":                 authenticated,
+	"POST /api/v1/auth/mfa/verify":             authenticated,
+	"POST /api/v1/auth/mfa/totp":               authenticated,
+	"POST /api/v1/auth/mfa/totp/confirm":       authenticated,
+	"DELETE /api/v1/auth/mfa/totp":             authenticated,
+	"POST /api/v1/auth/mfa/recovery-codes":     authenticated,
+	"GET /api/v1/auth/sessions":                authenticated,
+	"DELETE /api/v1/auth/sessions/{id}":        authenticated,
+	"DELETE /api/v1/users/{id}/sessions":       tenant(bulwark.PermUsersManage),
+	"DELETE /api/v1/users/{id}/mfa":            tenant(bulwark.PermUsersManage),
+	"GET /api/v1/settings/password-policy":     tenant(bulwark.PermSettingsManage),
+	"PUT /api/v1/settings/password-policy":     tenant(bulwark.PermSettingsManage),
+	"GET /api/v1/settings/authentication":      tenant(bulwark.PermSettingsManage),
+	"PUT /api/v1/settings/authentication":      tenant(bulwark.PermSettingsManage),
 }
 
 func TestRouteTableMatchesPolicy(t *testing.T) {
@@ -88,6 +107,8 @@ func TestPublicAllowList(t *testing.T) {
 		"POST /api/v1/auth/login",
 		"POST /api/v1/auth/activate",
 		"POST /api/v1/operator/login",
+		"POST /api/v1/auth/password/reset-request",
+		"POST /api/v1/auth/password/reset",
 	}
 	var got []string
 	for _, rt := range New(Deps{}).routes {

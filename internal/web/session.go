@@ -28,6 +28,9 @@ type activateRequest struct {
 type sessionResponse struct {
 	Token     string    `json:"token"`
 	ExpiresAt time.Time `json:"expires_at"`
+	// Next is what the session owes before it is complete (mfa, enrol,
+	// password); absent for a complete session.
+	Next string `json:"next,omitempty"`
 }
 
 func handleLogin(auth bulwark.AuthService) http.Handler {
@@ -40,7 +43,7 @@ func handleLogin(auth bulwark.AuthService) http.Handler {
 		if err != nil {
 			return err
 		}
-		encode(w, http.StatusOK, sessionResponse{Token: s.Token, ExpiresAt: s.ExpiresAt})
+		encode(w, http.StatusOK, newSessionResponse(s))
 		return nil
 	})
 }
@@ -55,7 +58,7 @@ func handleOperatorLogin(auth bulwark.AuthService) http.Handler {
 		if err != nil {
 			return err
 		}
-		encode(w, http.StatusOK, sessionResponse{Token: s.Token, ExpiresAt: s.ExpiresAt})
+		encode(w, http.StatusOK, newSessionResponse(s))
 		return nil
 	})
 }
@@ -89,6 +92,7 @@ type meResponse struct {
 	ID     string                `json:"id"`
 	Tenant string                `json:"tenant,omitempty"`
 	Grants []grantResponse       `json:"grants"`
+	Stage  string                `json:"stage,omitempty"`
 }
 
 type grantResponse struct {
@@ -105,7 +109,7 @@ func handleMe() http.Handler {
 		if p == nil {
 			return errNoPrincipal
 		}
-		out := meResponse{Kind: p.Kind, ID: p.ID, Tenant: p.TenantSlug, Grants: []grantResponse{}}
+		out := meResponse{Kind: p.Kind, ID: p.ID, Tenant: p.TenantSlug, Grants: []grantResponse{}, Stage: p.Stage}
 		for _, g := range p.Grants {
 			perms := g.Permissions
 			if perms == nil {

@@ -31,6 +31,12 @@ type Deps struct {
 	Ready func(context.Context) error
 	// Registry receives the HTTP metrics. Nil gives a private registry.
 	Registry *prometheus.Registry
+
+	// Account, Sessions and Settings serve password change and reset,
+	// second factors, session lists and authentication settings.
+	Account  bulwark.AccountService
+	Sessions bulwark.SessionService
+	Settings bulwark.SettingsService
 }
 
 // API is the REST API. Make one with New.
