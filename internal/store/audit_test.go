@@ -696,3 +696,49 @@ func noErr(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestAuditLoginFailures: a failed login is an entry with outcome failure,
+// in the tenant the slug named (or at deployment level for an unknown
+// tenant or an operator), targeting the account if it exists and never
+// naming the email that was typed (ASVS V16.3.1).
+func TestAuditLoginFailures(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		r := newAuditRig(t, backend)
+		owner, _ := r.Tenant(t, "acme")
+		me := bulwark.FromContext(owner).ID
+		n := len(r.auditRows(t))
+		try := func(slug, email string) {
+			t.Helper()
+			_, err := r.Auth.Login(context.Background(), bulwark.Credentials{Tenant: slug, Email: email, Password: "wrong wrong wrong wrong"})
+			wantCode(t, err, bulwark.EUnauthenticated)
+		}
+		try("acme", "owner@acme.example")
+		try("acme", "nobody.canary@acme.example")
+		try("nosuch", "x.canary@nosuch.example")
+		rows := r.auditRows(t)[n:]
+		if len(rows) != 3 {
+			t.Fatalf("%d entries for 3 failed logins", len(rows))
+		}
+		tid := bulwark.FromContext(owner).TenantID
+		if e := rows[0]; e["action"] != "auth.login" || e["outcome"] != "failure" || e["target_id"] != me || e["tenant"] != tid {
+			t.Fatalf("wrong password: %v", e)
+		}
+		if e := rows[1]; e["outcome"] != "failure" || e["target_id"] != "" || e["tenant"] != tid {
+			t.Fatalf("unknown email: %v", e)
+		}
+		if e := rows[2]; e["outcome"] != "failure" || e["tenant"] != "" {
+			t.Fatalf("unknown tenant: %v", e)
+		}
+		for _, e := range rows {
+			for _, v := range e {
+				if strings.Contains(v, "canary") || strings.Contains(v, "owner@") {
+					t.Fatalf("a typed email reached the audit log: %v", e)
+				}
+			}
+		}
+		r.step(t)
+		if rep := r.verify(t, true); !rep.OK() {
+			t.Fatal(rep.Problems)
+		}
+	})
+}

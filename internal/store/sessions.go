@@ -99,6 +99,11 @@ func (db *DB) PasswordLogin(ctx context.Context, c bulwark.Credentials, verify V
 		return nil, err
 	}
 	if !ok || userID == "" || hash == "" {
+		// Recorded in the tenant the slug named (or at deployment level):
+		// the target is the account if it exists, never the typed email.
+		if err := db.auditLoginFailure(ctx, tenantID, "user", userID); err != nil {
+			return nil, err
+		}
 		return nil, errLogin
 	}
 	var s *bulwark.Session
@@ -260,6 +265,9 @@ func (db *DB) OperatorPasswordLogin(ctx context.Context, email string, verify Ve
 		return nil, err
 	}
 	if !ok || opID == "" || hash == "" {
+		if err := db.auditLoginFailure(ctx, "", "operator", opID); err != nil {
+			return nil, err
+		}
 		return nil, errLogin
 	}
 	var s *bulwark.Session
