@@ -2,6 +2,7 @@ package bulwark
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 	"time"
@@ -209,4 +210,20 @@ type AccountService interface {
 	UseRecoveryCode(ctx context.Context, code string) (*Session, error)
 	// ResetUserMFA removes a user's second factors (admin, step-up).
 	ResetUserMFA(ctx context.Context, userID string) error
+
+	// Passkeys (WebAuthn). Begin* return the options object for
+	// navigator.credentials.create/get; Finish* take the browser's
+	// PublicKeyCredential as JSON.
+	Passkeys(ctx context.Context) ([]PasskeyInfo, error)
+	BeginPasskeyRegistration(ctx context.Context) (json.RawMessage, error)
+	FinishPasskeyRegistration(ctx context.Context, name string, credential []byte) (*Session, error)
+	BeginPasskeyLogin(ctx context.Context) (json.RawMessage, error)
+	FinishPasskeyLogin(ctx context.Context, credential []byte) (*Session, error)
+	RemovePasskey(ctx context.Context, id string) (*Session, error)
+}
+
+// PasskeyInfo is a registered passkey as its owner sees it.
+type PasskeyInfo struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
 }

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
+
 	"github.com/bulwarkhq/bulwark"
 	"github.com/bulwarkhq/bulwark/internal/mail"
 	"github.com/bulwarkhq/bulwark/internal/password"
@@ -44,6 +46,10 @@ type Options struct {
 	// Sealer encrypts TOTP secrets at rest. Nil stores them unencrypted
 	// (logged at startup); cmd/bulwark wires the tenant keys in.
 	Sealer Sealer
+	// RPID and RPOrigins name the WebAuthn relying party; by default
+	// they come from BaseURL (a loopback host becomes "localhost").
+	RPID      string
+	RPOrigins []string
 	// Now is the clock (TOTP steps, rate limits). Default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -56,6 +62,7 @@ type Service struct {
 	wait   time.Duration
 	opt    Options
 	addrs  *addrLimiter
+	wa     *webauthn.WebAuthn // nil when the relying party is unusable
 }
 
 var (
@@ -89,13 +96,23 @@ func New(db *store.DB, opt Options) *Service {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{
+	s := &Service{
 		db:     db,
 		hasher: password.NewHasher(opt.Params, opt.HashLimit),
 		wait:   opt.HashWait,
 		opt:    opt,
 		addrs:  newAddrLimiter(opt.AddrRate, opt.AddrBurst),
 	}
+	wa, err := webAuthnConfig(opt)
+	if err != nil {
+		opt.Logger.Error("passkeys disabled: bad relying party configuration", "err", err)
+	} else {
+		s.wa = wa
+	}
+	if opt.Sealer == nil {
+		opt.Logger.Warn("TOTP secrets are stored without encryption: no sealer configured")
+	}
+	return s
 }
 
 // CheckPassword applies the password rules that hold for everyone,

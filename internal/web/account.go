@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"net/http"
 
 	bulwark "github.com/bulwarkhq/bulwark"
@@ -270,6 +271,92 @@ func handlePutAuthSettings(s bulwark.SettingsService) http.Handler {
 			return err
 		}
 		encode(w, http.StatusOK, set)
+		return nil
+	})
+}
+
+type passkeyFinishRequest struct {
+	Name       string          `json:"name,omitempty"`
+	Credential json.RawMessage `json:"credential"`
+}
+
+func handleListPasskeys(a bulwark.AccountService) http.Handler {
+	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		keys, err := a.Passkeys(r.Context())
+		if err != nil {
+			return err
+		}
+		encode(w, http.StatusOK, map[string]any{"passkeys": keys})
+		return nil
+	})
+}
+
+// writeRaw sends options made by the WebAuthn library as they are.
+func writeRaw(w http.ResponseWriter, raw json.RawMessage) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	w.Write(raw)
+}
+
+func handleBeginPasskeyRegistration(a bulwark.AccountService) http.Handler {
+	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		raw, err := a.BeginPasskeyRegistration(r.Context())
+		if err != nil {
+			return err
+		}
+		writeRaw(w, raw)
+		return nil
+	})
+}
+
+func handleFinishPasskeyRegistration(a bulwark.AccountService) http.Handler {
+	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		in, err := decode[passkeyFinishRequest](w, r)
+		if err != nil {
+			return err
+		}
+		s, err := a.FinishPasskeyRegistration(r.Context(), in.Name, in.Credential)
+		if err != nil {
+			return err
+		}
+		encode(w, http.StatusOK, newSessionResponse(s))
+		return nil
+	})
+}
+
+func handleBeginPasskeyLogin(a bulwark.AccountService) http.Handler {
+	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		raw, err := a.BeginPasskeyLogin(r.Context())
+		if err != nil {
+			return err
+		}
+		writeRaw(w, raw)
+		return nil
+	})
+}
+
+func handleFinishPasskeyLogin(a bulwark.AccountService) http.Handler {
+	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		in, err := decode[passkeyFinishRequest](w, r)
+		if err != nil {
+			return err
+		}
+		s, err := a.FinishPasskeyLogin(r.Context(), in.Credential)
+		if err != nil {
+			return err
+		}
+		encode(w, http.StatusOK, newSessionResponse(s))
+		return nil
+	})
+}
+
+func handleRemovePasskey(a bulwark.AccountService) http.Handler {
+	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		s, err := a.RemovePasskey(r.Context(), r.PathValue("id"))
+		if err != nil {
+			return err
+		}
+		encode(w, http.StatusOK, newSessionResponse(s))
 		return nil
 	})
 }

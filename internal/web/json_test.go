@@ -137,9 +137,11 @@ func TestMassAssignment(t *testing.T) {
 func TestBodyChecksOnEveryWriteRoute(t *testing.T) {
 	// bodyless are the write routes that take no request body.
 	bodyless := map[string]bool{
-		"POST /api/v1/auth/logout":             true,
-		"POST /api/v1/auth/mfa/totp":           true,
-		"POST /api/v1/auth/mfa/recovery-codes": true,
+		"POST /api/v1/auth/logout":               true,
+		"POST /api/v1/auth/mfa/totp":             true,
+		"POST /api/v1/auth/mfa/recovery-codes":   true,
+		"POST /api/v1/auth/mfa/passkey/register": true,
+		"POST /api/v1/auth/mfa/passkey/login":    true,
 	}
 	a := New(Deps{})
 	for _, rt := range a.routes {

@@ -37,6 +37,12 @@ func (a *API) routeTable() []route {
 		{"POST", "/api/v1/auth/mfa/totp/confirm", authenticated, handleConfirmTOTP(d.Account)},
 		{"DELETE", "/api/v1/auth/mfa/totp", authenticated, handleRemoveTOTP(d.Account)},
 		{"POST", "/api/v1/auth/mfa/recovery-codes", authenticated, handleRecoveryCodes(d.Account)},
+		{"GET", "/api/v1/auth/mfa/passkeys", authenticated, handleListPasskeys(d.Account)},
+		{"POST", "/api/v1/auth/mfa/passkey/register", authenticated, handleBeginPasskeyRegistration(d.Account)},
+		{"POST", "/api/v1/auth/mfa/passkey/register/finish", authenticated, handleFinishPasskeyRegistration(d.Account)},
+		{"POST", "/api/v1/auth/mfa/passkey/login", authenticated, handleBeginPasskeyLogin(d.Account)},
+		{"POST", "/api/v1/auth/mfa/passkey/login/finish", authenticated, handleFinishPasskeyLogin(d.Account)},
+		{"DELETE", "/api/v1/auth/mfa/passkeys/{id}", authenticated, handleRemovePasskey(d.Account)},
 		{"GET", "/api/v1/auth/sessions", authenticated, handleListSessions(d.Sessions)},
 		{"DELETE", "/api/v1/auth/sessions/{id}", authenticated, handleRevokeSession(d.Sessions)},
 
