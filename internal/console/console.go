@@ -1,0 +1,386 @@
+// Package console is Bulwark's server-rendered browser console: sign-in,
+// second factors (authenticator app, passkeys), enrolment, password change
+// and reset. It is a separate mux from the API (STYLE.md: the console has
+// cookies, the API has none), mounted under /console on the same HTTPS
+// listener.
+//
+// Browser security: the session lives in a __Host- cookie (Secure,
+// HttpOnly, SameSite=Lax, Path=/), state-changing requests pass
+// http.CrossOriginProtection (Sec-Fetch-Site / Origin), and the Content
+// Security Policy allows scripts only from this origin: the one script,
+// console.js, is embedded; no page has inline script or style.
+package console
+
+import (
+	"embed"
+	"encoding/base64"
+	"encoding/json"
+	"html/template"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+
+	"github.com/pquerna/otp"
+
+	bulwark "github.com/bulwarkhq/bulwark"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static/console.js
+var consoleJS []byte
+
+// CookieName is the session cookie. The __Host- prefix makes the browser
+// refuse it unless it is Secure, has Path=/ and no Domain: no subdomain
+// can set or overwrite it.
+const CookieName = "__Host-bulwark"
+
+// Deps are the services the console calls.
+type Deps struct {
+	Auth    bulwark.AuthService
+	Account bulwark.AccountService
+	Logger  *slog.Logger
+}
+
+// Console serves the browser pages.
+type Console struct {
+	d    Deps
+	tmpl *template.Template
+	h    http.Handler
+}
+
+// New builds the console.
+func New(d Deps) *Console {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Console{d: d, tmpl: template.Must(template.ParseFS(templateFS, "templates/*.html"))}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /console/{$}", c.home)
+	mux.HandleFunc("GET /console/login", c.page("login"))
+	mux.HandleFunc("POST /console/login", c.login)
+	mux.HandleFunc("POST /console/logout", c.logout)
+	mux.HandleFunc("GET /console/mfa", c.needStage(bulwark.StageMFA, c.page("mfa")))
+	mux.HandleFunc("POST /console/mfa", c.needStage(bulwark.StageMFA, c.verifyMFA))
+	mux.HandleFunc("GET /console/enrol", c.enrolPage)
+	mux.HandleFunc("POST /console/enrol", c.confirmTOTP)
+	mux.HandleFunc("GET /console/password", c.page("password"))
+	mux.HandleFunc("POST /console/password", c.changePassword)
+	mux.HandleFunc("GET /console/forgot", c.page("forgot"))
+	mux.HandleFunc("POST /console/forgot", c.forgot)
+	mux.HandleFunc("GET /console/reset", c.page("reset"))
+	mux.HandleFunc("POST /console/reset", c.reset)
+	mux.HandleFunc("POST /console/passkey/register", c.json(func(r *http.Request) (any, error) { return c.d.Account.BeginPasskeyRegistration(r.Context()) }))
+	mux.HandleFunc("POST /console/passkey/register/finish", c.passkeyFinish(true))
+	mux.HandleFunc("POST /console/passkey/login", c.json(func(r *http.Request) (any, error) { return c.d.Account.BeginPasskeyLogin(r.Context()) }))
+	mux.HandleFunc("POST /console/passkey/login/finish", c.passkeyFinish(false))
+	mux.HandleFunc("GET /console/static/console.js", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Write(consoleJS)
+	})
+	// CSRF: a cross-site POST (Sec-Fetch-Site: cross-site, or a foreign
+	// Origin) is refused before any handler runs.
+	csrf := http.NewCrossOriginProtection()
+	c.h = headers(c.authenticate(csrf.Handler(mux)))
+	return c
+}
+
+// Handler serves /console/...; mount it on the HTTPS listener.
+func (c *Console) Handler() http.Handler { return c.h }
+
+func headers(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authenticate turns the session cookie into a Principal, and records the
+// client address for per-address limits.
+func (c *Console) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			host = r.RemoteAddr
+		}
+		ctx := bulwark.WithRequestInfo(r.Context(), bulwark.RequestInfo{ClientIP: host, UserAgent: r.UserAgent()})
+		if ck, err := r.Cookie(CookieName); err == nil && ck.Value != "" {
+			if p, err := c.d.Auth.Authenticate(ctx, ck.Value); err == nil && p.Kind == bulwark.KindUser {
+				ctx = bulwark.NewContext(ctx, p)
+			}
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// setSession sets the session cookie. It has no Expires: it ends with the
+// browser, and the server enforces the idle and absolute timeouts itself.
+func setSession(w http.ResponseWriter, s *bulwark.Session) {
+	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: s.Token, Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+}
+
+func clearSession(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: -1})
+}
+
+// next sends the browser to the page the session's stage calls for.
+func next(w http.ResponseWriter, r *http.Request, stage string) {
+	to := "/console/"
+	switch stage {
+	case bulwark.StageMFA:
+		to = "/console/mfa"
+	case bulwark.StageEnrol:
+		to = "/console/enrol"
+	case bulwark.StagePassword:
+		to = "/console/password"
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+type view struct {
+	Title    string
+	Error    string
+	Notice   string
+	P        *bulwark.Principal
+	QR       template.URL
+	Secret   string
+	Codes    []string
+	Stage    string
+	Passkeys bool
+}
+
+func (c *Console) render(w http.ResponseWriter, name string, v view, status int) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := c.tmpl.ExecuteTemplate(w, name+".html", v); err != nil {
+		c.d.Logger.Error("render console page", "page", name, "err", err)
+	}
+}
+
+func (c *Console) fail(w http.ResponseWriter, name string, v view, err error) {
+	v.Error = bulwark.ErrorMessage(err)
+	status := http.StatusBadRequest
+	switch bulwark.ErrorCode(err) {
+	case bulwark.EUnauthenticated:
+		status = http.StatusUnauthorized
+	case bulwark.EForbidden, bulwark.EReauthRequired:
+		status = http.StatusForbidden
+	case bulwark.ERateLimited:
+		status = http.StatusTooManyRequests
+	case bulwark.EGone:
+		status = http.StatusGone
+	case bulwark.EInternal, bulwark.EUnavailable:
+		status = http.StatusInternalServerError
+		v.Error = "something went wrong; try again"
+		c.d.Logger.Error("console", "page", name, "err", err)
+	}
+	c.render(w, name, v, status)
+}
+
+func (c *Console) page(name string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c.render(w, name, view{P: bulwark.FromContext(r.Context())}, http.StatusOK)
+	}
+}
+
+func (c *Console) needStage(stage string, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p := bulwark.FromContext(r.Context())
+		if p == nil {
+			http.Redirect(w, r, "/console/login", http.StatusSeeOther)
+			return
+		}
+		if p.Stage != stage {
+			next(w, r, p.Stage)
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (c *Console) home(w http.ResponseWriter, r *http.Request) {
+	p := bulwark.FromContext(r.Context())
+	if p == nil {
+		http.Redirect(w, r, "/console/login", http.StatusSeeOther)
+		return
+	}
+	if p.Stage != "" {
+		next(w, r, p.Stage)
+		return
+	}
+	c.render(w, "home", view{P: p}, http.StatusOK)
+}
+
+func (c *Console) login(w http.ResponseWriter, r *http.Request) {
+	s, err := c.d.Auth.Login(r.Context(), bulwark.Credentials{Tenant: r.PostFormValue("tenant"), Email: r.PostFormValue("email"), Password: r.PostFormValue("password")})
+	if err != nil {
+		c.fail(w, "login", view{}, err)
+		return
+	}
+	setSession(w, s)
+	next(w, r, s.Next)
+}
+
+func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
+	if bulwark.FromContext(r.Context()) != nil {
+		c.d.Auth.Logout(r.Context())
+	}
+	clearSession(w)
+	http.Redirect(w, r, "/console/login", http.StatusSeeOther)
+}
+
+func (c *Console) verifyMFA(w http.ResponseWriter, r *http.Request) {
+	var s *bulwark.Session
+	var err error
+	if rc := r.PostFormValue("recovery_code"); rc != "" {
+		s, err = c.d.Account.UseRecoveryCode(r.Context(), rc)
+	} else {
+		s, err = c.d.Account.VerifyTOTP(r.Context(), r.PostFormValue("code"))
+	}
+	if err != nil {
+		c.fail(w, "mfa", view{P: bulwark.FromContext(r.Context())}, err)
+		return
+	}
+	setSession(w, s)
+	next(w, r, s.Next)
+}
+
+func (c *Console) enrolPage(w http.ResponseWriter, r *http.Request) {
+	p := bulwark.FromContext(r.Context())
+	if p == nil {
+		http.Redirect(w, r, "/console/login", http.StatusSeeOther)
+		return
+	}
+	v := view{P: p, Stage: p.Stage}
+	en, err := c.d.Account.BeginTOTP(r.Context())
+	if bulwark.ErrorCode(err) == bulwark.EConflict {
+		// An app is enrolled already: offer passkeys only.
+		c.render(w, "enrol", v, http.StatusOK)
+		return
+	}
+	if err != nil {
+		c.fail(w, "enrol", v, err)
+		return
+	}
+	v.Secret = en.Secret
+	if key, err := otp.NewKeyFromURL(en.URL); err == nil {
+		if img, err := key.Image(200, 200); err == nil {
+			if png, err := encodePNG(img); err == nil {
+				v.QR = template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png))
+			}
+		}
+	}
+	c.render(w, "enrol", v, http.StatusOK)
+}
+
+func (c *Console) confirmTOTP(w http.ResponseWriter, r *http.Request) {
+	p := bulwark.FromContext(r.Context())
+	if p == nil {
+		http.Redirect(w, r, "/console/login", http.StatusSeeOther)
+		return
+	}
+	s, codes, err := c.d.Account.ConfirmTOTP(r.Context(), r.PostFormValue("code"))
+	if err != nil {
+		c.fail(w, "enrol", view{P: p, Stage: p.Stage, Error: ""}, err)
+		return
+	}
+	setSession(w, s)
+	c.render(w, "codes", view{P: p, Codes: codes, Stage: s.Next}, http.StatusOK)
+}
+
+func (c *Console) changePassword(w http.ResponseWriter, r *http.Request) {
+	p := bulwark.FromContext(r.Context())
+	if p == nil {
+		http.Redirect(w, r, "/console/login", http.StatusSeeOther)
+		return
+	}
+	s, err := c.d.Account.ChangePassword(r.Context(), r.PostFormValue("current_password"), r.PostFormValue("new_password"))
+	if err != nil {
+		c.fail(w, "password", view{P: p}, err)
+		return
+	}
+	setSession(w, s)
+	next(w, r, s.Next)
+}
+
+func (c *Console) forgot(w http.ResponseWriter, r *http.Request) {
+	if err := c.d.Account.RequestPasswordReset(r.Context(), r.PostFormValue("tenant"), r.PostFormValue("email")); err != nil {
+		c.fail(w, "forgot", view{}, err)
+		return
+	}
+	c.render(w, "forgot", view{Notice: "If the account exists, a reset link is on its way. It works once, for 30 minutes."}, http.StatusOK)
+}
+
+func (c *Console) reset(w http.ResponseWriter, r *http.Request) {
+	if err := c.d.Account.ResetPassword(r.Context(), r.PostFormValue("token"), r.PostFormValue("password")); err != nil {
+		c.fail(w, "reset", view{}, err)
+		return
+	}
+	clearSession(w)
+	c.render(w, "login", view{Notice: "Your password was changed. Sign in with it now."}, http.StatusOK)
+}
+
+// json answers a passkey ceremony step with JSON, for console.js.
+func (c *Console) json(fn func(*http.Request) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if bulwark.FromContext(r.Context()) == nil {
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "sign in first"})
+			return
+		}
+		v, err := fn(r)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": bulwark.ErrorMessage(err), "code": string(bulwark.ErrorCode(err))})
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	}
+}
+
+func (c *Console) passkeyFinish(register bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if bulwark.FromContext(r.Context()) == nil {
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "sign in first"})
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "the request is too large"})
+			return
+		}
+		var s *bulwark.Session
+		if register {
+			s, err = c.d.Account.FinishPasskeyRegistration(r.Context(), "passkey", body)
+		} else {
+			s, err = c.d.Account.FinishPasskeyLogin(r.Context(), body)
+		}
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": bulwark.ErrorMessage(err), "code": string(bulwark.ErrorCode(err))})
+			return
+		}
+		setSession(w, s)
+		to := "/console/"
+		switch s.Next {
+		case bulwark.StagePassword:
+			to = "/console/password"
+		case bulwark.StageEnrol:
+			to = "/console/enrol"
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"next": to})
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
