@@ -94,8 +94,8 @@ func normalizeValue(f Field, v any) (any, string) {
 		if !ok {
 			return nil, "must be a string"
 		}
-		if len(s) > MaxTextLen || !utf8.ValidString(s) {
-			return nil, "must be valid UTF-8 of at most 65536 bytes"
+		if len(s) > MaxTextLen || !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
+			return nil, "must be valid UTF-8 without NUL characters, at most 65536 bytes"
 		}
 		return s, ""
 	case TypeNumber:

@@ -22,6 +22,8 @@ func (sqliteDialect) jsonEq(col, field string, v any) (string, []any, error) {
 	return "json_extract(" + col + ", ?) = ?", []any{`$."` + field + `"`, v}, nil
 }
 
+func (sqliteDialect) isInvalidInput(error) bool { return false }
+
 func (sqliteDialect) isUnique(err error) bool {
 	var e *sqlite.Error
 	if errors.As(err, &e) {
@@ -43,6 +45,14 @@ func (postgresDialect) jsonEq(col, field string, v any) (string, []any, error) {
 	}
 	// jsonb equality compares numbers numerically and strings exactly.
 	return "(" + col + " -> ?::text) = ?::jsonb", []any{field, string(b)}, nil
+}
+
+// isInvalidInput reports SQLSTATE class 22 (data exception): a NUL byte or
+// invalid UTF-8 in a string, a value out of range. It is the caller's
+// input, not a fault of the server.
+func (postgresDialect) isInvalidInput(err error) bool {
+	var e *pgconn.PgError
+	return errors.As(err, &e) && len(e.Code) == 5 && e.Code[:2] == "22"
 }
 
 func (postgresDialect) isUnique(err error) bool {

@@ -247,6 +247,9 @@ type dialect interface {
 	jsonEq(col, field string, v any) (string, []any, error)
 	// isUnique reports whether err is a unique-constraint violation.
 	isUnique(err error) bool
+	// isInvalidInput reports whether the database refused a value as
+	// malformed (PostgreSQL's data exceptions).
+	isInvalidInput(err error) bool
 }
 
 func rebindDollar(q string) string {

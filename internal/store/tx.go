@@ -144,6 +144,9 @@ func (db *DB) formatError(err error) error {
 	if db.dialect.isUnique(err) {
 		return &bulwark.Error{Code: bulwark.EConflict, Message: "it already exists", Err: err}
 	}
+	if db.dialect.isInvalidInput(err) {
+		return &bulwark.Error{Code: bulwark.EInvalid, Message: "the input holds a value the database refuses, such as a NUL character or invalid UTF-8", Err: err}
+	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return &bulwark.Error{Code: bulwark.EUnavailable, Message: "the request was cancelled or timed out", Err: err}
 	}
