@@ -21,6 +21,7 @@ import (
 type state struct {
 	id        string
 	route     string
+	perm      bulwark.Permission // the route's permission, if it needs one
 	principal *bulwark.Principal
 	err       error
 }
@@ -70,6 +71,9 @@ func (a *API) observe(next http.Handler) http.Handler {
 		}
 		elapsed := time.Since(start)
 		a.metrics.observe(st.route, status, elapsed)
+		if status == http.StatusForbidden {
+			a.recordDenial(r, st)
+		}
 
 		attrs := []slog.Attr{
 			slog.String("method", sanitizeMethod(r.Method)),
@@ -97,6 +101,24 @@ func (a *API) observe(next http.Handler) http.Handler {
 		}
 		a.log.LogAttrs(r.Context(), level, "request", attrs...)
 	})
+}
+
+// recordDenial writes a refused request to the audit log (ASVS V16.3.2):
+// the route's gate and the services' own refusals (escalation, scoped
+// grants) alike. A failure to record is logged; the answer was a refusal
+// either way.
+func (a *API) recordDenial(r *http.Request, st *state) {
+	if a.deps.Audit == nil || st.principal == nil {
+		return
+	}
+	ctx := bulwark.WithRequestInfo(context.WithoutCancel(r.Context()), bulwark.RequestInfo{
+		ID: st.id, ClientIP: clientIP(r), UserAgent: r.UserAgent(),
+	})
+	ctx = bulwark.NewContext(ctx, st.principal)
+	if err := a.deps.Audit.RecordDenial(ctx, bulwark.Denial{Action: st.route, Permission: st.perm}); err != nil {
+		a.log.LogAttrs(ctx, slog.LevelError, "recording a denial in the audit log failed",
+			slog.String("request_id", st.id), slog.String("error", err.Error()))
+	}
 }
 
 // sanitizeMethod keeps arbitrary client-chosen method strings out of logs.

@@ -156,7 +156,7 @@ func authorize(rt route) http.Handler {
 	pattern := rt.pattern()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if st := stateFrom(r.Context()); st != nil {
-			st.route = pattern
+			st.route, st.perm = pattern, rt.access.perm
 		}
 		if err := allowed(rt.access, bulwark.FromContext(r.Context()), r); err != nil {
 			writeError(w, r, err)
