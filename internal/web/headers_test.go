@@ -324,8 +324,15 @@ func TestReadyz(t *testing.T) {
 		t.Errorf("status %d body %s", w.Code, w.Body)
 	}
 	b := New(Deps{Ready: func(context.Context) error { return nil }})
-	if w := serve(b.Handler(), request("GET", "/readyz", "")); w.Code != 200 {
-		t.Errorf("ready: status %d", w.Code)
+	if w := serve(b.Handler(), request("GET", "/readyz", "")); w.Code != 200 || strings.Contains(w.Body.String(), "warnings") {
+		t.Errorf("ready: status %d body %s", w.Code, w.Body)
+	}
+	// A degradation (the audit replica behind) is a warning, not a 503.
+	c := New(Deps{Ready: func(context.Context) error { return nil }, Warnings: func() []string { return []string{"audit replica is 9s behind"} }})
+	w = serve(c.Handler(), request("GET", "/readyz", ""))
+	var body statusBody
+	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || w.Code != 200 || body.Status != "degraded" || len(body.Warnings) != 1 {
+		t.Errorf("degraded: status %d body %s", w.Code, w.Body)
 	}
 }
 

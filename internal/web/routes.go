@@ -15,7 +15,7 @@ func (a *API) routeTable() []route {
 	return []route{
 		// Probes, outside /api/v1.
 		{"GET", "/healthz", public, handleHealthz()},
-		{"GET", "/readyz", public, handleReadyz(d.Ready)},
+		{"GET", "/readyz", public, handleReadyz(d.Ready, d.Warnings)},
 
 		{"GET", "/api/v1/openapi.yaml", public, handleOpenAPI()},
 

@@ -29,6 +29,9 @@ type Deps struct {
 	// Ready reports whether the process can serve (database reachable...).
 	// Nil means always ready.
 	Ready func(context.Context) error
+	// Warnings, if set, lists degradations /readyz reports without failing
+	// (an audit replica behind or unreachable).
+	Warnings func() []string
 	// Registry receives the HTTP metrics. Nil gives a private registry.
 	Registry *prometheus.Registry
 
