@@ -21,6 +21,9 @@ type Session struct {
 	// Next is what the session must do before it is complete (a Stage
 	// constant); "" for a full session.
 	Next string `json:"next,omitempty"`
+	// NewDevice reports a sign-in from a device (user agent) the account
+	// has not used before; the owner is told (ASVS V6.3.7).
+	NewDevice bool `json:"-"`
 }
 
 // Credentials is a tenant user's password login.

@@ -185,6 +185,14 @@ func (s *Service) Login(ctx context.Context, c bulwark.Credentials) (*bulwark.Se
 	if err != nil {
 		return nil, err
 	}
+	if sess.NewDevice {
+		if email, err := bulwark.NormalizeEmail("email", c.Email); err == nil {
+			ri := bulwark.RequestInfoFrom(ctx)
+			s.notify(email, "New sign-in to your Bulwark account",
+				"Your account in "+c.Tenant+" was just signed in to from a device it had not used before.\n\nAddress: "+ri.ClientIP+"\nBrowser: "+ri.UserAgent+
+					"\n\nIf this was not you, change your password and tell your administrator.")
+		}
+	}
 	return sess, nil
 }
 

@@ -413,3 +413,30 @@ func TestAddressRateLimit(t *testing.T) {
 	_, err = s.Login(ctx, bulwark.Credentials{Tenant: "t", Email: "z@x.example", Password: "xxxxxxxxxxxxxxxx"})
 	wantCode(t, err, bulwark.EUnauthenticated)
 }
+
+// TestNewDeviceNotice: a sign-in from a user agent the account has not
+// used before is mailed to the owner (ASVS V6.3.7); a known one is not.
+func TestNewDeviceNotice(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	e.Tenant(t, "acme") // first sign-in: no notice
+	as := func(ua string) context.Context {
+		return bulwark.WithRequestInfo(context.Background(), bulwark.RequestInfo{ClientIP: "192.0.2.1", UserAgent: ua})
+	}
+	login := func(ua string) {
+		t.Helper()
+		if _, err := e.Auth.Login(as(ua), bulwark.Credentials{Tenant: "acme", Email: owner("acme"), Password: storetest.Password}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	login("Firefox/140")
+	m := e.mail.next(t, "New sign-in")
+	if !strings.Contains(m.Body, "Firefox/140") || m.To != owner("acme") {
+		t.Fatalf("notice %+v", m)
+	}
+	login("Firefox/140")
+	select {
+	case m := <-e.mail.c:
+		t.Fatalf("a known device was notified: %+v", m)
+	case <-time.After(300 * time.Millisecond):
+	}
+}

@@ -39,7 +39,7 @@ func seedTwo(t *testing.T, f *storetest.Fixture) (idA, idB string) {
 }
 
 var rlsTables = []string{"users", "roles", "user_grants", "user_secrets", "api_tokens", "collections", "records", "record_uniques", "audit_log",
-	"auth_settings", "password_history", "mfa_totp", "mfa_recovery_codes", "webauthn_credentials"}
+	"auth_settings", "password_history", "mfa_totp", "mfa_recovery_codes", "webauthn_credentials", "user_devices"}
 
 // TestRowLevelSecurity bypasses the application layer: it connects as the
 // application role and queries the tables directly (ISO-1).

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"database/sql"
 	"errors"
 	"time"
@@ -152,6 +154,9 @@ func (db *DB) PasswordLogin(ctx context.Context, c bulwark.Credentials, verify V
 		}
 		s, err = t.newSession(userID, stage, settings, t.now)
 		if err != nil {
+			return err
+		}
+		if s.NewDevice, err = t.seeDevice(userID); err != nil {
 			return err
 		}
 		return t.audit(auditEntry{Action: "auth.login", TargetKind: "user", TargetID: userID, Fields: stageFields(stage)})
@@ -553,4 +558,28 @@ func (db *DB) RevokeUserSessions(ctx context.Context, userID string) error {
 		}
 		return t.audit(auditEntry{Action: "session.revoke_all", TargetKind: "user", TargetID: userID, Privileged: true})
 	})
+}
+
+// seeDevice records the request's user agent for userID and reports
+// whether it is new for an account that had signed in before.
+func (t *tenantTx) seeDevice(userID string) (bool, error) {
+	ua := bulwark.RequestInfoFrom(t.ctx).UserAgent
+	sum := sha256.Sum256([]byte(ua))
+	device := hex.EncodeToString(sum[:16])
+	res, err := t.exec("UPDATE user_devices SET last_seen = ? WHERE tenant_id = ? AND user_id = ? AND device = ?", micros(t.now), t.tenantID, userID, device)
+	if err != nil {
+		return false, err
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		return false, nil
+	}
+	var known int
+	if err := t.queryRow("SELECT count(*) FROM user_devices WHERE tenant_id = ? AND user_id = ?", t.tenantID, userID).Scan(&known); err != nil {
+		return false, err
+	}
+	if _, err := t.exec("INSERT INTO user_devices (tenant_id, user_id, device, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)",
+		t.tenantID, userID, device, micros(t.now), micros(t.now)); err != nil {
+		return false, err
+	}
+	return known > 0, nil
 }

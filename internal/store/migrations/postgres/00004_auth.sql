@@ -85,6 +85,18 @@ CREATE TABLE webauthn_credentials (
     FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id) ON DELETE CASCADE
 );
 
+-- Devices a user signed in from (a hash of the user agent), so a sign-in
+-- from a new one can be notified (ASVS V6.3.7).
+CREATE TABLE user_devices (
+    tenant_id  TEXT NOT NULL,
+    user_id    TEXT NOT NULL,
+    device     TEXT NOT NULL,
+    first_seen BIGINT NOT NULL,
+    last_seen  BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, user_id, device),
+    FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id) ON DELETE CASCADE
+);
+
 CREATE TABLE operator_totp (
     operator_id  TEXT PRIMARY KEY REFERENCES operators (id) ON DELETE CASCADE,
     secret       TEXT NOT NULL,
@@ -114,6 +126,11 @@ ALTER TABLE mfa_recovery_codes FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON mfa_recovery_codes
     USING (tenant_id = current_setting('app.tenant_id', true))
     WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
+ALTER TABLE user_devices ENABLE ROW LEVEL SECURITY;
+ALTER TABLE user_devices FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON user_devices
+    USING (tenant_id = current_setting('app.tenant_id', true))
+    WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
 ALTER TABLE webauthn_credentials ENABLE ROW LEVEL SECURITY;
 ALTER TABLE webauthn_credentials FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON webauthn_credentials
@@ -122,6 +139,7 @@ CREATE POLICY tenant_isolation ON webauthn_credentials
 
 -- +goose Down
 DROP TABLE operator_totp;
+DROP TABLE user_devices;
 DROP TABLE webauthn_credentials;
 DROP TABLE mfa_recovery_codes;
 DROP TABLE mfa_totp;

@@ -85,6 +85,18 @@ CREATE TABLE webauthn_credentials (
     FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id) ON DELETE CASCADE
 );
 
+-- Devices a user signed in from (a hash of the user agent), so a sign-in
+-- from a new one can be notified (ASVS V6.3.7).
+CREATE TABLE user_devices (
+    tenant_id  TEXT NOT NULL,
+    user_id    TEXT NOT NULL,
+    device     TEXT NOT NULL,
+    first_seen INTEGER NOT NULL,
+    last_seen  INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, user_id, device),
+    FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id) ON DELETE CASCADE
+);
+
 CREATE TABLE operator_totp (
     operator_id  TEXT PRIMARY KEY REFERENCES operators (id) ON DELETE CASCADE,
     secret       TEXT NOT NULL,
@@ -95,6 +107,7 @@ CREATE TABLE operator_totp (
 
 -- +goose Down
 DROP TABLE operator_totp;
+DROP TABLE user_devices;
 DROP TABLE webauthn_credentials;
 DROP TABLE mfa_recovery_codes;
 DROP TABLE mfa_totp;
