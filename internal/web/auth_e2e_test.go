@@ -1,9 +1,14 @@
 package web
 
 import (
+	"strings"
+	"testing"
+	"time"
+
 	"github.com/pquerna/otp/totp"
 
 	bulwark "github.com/bulwarkhq/bulwark"
+	"github.com/bulwarkhq/bulwark/internal/storetest"
 )
 
 // enrolTOTP enrols an authenticator app for the session tok (over the
@@ -20,4 +25,68 @@ func (e *e2e) enrolTOTP(tok string) string {
 		e.t.Fatalf("after enrolment the session still owes %q", r.Next)
 	}
 	return r.Token
+}
+
+// TestE2EAuthentication walks the authentication API over HTTP: the
+// password policy endpoints (with warnings for opt-ins), a login that
+// owes MFA and reaches no tenant route, completing it, sessions listed
+// and revoked, step-up answered with 403 reauth_required, and a password
+// change that ends the old session (AUTH-2, AUTH-3, AUTH-7).
+func TestE2EAuthentication(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		e := newE2E(t, backend)
+		owner := e.tenant("acme")
+		// Policy: below the floor is 400; opt-ins are accepted with warnings.
+		e.want(e.do("PUT", "/api/v1/settings/password-policy", owner, `{"min_length":12}`), 400, bulwark.EInvalid)
+		pol := decodeInto[policyResponse](t, e.want(e.do("PUT", "/api/v1/settings/password-policy", owner, `{"min_length":16,"require_digit":true,"max_age_days":90}`), 200))
+		if pol.Policy.MinLength != 16 || len(pol.Warnings) != 2 {
+			t.Fatalf("policy %+v", pol)
+		}
+		e.want(e.do("PUT", "/api/v1/settings/password-policy", owner, `{"min_length":15}`), 200)
+		vid, vtok := e.user(owner, "acme", "vic@acme.example", bulwark.Grant{Role: bulwark.RoleViewer})
+		e.want(e.do("GET", "/api/v1/settings/password-policy", vtok, nil), 403, bulwark.EForbidden)
+
+		// MFA: enrol, then a password login owes the code.
+		owner = e.enrolTOTP(owner)
+		r := decodeInto[sessionResponse](t, e.want(e.do("POST", "/api/v1/auth/login", "", loginRequest{Tenant: "acme", Email: "owner@acme.example", Password: storetest.Password}), 200))
+		if r.Next != bulwark.StageMFA {
+			t.Fatalf("login next = %q", r.Next)
+		}
+		e.want(e.do("GET", "/api/v1/users", r.Token, nil), 403, bulwark.EForbidden)
+		me := decodeInto[meResponse](t, e.want(e.do("GET", "/api/v1/auth/me", r.Token, nil), 200))
+		if me.Stage != bulwark.StageMFA || len(me.Grants) != 0 {
+			t.Fatalf("me %+v", me)
+		}
+		e.want(e.do("POST", "/api/v1/auth/mfa/verify", r.Token, codeRequest{Code: "000000"}), 401, bulwark.EUnauthenticated)
+
+		// Sessions: list and revoke one of the owner's own.
+		list := decodeInto[struct {
+			Sessions []bulwark.SessionInfo `json:"sessions"`
+		}](t, e.want(e.do("GET", "/api/v1/auth/sessions", owner, nil), 200))
+		var other string
+		for _, s := range list.Sessions {
+			if !s.Current {
+				other = s.ID
+			}
+		}
+		e.want(e.do("DELETE", "/api/v1/auth/sessions/"+other, owner, nil), 204)
+		e.want(e.do("GET", "/api/v1/auth/me", r.Token, nil), 401, bulwark.EUnauthenticated)
+
+		// Step-up: an MFA reset with an old login is 403 reauth_required.
+		e.fx.Clock.Advance(bulwark.ReauthWindow + time.Minute)
+		e.want(e.do("DELETE", "/api/v1/users/"+vid+"/mfa", owner, nil), 403, bulwark.EReauthRequired)
+		re := decodeInto[sessionResponse](t, e.want(e.do("POST", "/api/v1/auth/reauth", owner, reauthRequest{Password: storetest.Password}), 200))
+		e.want(e.do("DELETE", "/api/v1/users/"+vid+"/mfa", re.Token, nil), 204)
+		e.want(e.do("DELETE", "/api/v1/users/"+vid+"/sessions", re.Token, nil), 204)
+		e.want(e.do("GET", "/api/v1/auth/me", vtok, nil), 401, bulwark.EUnauthenticated)
+
+		// Password change needs the current password and ends the session.
+		e.want(e.do("POST", "/api/v1/auth/password", re.Token, passwordChangeRequest{CurrentPassword: "wrong wrong wrong", NewPassword: "saffron kettle drum parade"}), 403, bulwark.EForbidden)
+		ch := decodeInto[sessionResponse](t, e.want(e.do("POST", "/api/v1/auth/password", re.Token, passwordChangeRequest{CurrentPassword: storetest.Password, NewPassword: "saffron kettle drum parade"}), 200))
+		e.want(e.do("GET", "/api/v1/auth/me", re.Token, nil), 401, bulwark.EUnauthenticated)
+		e.want(e.do("GET", "/api/v1/auth/me", ch.Token, nil), 200)
+		// Reset requests answer 202 whether or not the account exists.
+		e.want(e.do("POST", "/api/v1/auth/password/reset-request", "", resetRequestRequest{Tenant: "acme", Email: "nobody@acme.example"}), 202)
+		e.want(e.do("POST", "/api/v1/auth/password/reset", "", resetRequest{Token: "bwr_x_" + strings.Repeat("A", 52), Password: "saffron kettle drum parade 2"}), 410, bulwark.EGone)
+	})
 }
