@@ -125,3 +125,14 @@ func BenchmarkCheck(b *testing.B) {
 		Check(bulwark.DefaultPasswordPolicy, c, "correct horse battery staple")
 	}
 }
+
+// BenchmarkHashDefault is one Argon2id hash with the production
+// parameters (m=19 MiB, t=2, p=1): the cost of a login.
+func BenchmarkHashDefault(b *testing.B) {
+	h := NewHasher(Default, 1)
+	for b.Loop() {
+		if _, err := h.Hash(b.Context(), "violet harbour lantern drift"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
