@@ -205,11 +205,19 @@ func TestO3Audience(t *testing.T) {
 // O4: expired tokens and iat/nbf beyond the allowed skew are refused.
 func TestO4Time(t *testing.T) {
 	for name, edit := range map[string]func(now time.Time) func(map[string]any){
-		"expired":          func(n time.Time) func(map[string]any) { return func(c map[string]any) { c["exp"] = n.Add(-3 * time.Minute).Unix() } },
-		"iat in future":    func(n time.Time) func(map[string]any) { return func(c map[string]any) { c["iat"] = n.Add(5 * time.Minute).Unix() } },
-		"iat long ago":     func(n time.Time) func(map[string]any) { return func(c map[string]any) { c["iat"] = n.Add(-2 * time.Hour).Unix() } },
-		"no iat":           func(n time.Time) func(map[string]any) { return func(c map[string]any) { delete(c, "iat") } },
-		"nbf in 3 minutes": func(n time.Time) func(map[string]any) { return func(c map[string]any) { c["nbf"] = n.Add(3 * time.Minute).Unix() } },
+		"expired": func(n time.Time) func(map[string]any) {
+			return func(c map[string]any) { c["exp"] = n.Add(-3 * time.Minute).Unix() }
+		},
+		"iat in future": func(n time.Time) func(map[string]any) {
+			return func(c map[string]any) { c["iat"] = n.Add(5 * time.Minute).Unix() }
+		},
+		"iat long ago": func(n time.Time) func(map[string]any) {
+			return func(c map[string]any) { c["iat"] = n.Add(-2 * time.Hour).Unix() }
+		},
+		"no iat": func(n time.Time) func(map[string]any) { return func(c map[string]any) { delete(c, "iat") } },
+		"nbf in 3 minutes": func(n time.Time) func(map[string]any) {
+			return func(c map[string]any) { c["nbf"] = n.Add(3 * time.Minute).Unix() }
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			e := newOIDCEnv(t)
