@@ -265,3 +265,27 @@ func TestOperatorNeedsMFA(t *testing.T) {
 		}
 	})
 }
+
+// TestOperatorStageRefusedByStore: the store refuses operator actions to
+// a session that still owes its second factor, whatever the caller.
+func TestOperatorStageRefusedByStore(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	ctx := context.Background()
+	_, inv, err := e.CreateOperator(storetest.System(ctx), "ops@vendor.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Auth.Activate(ctx, inv.Token, storetest.Password); err != nil {
+		t.Fatal(err)
+	}
+	s, err := e.Auth.OperatorLogin(ctx, "ops@vendor.example", storetest.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := e.Auth.Authenticate(ctx, s.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.ListTenants(bulwark.NewContext(ctx, p))
+	wantCode(t, err, bulwark.EForbidden)
+}

@@ -19,6 +19,11 @@ func requireOperator(ctx context.Context) error {
 	if p.Kind != bulwark.KindOperator && p.Kind != bulwark.KindSystem {
 		return bulwark.Errorf(bulwark.EForbidden, "only operators may do this")
 	}
+	// An operator session that still owes its second factor is not an
+	// operator yet (AUTH-8), for library callers as for the API.
+	if p.Stage != "" {
+		return bulwark.Errorf(bulwark.EForbidden, "complete the second factor first")
+	}
 	return nil
 }
 
