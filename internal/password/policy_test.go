@@ -3,6 +3,7 @@ package password
 import (
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/bulwarkhq/bulwark"
 )
@@ -135,4 +136,23 @@ func BenchmarkHashDefault(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// FuzzCheck: the policy evaluator never panics, never accepts what is
+// over the byte cap or under the length floor, and is deterministic.
+func FuzzCheck(f *testing.F) {
+	for _, s := range []string{"correct horse battery staple", "P@ssw0rd2026!!!!", "日本語のパスフレーズは長くて安全だよね", "\xff\xfe", "acme acme acme acme", ""} {
+		f.Add(s, "Acme Corp", "ada@acme.example")
+	}
+	f.Fuzz(func(t *testing.T, pw, tenant, email string) {
+		p := bulwark.DefaultPasswordPolicy
+		c := Context{TenantName: tenant, TenantSlug: tenant, Email: email}
+		err := Check(p, c, pw)
+		if err == nil && (len(pw) > bulwark.MaxPasswordBytes || utf8.RuneCountInString(Normalize(pw)) < p.MinLength) {
+			t.Fatalf("accepted %q", pw)
+		}
+		if (Check(p, c, pw) == nil) != (err == nil) {
+			t.Fatal("not deterministic")
+		}
+	})
 }
