@@ -2,6 +2,7 @@ package auth_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -438,5 +439,54 @@ func TestNewDeviceNotice(t *testing.T) {
 	case m := <-e.mail.c:
 		t.Fatalf("a known device was notified: %+v", m)
 	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+// TestCredentialStuffing is security test 8, scaled down: 5,000 guesses
+// from 50 addresses against 100 accounts, spread over fake time. No
+// account sees more than 100 failed checks, the addresses are slowed, and
+// a real user still signs in.
+func TestCredentialStuffing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("stuffing run")
+	}
+	f := storetest.NewFixture(t, "sqlite")
+	own, _ := f.Tenant(t, "acme")
+	svc := auth.New(f.DB.DB, auth.Options{Params: storetest.FastHashing, Now: f.Clock.Now, AddrRate: 1, AddrBurst: 20})
+	const accounts = 100
+	for i := range accounts {
+		_, inv, err := f.InviteUser(own, bulwark.NewUser{Email: fmt.Sprintf("u%03d@acme.example", i), Grants: []bulwark.Grant{{Role: bulwark.RoleViewer}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := svc.Activate(context.Background(), inv.Token, storetest.Password); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checked := map[bulwark.Code]int{}
+	for i := range 5000 {
+		ctx := bulwark.WithRequestInfo(context.Background(), bulwark.RequestInfo{ClientIP: fmt.Sprintf("198.51.100.%d", i%50)})
+		_, err := svc.Login(ctx, bulwark.Credentials{Tenant: "acme", Email: fmt.Sprintf("u%03d@acme.example", i%accounts), Password: fmt.Sprintf("guess number %06d", i)})
+		checked[bulwark.ErrorCode(err)]++
+		f.Clock.Advance(200 * time.Millisecond)
+	}
+	if checked[""] != 0 {
+		t.Fatalf("a guess succeeded: %v", checked)
+	}
+	worst := 0
+	for i := range accounts {
+		n, err := f.Failures(context.Background(), store.FailureKey("user", "acme", fmt.Sprintf("u%03d@acme.example", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		worst = max(worst, n)
+	}
+	t.Logf("outcomes %v; most failures on one account: %d", checked, worst)
+	if worst > store.LockoutFailures || checked[bulwark.ERateLimited] == 0 {
+		t.Fatalf("worst account %d failures, %d throttled", worst, checked[bulwark.ERateLimited])
+	}
+	ctx := bulwark.WithRequestInfo(context.Background(), bulwark.RequestInfo{ClientIP: "203.0.113.9"})
+	if _, err := svc.Login(ctx, bulwark.Credentials{Tenant: "acme", Email: owner("acme"), Password: storetest.Password}); err != nil {
+		t.Fatalf("a real user cannot sign in during the attack: %v", err)
 	}
 }
