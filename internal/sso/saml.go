@@ -1,0 +1,325 @@
+package sso
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/xml"
+	"slices"
+	"strings"
+	"time"
+
+	saml2 "github.com/russellhaering/gosaml2"
+	"github.com/russellhaering/gosaml2/types"
+	dsig "github.com/russellhaering/goxmldsig"
+
+	"github.com/bulwarkhq/bulwark"
+)
+
+// SPURLs are a tenant provider's own service-provider addresses; each
+// tenant provider has its own entity id and ACS URL, so an assertion made
+// for one is never valid at another (S10).
+type SPURLs struct {
+	EntityID string
+	ACS      string
+	SLO      string
+}
+
+// SP is the SAML service provider, shared by every tenant.
+type SP struct {
+	Guard *Guard
+	Now   func() time.Time
+	Skew  time.Duration
+}
+
+func (sp *SP) now() time.Time {
+	if sp.Now != nil {
+		return sp.Now()
+	}
+	return time.Now()
+}
+
+func (sp *SP) skew() time.Duration {
+	if sp.Skew > 0 {
+		return sp.Skew
+	}
+	return DefaultSkew
+}
+
+// NameID formats that cannot key an identity: a transient id changes at
+// every login.
+const nameIDTransient = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"
+
+func (sp *SP) library(pr *Provider, md *IdPMetadata, u SPURLs) *saml2.SAMLServiceProvider {
+	certs := dsig.MemoryX509CertificateStore{Roots: md.Certs}
+	return &saml2.SAMLServiceProvider{
+		IdentityProviderSSOURL:      md.SSOURL,
+		IdentityProviderSSOBinding:  md.SSOBinding,
+		IdentityProviderSLOURL:      md.SLOURL,
+		IdentityProviderSLOBinding:  md.SLOBinding,
+		IdentityProviderIssuer:      md.EntityID,
+		AssertionConsumerServiceURL: u.ACS,
+		ServiceProviderSLOURL:       u.SLO,
+		ServiceProviderIssuer:       u.EntityID,
+		AudienceURI:                 u.EntityID,
+		// Keys only from the tenant's metadata (S2): goxmldsig accepts a
+		// KeyInfo certificate only if it is one of these.
+		IDPCertificateStore:         &certs,
+		AllowMissingAttributes:      true,
+		Clock:                       dsig.NewFakeClockAt(sp.now()),
+		MaximumDecompressedBodySize: MaxResponseBytes,
+		MaximumXMLTokens:            maxXMLTokens,
+	}
+}
+
+// Metadata returns the SP metadata a tenant admin gives their IdP.
+func (sp *SP) Metadata(u SPURLs) ([]byte, error) {
+	ed := types.EntityDescriptor{
+		EntityID:   u.EntityID,
+		ValidUntil: sp.now().Add(7 * 24 * time.Hour).UTC(),
+		SPSSODescriptor: &types.SPSSODescriptor{
+			AuthnRequestsSigned:        false,
+			WantAssertionsSigned:       true,
+			ProtocolSupportEnumeration: "urn:oasis:names:tc:SAML:2.0:protocol",
+			NameIDFormats:              []string{"urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress", "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"},
+			AssertionConsumerServices:  []types.IndexedEndpoint{{Binding: BindingPOST, Location: u.ACS, Index: 1}},
+		},
+	}
+	if u.SLO != "" {
+		ed.SPSSODescriptor.SingleLogoutServices = []types.Endpoint{{Binding: BindingPOST, Location: u.SLO}}
+	}
+	b, err := xml.MarshalIndent(ed, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(xml.Header), b...), nil
+}
+
+// Begin stores an AuthnRequest id (so the response can be matched to it
+// on any node) and returns the IdP URL to redirect the browser to.
+func (sp *SP) Begin(ctx context.Context, st State, pr *Provider, u SPURLs, returnTo string) (string, error) {
+	if pr.Kind != KindSAML {
+		return "", bulwark.NotFound("identity provider")
+	}
+	md, err := ParseMetadata([]byte(pr.IdPMetadata))
+	if err != nil {
+		return "", err
+	}
+	lib := sp.library(pr, md, u)
+	doc, err := lib.BuildAuthRequestDocumentNoSig()
+	if err != nil {
+		return "", err
+	}
+	id := doc.Root().SelectAttrValue("ID", "")
+	if id == "" {
+		return "", errorf("AuthnRequest without ID")
+	}
+	req := &Request{ID: id, TenantID: pr.TenantID, ProviderID: pr.ID, ReturnTo: LocalPath(returnTo), ExpiresAt: sp.now().Add(RequestTTL)}
+	if err := st.SaveRequest(ctx, req); err != nil {
+		return "", err
+	}
+	if md.SSOBinding == BindingPOST {
+		// An IdP that takes only POST still gets a redirect: the
+		// request is small and unsigned either way.
+		lib.IdentityProviderSSOBinding = BindingRedirect
+	}
+	return lib.BuildAuthURLFromDocument("", doc)
+}
+
+// ACS checks a SAMLResponse posted to tenant provider pr's ACS and returns
+// the identity it proves and the local path to go to. gosaml2 verifies
+// signatures (keys from metadata only) and reads only verified bytes;
+// Bulwark refuses what gosaml2 only warns about or does not check.
+func (sp *SP) ACS(ctx context.Context, st State, pr *Provider, u SPURLs, samlResponse, relayState string) (*Identity, string, error) {
+	if pr.Kind != KindSAML {
+		return nil, "", bulwark.NotFound("identity provider")
+	}
+	md, err := ParseMetadata([]byte(pr.IdPMetadata))
+	if err != nil {
+		return nil, "", err
+	}
+	if len(samlResponse) > MaxResponseBytes*4/3+4096 {
+		return nil, "", refused("SAMLResponse too large")
+	}
+	enc := strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' || r == ' ' || r == '\t' {
+			return -1
+		}
+		return r
+	}, samlResponse)
+	raw, err := base64.StdEncoding.DecodeString(enc)
+	if err != nil {
+		return nil, "", refused("SAMLResponse is not base64")
+	}
+	scan, err := checkXML(raw, MaxResponseBytes)
+	if err != nil {
+		return nil, "", refused("SAMLResponse: %v", err)
+	}
+	// Exactly one assertion anywhere in the document: a second one,
+	// wherever it hides, is how signature wrapping starts (S3, S4).
+	if scan.root.Local != "Response" || scan.assertions != 1 {
+		return nil, "", refused("%d assertions in a %s", scan.assertions, scan.root.Local)
+	}
+	now, skew := sp.now(), sp.skew()
+	resp, err := sp.library(pr, md, u).ValidateEncodedResponse(enc)
+	if err != nil {
+		return nil, "", refused("SAMLResponse rejected: %v", err)
+	}
+	if len(resp.Assertions) != 1 || len(resp.EncryptedAssertions) != 0 {
+		return nil, "", refused("not exactly one verified assertion")
+	}
+	a := resp.Assertions[0]
+	// Destination is required (gosaml2 checks it only if present).
+	if resp.Destination != u.ACS {
+		return nil, "", refused("destination %q", resp.Destination)
+	}
+	if a.Issuer == nil || a.Issuer.Value != md.EntityID {
+		return nil, "", refused("assertion issuer")
+	}
+	if a.ID == "" || len(a.ID) > 256 {
+		return nil, "", refused("assertion without a usable ID")
+	}
+	// Audience: required, and every restriction must name us (S7);
+	// gosaml2 only warns, and passes an absent one.
+	c := a.Conditions
+	if c == nil || len(c.AudienceRestrictions) == 0 {
+		return nil, "", refused("no audience restriction")
+	}
+	for _, ar := range c.AudienceRestrictions {
+		if !slices.ContainsFunc(ar.Audiences, func(x types.Audience) bool { return x.Value == u.EntityID }) {
+			return nil, "", refused("audience is not %q", u.EntityID)
+		}
+	}
+	// Time conditions with bounded skew (S8); gosaml2 only warns.
+	nb, err1 := time.Parse(time.RFC3339, c.NotBefore)
+	noa, err2 := time.Parse(time.RFC3339, c.NotOnOrAfter)
+	if err1 != nil || err2 != nil || now.Add(skew).Before(nb) || !now.Add(-skew).Before(noa) {
+		return nil, "", refused("outside NotBefore/NotOnOrAfter")
+	}
+	if noa.Sub(nb) > 24*time.Hour {
+		return nil, "", refused("assertion valid for too long")
+	}
+	sub := a.Subject
+	if sub == nil || sub.NameID == nil || sub.SubjectConfirmation == nil || sub.SubjectConfirmation.SubjectConfirmationData == nil {
+		return nil, "", refused("no subject")
+	}
+	scd := sub.SubjectConfirmation.SubjectConfirmationData
+	if scd.Recipient != u.ACS {
+		return nil, "", refused("recipient %q", scd.Recipient)
+	}
+	// InResponseTo must be a request Bulwark issued for this tenant's
+	// provider, used once; without one the login is IdP-initiated,
+	// refused unless the tenant switched it on (S9).
+	returnTo := "/"
+	irt := scd.InResponseTo
+	if resp.InResponseTo != irt {
+		return nil, "", refused("InResponseTo differs between response and assertion")
+	}
+	if irt == "" {
+		if !pr.IdPInitiated {
+			return nil, "", refused("IdP-initiated login is off for this provider")
+		}
+		returnTo = LocalPath(relayState)
+	} else {
+		req, err := st.TakeRequest(ctx, pr.TenantID, pr.ID, irt)
+		if err != nil {
+			return nil, "", refused("InResponseTo %q unknown, used or expired: %v", irt, err)
+		}
+		returnTo = req.ReturnTo
+	}
+	nameID := strings.TrimSpace(sub.NameID.Value)
+	if nameID == "" || len(nameID) > 255 || sub.NameID.Format == nameIDTransient {
+		return nil, "", refused("NameID empty, too long or transient")
+	}
+	// Replay (S6): the assertion id is remembered until it expires.
+	if err := st.SeeAssertion(ctx, pr.TenantID, md.EntityID, a.ID, noa.Add(skew)); err != nil {
+		if bulwark.ErrorCode(err) == bulwark.EConflict {
+			return nil, "", refused("assertion %q replayed", a.ID)
+		}
+		return nil, "", err
+	}
+	id := &Identity{Issuer: md.EntityID, Subject: nameID}
+	attrs := map[string]string{}
+	if a.AttributeStatement != nil {
+		for _, at := range a.AttributeStatement.Attributes {
+			if len(at.Values) > 0 {
+				attrs[at.Name] = strings.TrimSpace(at.Values[0].Value)
+				if at.FriendlyName != "" {
+					attrs[at.FriendlyName] = attrs[at.Name]
+				}
+			}
+		}
+	}
+	email := attrs[pr.EmailAttribute]
+	if email == "" {
+		for _, k := range emailAttributes {
+			if email = attrs[k]; email != "" {
+				break
+			}
+		}
+	}
+	if email == "" && strings.HasSuffix(sub.NameID.Format, ":emailAddress") {
+		email = nameID
+	}
+	if e, err := bulwark.NormalizeEmail("email", email); err == nil {
+		// The IdP vouches for the address it asserts in a signed
+		// assertion; a tenant that trusts its IdP trusts that.
+		id.Email, id.EmailVerified = e, true
+	}
+	id.Name = attrs[pr.NameAttribute]
+	if id.Name == "" {
+		id.Name = attrs["displayName"]
+	}
+	if pr.RoleAttribute != "" {
+		id.Role = attrs[pr.RoleAttribute]
+	}
+	if as := a.AuthnStatement; as != nil {
+		id.SessionIndex = as.SessionIndex
+		if as.AuthnContext != nil && as.AuthnContext.AuthnContextClassRef != nil {
+			id.MFA = samlMFA[strings.TrimSpace(as.AuthnContext.AuthnContextClassRef.Value)]
+		}
+	}
+	return id, returnTo, nil
+}
+
+var emailAttributes = []string{
+	"email", "mail", "Email", "urn:oid:0.9.2342.19200300.100.1.3",
+	"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
+}
+
+// AuthnContext classes that mean a second factor was used.
+var samlMFA = map[string]bool{
+	"http://schemas.microsoft.com/claims/multipleauthn":                  true,
+	"urn:oasis:names:tc:SAML:2.0:ac:classes:MobileTwoFactorContract":     true,
+	"urn:oasis:names:tc:SAML:2.0:ac:classes:TimeSyncToken":               true,
+	"http://schemas.openid.net/pape/policies/2007/06/multi-factor":       true,
+	"https://refeds.org/profile/mfa":                                     true,
+	"urn:oasis:names:tc:SAML:2.0:ac:classes:MobileTwoFactorUnregistered": true,
+	"urn:oasis:names:tc:SAML:2.0:ac:classes:X509":                        true,
+	"urn:oasis:names:tc:SAML:2.0:ac:classes:Smartcard":                   true,
+	"urn:oasis:names:tc:SAML:2.0:ac:classes:SmartcardPKI":                true,
+}
+
+// Logout checks an IdP's LogoutRequest (HTTP-POST binding). Unsigned ones
+// are refused (S13; gosaml2 before 0.11 accepted them).
+func (sp *SP) Logout(pr *Provider, u SPURLs, samlRequest string) (*saml2.LogoutRequest, error) {
+	md, err := ParseMetadata([]byte(pr.IdPMetadata))
+	if err != nil {
+		return nil, err
+	}
+	raw, err := base64.StdEncoding.DecodeString(samlRequest)
+	if err != nil {
+		return nil, refused("LogoutRequest is not base64")
+	}
+	if _, err := checkXML(raw, MaxResponseBytes); err != nil {
+		return nil, refused("LogoutRequest: %v", err)
+	}
+	lib := sp.library(pr, md, u)
+	req, err := lib.ValidateEncodedLogoutRequestPOST(samlRequest)
+	if err != nil {
+		return nil, refused("LogoutRequest rejected: %v", err)
+	}
+	if !req.SignatureValidated {
+		return nil, refused("LogoutRequest not signed")
+	}
+	return req, nil
+}
