@@ -18,7 +18,7 @@ func FuzzSAMLResponse(f *testing.F) {
 	f.Add([]byte(`<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol"/>`))
 	f.Add([]byte(`<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x "y">]><r>&x;</r>`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		id, _, err := e.sp.ACS(context.Background(), e.st, e.pr, e.u, base64.StdEncoding.EncodeToString(b), "")
+		id, _, err := e.sp.ACS(context.Background(), e.st, e.pr, e.u, base64.StdEncoding.EncodeToString(b), "", "")
 		if err == nil && string(b) != string(good) {
 			// A mutation that still verifies must leave the signed
 			// identity unchanged.

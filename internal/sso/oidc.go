@@ -93,9 +93,10 @@ func (rp *RP) config(p *oidc.Provider, pr *Provider, redirectURI string) *oauth2
 	}
 }
 
-// Begin starts an authorization code flow: it stores state, nonce and the
-// PKCE verifier server-side and returns the URL to send the browser to.
-func (rp *RP) Begin(ctx context.Context, st State, pr *Provider, redirectURI, returnTo string) (string, error) {
+// Begin starts an authorization code flow: it stores state, nonce, the
+// PKCE verifier and the browser binding hash (from NewBinding) server-side
+// and returns the URL to send the browser to.
+func (rp *RP) Begin(ctx context.Context, st State, pr *Provider, redirectURI, returnTo, binding string) (string, error) {
 	if pr.Kind != KindOIDC {
 		return "", bulwark.NotFound("identity provider")
 	}
@@ -110,6 +111,7 @@ func (rp *RP) Begin(ctx context.Context, st State, pr *Provider, redirectURI, re
 		Nonce:      randomToken(),
 		Verifier:   oauth2.GenerateVerifier(),
 		ReturnTo:   LocalPath(returnTo),
+		Binding:    binding,
 		ExpiresAt:  rp.now().Add(RequestTTL),
 	}
 	if err := st.SaveRequest(ctx, req); err != nil {
@@ -125,7 +127,7 @@ func (rp *RP) Begin(ctx context.Context, st State, pr *Provider, redirectURI, re
 // Finish completes a flow from the query of the callback: the state must
 // be one Bulwark issued for this tenant's provider (used once), the code
 // is exchanged with the PKCE verifier, and the ID token fully verified.
-func (rp *RP) Finish(ctx context.Context, st State, pr *Provider, redirectURI string, q url.Values) (*Identity, string, error) {
+func (rp *RP) Finish(ctx context.Context, st State, pr *Provider, redirectURI string, q url.Values, binding string) (*Identity, string, error) {
 	if pr.Kind != KindOIDC {
 		return nil, "", bulwark.NotFound("identity provider")
 	}
@@ -136,6 +138,9 @@ func (rp *RP) Finish(ctx context.Context, st State, pr *Provider, redirectURI st
 	req, err := st.TakeRequest(ctx, pr.TenantID, pr.ID, state)
 	if err != nil {
 		return nil, "", refused("unknown, used or expired state: %v", err)
+	}
+	if !checkBinding(req, binding) {
+		return nil, "", refused("state begun in another browser")
 	}
 	if e := q.Get("error"); e != "" {
 		return nil, "", refused("provider answered error %q", e)

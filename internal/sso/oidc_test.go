@@ -20,11 +20,12 @@ import (
 const redirectURI = "https://bulwark.test/sso/acme/oidc/p1/callback"
 
 type oidcEnv struct {
-	op  *testOP
-	rp  *RP
-	st  *memState
-	pr  *Provider
-	now time.Time
+	bind string // the browser's binding cookie
+	op   *testOP
+	rp   *RP
+	st   *memState
+	pr   *Provider
+	now  time.Time
 }
 
 func newOIDCEnv(t *testing.T) *oidcEnv {
@@ -41,7 +42,9 @@ func newOIDCEnv(t *testing.T) *oidcEnv {
 // the browser would bring back to the callback.
 func (e *oidcEnv) begin(t *testing.T) url.Values {
 	t.Helper()
-	authURL, err := e.rp.Begin(context.Background(), e.st, e.pr, redirectURI, "/console/")
+	var h string
+	e.bind, h = NewBinding()
+	authURL, err := e.rp.Begin(context.Background(), e.st, e.pr, redirectURI, "/console/", h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +65,7 @@ func (e *oidcEnv) begin(t *testing.T) url.Values {
 }
 
 func (e *oidcEnv) finish(q url.Values) (*Identity, error) {
-	id, _, err := e.rp.Finish(context.Background(), e.st, e.pr, redirectURI, q)
+	id, _, err := e.rp.Finish(context.Background(), e.st, e.pr, redirectURI, q, e.bind)
 	return id, err
 }
 
@@ -171,7 +174,7 @@ func TestO2Issuer(t *testing.T) {
 	t.Run("discovery issuer mismatch", func(t *testing.T) {
 		e := newOIDCEnv(t)
 		e.op.issuer = "https://evil.example"
-		_, err := e.rp.Begin(context.Background(), e.st, e.pr, redirectURI, "/")
+		_, err := e.rp.Begin(context.Background(), e.st, e.pr, redirectURI, "/", "x")
 		if err == nil {
 			t.Fatal("discovery with a foreign issuer accepted")
 		}
@@ -293,6 +296,17 @@ func TestO6StatePKCECode(t *testing.T) {
 		id, err := e.finish(q)
 		mustRefuse(t, id, err)
 	})
+	t.Run("state finished in another browser", func(t *testing.T) {
+		e := newOIDCEnv(t)
+		q := e.begin(t)
+		e.bind, _ = NewBinding()
+		id, err := e.finish(q)
+		mustRefuse(t, id, err)
+		q = e.begin(t)
+		e.bind = ""
+		id, err = e.finish(q)
+		mustRefuse(t, id, err)
+	})
 	t.Run("expired state", func(t *testing.T) {
 		e := newOIDCEnv(t)
 		q := e.begin(t)
@@ -403,7 +417,8 @@ func TestOIDCCrossTenant(t *testing.T) {
 	e := newOIDCEnv(t)
 	prB := &Provider{ID: "p2", TenantID: "tenant-b", Kind: KindOIDC, Issuer: e.op.srv.URL, ClientID: "client-b", ClientSecret: "secret-b"}
 	t.Run("tenant B's state at tenant A", func(t *testing.T) {
-		authURL, err := e.rp.Begin(context.Background(), e.st, prB, redirectURI, "/")
+		_, hb := NewBinding()
+		authURL, err := e.rp.Begin(context.Background(), e.st, prB, redirectURI, "/", hb)
 		if err != nil {
 			t.Fatal(err)
 		}

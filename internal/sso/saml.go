@@ -96,7 +96,7 @@ func (sp *SP) Metadata(u SPURLs) ([]byte, error) {
 
 // Begin stores an AuthnRequest id (so the response can be matched to it
 // on any node) and returns the IdP URL to redirect the browser to.
-func (sp *SP) Begin(ctx context.Context, st State, pr *Provider, u SPURLs, returnTo string) (string, error) {
+func (sp *SP) Begin(ctx context.Context, st State, pr *Provider, u SPURLs, returnTo, binding string) (string, error) {
 	if pr.Kind != KindSAML {
 		return "", bulwark.NotFound("identity provider")
 	}
@@ -113,7 +113,7 @@ func (sp *SP) Begin(ctx context.Context, st State, pr *Provider, u SPURLs, retur
 	if id == "" {
 		return "", errorf("AuthnRequest without ID")
 	}
-	req := &Request{ID: id, TenantID: pr.TenantID, ProviderID: pr.ID, ReturnTo: LocalPath(returnTo), ExpiresAt: sp.now().Add(RequestTTL)}
+	req := &Request{ID: id, TenantID: pr.TenantID, ProviderID: pr.ID, ReturnTo: LocalPath(returnTo), Binding: binding, ExpiresAt: sp.now().Add(RequestTTL)}
 	if err := st.SaveRequest(ctx, req); err != nil {
 		return "", err
 	}
@@ -129,7 +129,7 @@ func (sp *SP) Begin(ctx context.Context, st State, pr *Provider, u SPURLs, retur
 // the identity it proves and the local path to go to. gosaml2 verifies
 // signatures (keys from metadata only) and reads only verified bytes;
 // Bulwark refuses what gosaml2 only warns about or does not check.
-func (sp *SP) ACS(ctx context.Context, st State, pr *Provider, u SPURLs, samlResponse, relayState string) (*Identity, string, error) {
+func (sp *SP) ACS(ctx context.Context, st State, pr *Provider, u SPURLs, samlResponse, relayState, binding string) (*Identity, string, error) {
 	if pr.Kind != KindSAML {
 		return nil, "", bulwark.NotFound("identity provider")
 	}
@@ -223,6 +223,9 @@ func (sp *SP) ACS(ctx context.Context, st State, pr *Provider, u SPURLs, samlRes
 		req, err := st.TakeRequest(ctx, pr.TenantID, pr.ID, irt)
 		if err != nil {
 			return nil, "", refused("InResponseTo %q unknown, used or expired: %v", irt, err)
+		}
+		if !checkBinding(req, binding) {
+			return nil, "", refused("InResponseTo %q begun in another browser", irt)
 		}
 		returnTo = req.ReturnTo
 	}

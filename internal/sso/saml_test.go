@@ -15,12 +15,13 @@ import (
 )
 
 type samlEnv struct {
-	idp *testIdP
-	sp  *SP
-	st  *memState
-	pr  *Provider
-	u   SPURLs
-	now time.Time
+	bind string
+	idp  *testIdP
+	sp   *SP
+	st   *memState
+	pr   *Provider
+	u    SPURLs
+	now  time.Time
 }
 
 func spURLs(slug, id string) SPURLs {
@@ -43,7 +44,9 @@ func newSAMLEnv(t *testing.T) *samlEnv {
 // begin issues an AuthnRequest and returns its ID.
 func (e *samlEnv) begin(t *testing.T) string {
 	t.Helper()
-	loc, err := e.sp.Begin(context.Background(), e.st, e.pr, e.u, "/console/")
+	var h string
+	e.bind, h = NewBinding()
+	loc, err := e.sp.Begin(context.Background(), e.st, e.pr, e.u, "/console/", h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +64,7 @@ func (e *samlEnv) begin(t *testing.T) string {
 }
 
 func (e *samlEnv) acs(resp string) (*Identity, error) {
-	id, _, err := e.sp.ACS(context.Background(), e.st, e.pr, e.u, resp, "")
+	id, _, err := e.sp.ACS(context.Background(), e.st, e.pr, e.u, resp, "", e.bind)
 	return id, err
 }
 
@@ -302,7 +305,7 @@ func TestS9InResponseTo(t *testing.T) {
 	t.Run("another tenant's request", func(t *testing.T) {
 		b := *e.pr
 		b.TenantID = "tenant-b"
-		if _, err := e.sp.Begin(context.Background(), e.st, &b, e.u, "/"); err != nil {
+		if _, err := e.sp.Begin(context.Background(), e.st, &b, e.u, "/", "h"); err != nil {
 			t.Fatal(err)
 		}
 		var irt string
@@ -311,6 +314,12 @@ func TestS9InResponseTo(t *testing.T) {
 				irt = id
 			}
 		}
+		id, err := e.acs(encodeDoc(t, e.idp.response(t, e.u, e.now, respOpts{inResponseTo: irt})))
+		mustRefuse(t, id, err)
+	})
+	t.Run("finished in another browser", func(t *testing.T) {
+		irt := e.begin(t)
+		e.bind, _ = NewBinding()
 		id, err := e.acs(encodeDoc(t, e.idp.response(t, e.u, e.now, respOpts{inResponseTo: irt})))
 		mustRefuse(t, id, err)
 	})
@@ -403,7 +412,7 @@ func TestS13LogoutAndRelayState(t *testing.T) {
 	t.Run("RelayState", func(t *testing.T) {
 		e.pr.IdPInitiated = true
 		for _, rs := range []string{"javascript:alert(1)", "https://evil.example/", "//evil.example", "/\\evil.example"} {
-			_, to, err := e.sp.ACS(context.Background(), e.st, e.pr, e.u, encodeDoc(t, e.idp.response(t, e.u, e.now, respOpts{})), rs)
+			_, to, err := e.sp.ACS(context.Background(), e.st, e.pr, e.u, encodeDoc(t, e.idp.response(t, e.u, e.now, respOpts{})), rs, "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -411,7 +420,7 @@ func TestS13LogoutAndRelayState(t *testing.T) {
 				t.Errorf("RelayState %q led to %q", rs, to)
 			}
 		}
-		_, to, err := e.sp.ACS(context.Background(), e.st, e.pr, e.u, encodeDoc(t, e.idp.response(t, e.u, e.now, respOpts{})), "/console/settings")
+		_, to, err := e.sp.ACS(context.Background(), e.st, e.pr, e.u, encodeDoc(t, e.idp.response(t, e.u, e.now, respOpts{})), "/console/settings", "")
 		if err != nil || to != "/console/settings" {
 			t.Fatalf("local RelayState: %q %v", to, err)
 		}
@@ -420,7 +429,7 @@ func TestS13LogoutAndRelayState(t *testing.T) {
 
 func TestSAMLRequestURL(t *testing.T) {
 	e := newSAMLEnv(t)
-	loc, err := e.sp.Begin(context.Background(), e.st, e.pr, e.u, "https://evil.example/")
+	loc, err := e.sp.Begin(context.Background(), e.st, e.pr, e.u, "https://evil.example/", "h")
 	if err != nil {
 		t.Fatal(err)
 	}

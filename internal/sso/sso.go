@@ -14,7 +14,9 @@ package sso
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"fmt"
 	"net/url"
 	"strings"
@@ -89,7 +91,28 @@ type Request struct {
 	Nonce      string // OIDC only
 	Verifier   string // PKCE code verifier, OIDC only
 	ReturnTo   string // a local path
-	ExpiresAt  time.Time
+	// Binding is the hash of a random value given to the browser that
+	// began the login (a cookie); the finish must present it, so a
+	// response or code begun in one browser cannot be finished in another
+	// (login CSRF, S9 "other-browser").
+	Binding   string
+	ExpiresAt time.Time
+}
+
+// NewBinding returns a browser binding value and the hash to store.
+func NewBinding() (value, hash string) {
+	value = randomToken()
+	return value, hashBinding(value)
+}
+
+func hashBinding(v string) string {
+	sum := sha256.Sum256([]byte("bulwark-sso-binding\x00" + v))
+	return hex.EncodeToString(sum[:])
+}
+
+// checkBinding reports whether the browser's value matches the request.
+func checkBinding(r *Request, value string) bool {
+	return r.Binding != "" && value != "" && equal(r.Binding, hashBinding(value))
 }
 
 // State keeps pending requests and seen SAML assertion ids.
