@@ -15,7 +15,8 @@ import (
 
 // tenantTables are the tables under row-level security.
 var tenantTables = []string{"users", "roles", "user_grants", "user_secrets", "api_tokens", "collections", "records", "record_uniques", "audit_log",
-	"auth_settings", "password_history", "mfa_totp", "mfa_recovery_codes", "webauthn_credentials", "user_devices"}
+	"auth_settings", "password_history", "mfa_totp", "mfa_recovery_codes", "webauthn_credentials", "user_devices",
+	"sso_providers", "federated_identities", "sso_requests", "sso_seen_assertions", "sso_settings"}
 
 // globalTables hold deployment-level data.
 var globalTables = []string{"tenants", "operators", "operator_secrets", "login_failures", "operator_totp"}

@@ -29,6 +29,7 @@ func seedTwo(t *testing.T, f *storetest.Fixture) (idA, idB string) {
 			t.Fatal(err)
 		}
 		seedAuth(t, f, owner)
+		seedSSO(t, f, owner)
 		if slug == "acme" {
 			idA = bulwark.FromContext(owner).TenantID
 		} else {
@@ -39,7 +40,8 @@ func seedTwo(t *testing.T, f *storetest.Fixture) (idA, idB string) {
 }
 
 var rlsTables = []string{"users", "roles", "user_grants", "user_secrets", "api_tokens", "collections", "records", "record_uniques", "audit_log",
-	"auth_settings", "password_history", "mfa_totp", "mfa_recovery_codes", "webauthn_credentials", "user_devices"}
+	"auth_settings", "password_history", "mfa_totp", "mfa_recovery_codes", "webauthn_credentials", "user_devices",
+	"sso_providers", "federated_identities", "sso_requests", "sso_seen_assertions", "sso_settings"}
 
 // TestRowLevelSecurity bypasses the application layer: it connects as the
 // application role and queries the tables directly (ISO-1).

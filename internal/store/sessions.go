@@ -92,6 +92,10 @@ func (db *DB) PasswordLogin(ctx context.Context, c bulwark.Credentials, verify V
 			return nil, err
 		}
 	}
+	// An SSO-only tenant refuses passwords before any is checked (AUTH-5).
+	if err := db.passwordRefused(ctx, tenantID, userID); err != nil {
+		return nil, err
+	}
 	key := userKey(c.Tenant, email)
 	if err := db.Attempt(ctx, key); err != nil {
 		return nil, err
