@@ -516,7 +516,6 @@ func (db *DB) SetSSOSettings(ctx context.Context, s SSOSettings) (*SSOSettings, 
 	return &s, nil
 }
 
-
 func (t *tenantTx) ssoSettings() (*SSOSettings, error) {
 	s := &SSOSettings{FallbackUsers: []string{}}
 	var only int

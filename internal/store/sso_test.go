@@ -157,7 +157,9 @@ func TestFederatedLogin(t *testing.T) {
 			t.Fatal(err)
 		}
 		pr, _, _ := f.SSOProvider(ctx, "acme", p.ID)
-		login := func(pr *sso.Provider, id sso.Identity) (*bulwark.Session, error) { return f.FederatedLogin(ctx, pr, &id) }
+		login := func(pr *sso.Provider, id sso.Identity) (*bulwark.Session, error) {
+			return f.FederatedLogin(ctx, pr, &id)
+		}
 
 		t.Run("invite-only refuses unknown people", func(t *testing.T) {
 			_, err := login(pr, sso.Identity{Issuer: testIssuer, Subject: "s-new", Email: "new@acme.example", EmailVerified: true})
