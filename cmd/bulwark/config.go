@@ -38,6 +38,9 @@ type Config struct {
 	LogLevel string
 	// audit holds the audit log's settings (audit.go); nil = defaults.
 	audit *auditConfig
+	// keys holds the encryption settings (keys.go) of the commands that
+	// seal or open; nil = none, and the store refuses what needs keys.
+	keys *keysConfig
 }
 
 // Defaults.

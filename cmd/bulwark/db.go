@@ -20,11 +20,16 @@ func openStore(ctx context.Context, cfg *Config, log *slog.Logger, create bool) 
 			return nil, err
 		}
 	}
+	ring, err := cfg.keyRing(ctx)
+	if err != nil {
+		return nil, err
+	}
 	db, err := store.Open(ctx, cfg.DB, store.Options{
 		Now:       time.Now,
 		InviteTTL: cfg.InviteTTL,
 		Logger:    log,
 		OwnerURL:  cfg.DBOwner,
+		Keys:      ring,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", redactURL(cfg.DB), err)

@@ -68,6 +68,9 @@ Commands:
 	audit verify           verify the audit log (primary and replica, or a
 	                       replica alone with --replica URL --public-key FILE)
 	audit verify-export F  verify a tenant's audit export offline
+	keys list              the encryption key inventory of every tenant
+	keys rotate            rotate a tenant's data key and re-seal its values
+	keys rotate-kek        re-wrap every tenant key under a new KEK version
 	bench                  measure throughput and latency (docs/performance.md)
 	version                print the version
 	help [command]         show help for a command
@@ -98,6 +101,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runVersion(ctx, e, rest)
 	case "audit":
 		return runAudit(ctx, e, rest)
+	case "keys":
+		return runKeys(ctx, e, rest)
 	case "bench":
 		return runBench(ctx, e, rest)
 	case "help", "-h", "-help", "--help":

@@ -38,6 +38,8 @@ func runServe(ctx context.Context, e *env, args []string) int {
 	cfg.bind(c, "data", "addr", "db", "db-owner", "metrics-addr", "invite-ttl", "log-level")
 	var ac auditConfig
 	ac.bind(c, true, true, true)
+	var kc keysConfig
+	kc.bind(c)
 	if _, code, ok := c.parse(e, args, 0); !ok {
 		return code
 	}
@@ -48,6 +50,10 @@ func runServe(ctx context.Context, e *env, args []string) int {
 		return c.configError(e, err)
 	}
 	cfg.audit = &ac
+	if err := kc.load(c, e, cfg.DataDir); err != nil {
+		return c.configError(e, err)
+	}
+	cfg.keys = &kc
 	if err := serve(ctx, e, &cfg); err != nil {
 		return fail(e, "serve", err)
 	}
@@ -88,6 +94,15 @@ func serve(ctx context.Context, e *env, cfg *Config) error {
 		return err
 	}
 	log.Info("database ready", "db", redactURL(cfg.DB))
+	// Re-seals after a rotation or reclassification run in the background
+	// (keys.go); the wait runs before db.Close.
+	jobsCtx, stopJobs := context.WithCancel(ctx)
+	keyJobs := make(chan struct{})
+	go func() { defer close(keyJobs); db.RunKeyJobs(jobsCtx, time.Minute) }()
+	defer func() { stopJobs(); <-keyJobs }()
+	if cfg.keys != nil {
+		log.Info("encryption keys ready", "env", cfg.keys.Env, "kek", cfg.keys.KEK)
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(

@@ -44,6 +44,8 @@ func runTenantCreate(ctx context.Context, e *env, args []string) int {
 	name := c.fs.String("name", "", "the tenant's display `NAME` (required)")
 	email := c.fs.String("admin-email", "", "the `EMAIL` of the tenant's first owner (required)")
 	cfg.bind(c, "data", "db", "invite-ttl", "log-level")
+	var kc keysConfig // the tenant's keys are made with it
+	kc.bind(c)
 	asJSON := c.fs.Bool("json", false, "print the tenant and the token as JSON, for scripts")
 	pos, code, ok := c.parse(e, args, 1)
 	if !ok {
@@ -55,6 +57,10 @@ func runTenantCreate(ctx context.Context, e *env, args []string) int {
 	if err := cfg.load(c, e); err != nil {
 		return c.configError(e, err)
 	}
+	if err := kc.load(c, e, cfg.DataDir); err != nil {
+		return c.configError(e, err)
+	}
+	cfg.keys = &kc
 	if norm, err := bulwark.NormalizeEmail("admin-email", *email); err == nil {
 		*email = norm
 	}

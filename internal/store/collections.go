@@ -133,6 +133,11 @@ func (db *DB) UpdateCollection(ctx context.Context, name string, u bulwark.Colle
 		if out, err = u.Apply(c); err != nil {
 			return err
 		}
+		// Values of fields that change sides of the sensitive line are
+		// sealed (in the background) or unsealed (now): see reseal.go.
+		if err := t.reclassify(c, out); err != nil {
+			return err
+		}
 		out.UpdatedAt = t.now
 		fields, err := json.Marshal(out.Fields)
 		if err != nil {

@@ -8,31 +8,128 @@ import (
 	"sort"
 
 	"github.com/bulwarkhq/bulwark"
+	"github.com/bulwarkhq/bulwark/internal/keys"
 )
 
-const recordColumns = "id, version, data, created_at, updated_at"
+// Values of sensitive fields are sealed before they reach the database and
+// opened after they leave it: see seal.go.
 
-func scanRecord(s interface{ Scan(...any) error }, collection string) (*bulwark.Record, error) {
-	r := bulwark.Record{Collection: collection}
-	var data []byte
+const recordColumns = "id, version, data, sealed, key_id, created_at, updated_at"
+
+// storedRecord is a record as read, its sealed values not yet opened.
+type storedRecord struct {
+	*bulwark.Record
+	sealed map[string]string
+	keyID  int64
+}
+
+func scanRecord(s interface{ Scan(...any) error }, collection string) (*storedRecord, error) {
+	r := &storedRecord{Record: &bulwark.Record{Collection: collection}}
+	var data, sealed []byte
 	var created, updated int64
-	if err := s.Scan(&r.ID, &r.Version, &data, &created, &updated); err != nil {
+	if err := s.Scan(&r.ID, &r.Version, &data, &sealed, &r.keyID, &created, &updated); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal(data, &r.Data); err != nil {
 		return nil, err
 	}
+	if err := json.Unmarshal(sealed, &r.sealed); err != nil {
+		return nil, err
+	}
 	r.CreatedAt, r.UpdatedAt = fromMicros(created), fromMicros(updated)
-	return &r, nil
+	return r, nil
 }
 
-func (t *tenantTx) record(c *bulwark.Collection, id string) (*bulwark.Record, error) {
+// storedRecord reads a record without opening its sealed values.
+func (t *tenantTx) storedRecord(c *bulwark.Collection, id string) (*storedRecord, error) {
 	r, err := scanRecord(t.queryRow("SELECT "+recordColumns+" FROM records WHERE tenant_id = ? AND collection_id = ? AND id = ?",
 		t.tenantID, c.ID, id), c.Name)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, bulwark.NotFound("record")
 	}
 	return r, err
+}
+
+// lazyKeys loads the tenant's keys on first use, so that records without
+// sealed values never wait for them (nor for the KMS).
+type lazyKeys struct {
+	t    *tenantTx
+	mode lockMode
+	k    *keys.TenantKeys
+}
+
+func (l *lazyKeys) get() (*keys.TenantKeys, error) {
+	if l.k == nil {
+		k, err := l.t.tenantKeys(l.mode)
+		if err != nil {
+			return nil, err
+		}
+		l.k = k
+	}
+	return l.k, nil
+}
+
+// open opens a stored record's sealed values.
+func (r *storedRecord) open(lk *lazyKeys, c *bulwark.Collection) (*bulwark.Record, error) {
+	if len(r.sealed) == 0 {
+		return r.Record, nil
+	}
+	k, err := lk.get()
+	if err != nil {
+		return nil, err
+	}
+	if err := openSealed(k, c, r.Record, r.sealed); err != nil {
+		return nil, err
+	}
+	return r.Record, nil
+}
+
+// record reads and opens a record.
+func (t *tenantTx) record(c *bulwark.Collection, id string, lk *lazyKeys) (*bulwark.Record, error) {
+	r, err := t.storedRecord(c, id)
+	if err != nil {
+		return nil, err
+	}
+	return r.open(lk, c)
+}
+
+// writeRecord stores data as record id: values of sensitive fields are
+// sealed under the primary key, blind index tags follow. With ifVersion
+// > 0 it updates that version of an existing record.
+func (t *tenantTx) writeRecord(lk *lazyKeys, c *bulwark.Collection, id string, data map[string]any, ifVersion int64, hadSealed bool) error {
+	var k *keys.TenantKeys
+	if needsKeys(c, data) || hadSealed {
+		var err error
+		if k, err = lk.get(); err != nil {
+			return err
+		}
+	}
+	row, err := layout(k, c, id, data)
+	if err != nil {
+		return err
+	}
+	if ifVersion == 0 {
+		_, err = t.exec("INSERT INTO records (tenant_id, collection_id, id, version, data, sealed, key_id, created_at, updated_at) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?)",
+			t.tenantID, c.ID, id, row.data, row.sealed, row.keyID, micros(t.now), micros(t.now))
+		if err != nil {
+			return err
+		}
+	} else {
+		// The version condition makes the check-then-write atomic on
+		// PostgreSQL too, where two transactions may read the same version.
+		res, err := t.exec("UPDATE records SET data = ?, sealed = ?, key_id = ?, version = version + 1, updated_at = ? WHERE tenant_id = ? AND collection_id = ? AND id = ? AND version = ?",
+			row.data, row.sealed, row.keyID, micros(t.now), t.tenantID, c.ID, id, ifVersion)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return bulwark.Errorf(bulwark.EFailedPrecondition, "the record changed while you wrote it: read it again")
+		}
+	}
+	if k != nil {
+		return t.setLookups(k, c, id, data, ifVersion == 0)
+	}
+	return nil
 }
 
 // recordScope checks the principal's permission for the collection and
@@ -46,7 +143,7 @@ func (t *tenantTx) recordScope(perm bulwark.Permission, collection string) (*bul
 
 // setUniques records the unique-field values of a record; a value another
 // record holds is a conflict naming the field.
-func (t *tenantTx) setUniques(c *bulwark.Collection, id string, data map[string]any, changed []string) error {
+func (t *tenantTx) setUniques(lk *lazyKeys, c *bulwark.Collection, id string, data map[string]any, changed []string) error {
 	for _, name := range changed {
 		f, ok := c.Field(name)
 		if !ok || !f.Unique {
@@ -60,8 +157,19 @@ func (t *tenantTx) setUniques(c *bulwark.Collection, id string, data map[string]
 		if !ok || v == nil {
 			continue
 		}
-		_, err := t.exec("INSERT INTO record_uniques (tenant_id, collection_id, field, value_key, record_id) VALUES (?, ?, ?, ?, ?)",
-			t.tenantID, c.ID, name, bulwark.UniqueKey(v), id)
+		var k *keys.TenantKeys
+		if f.Classification.Sensitive() {
+			var err error
+			if k, err = lk.get(); err != nil {
+				return err
+			}
+		}
+		key, err := uniqueKey(k, c, f, v)
+		if err != nil {
+			return err
+		}
+		_, err = t.exec("INSERT INTO record_uniques (tenant_id, collection_id, field, value_key, record_id) VALUES (?, ?, ?, ?, ?)",
+			t.tenantID, c.ID, name, key, id)
 		if t.db.dialect.isUnique(err) {
 			return bulwark.Conflict(name, "must be unique: another record has this value")
 		}
@@ -72,7 +180,7 @@ func (t *tenantTx) setUniques(c *bulwark.Collection, id string, data map[string]
 	return nil
 }
 
-func keys(m map[string]any) []string {
+func sortedKeys(m map[string]any) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)
@@ -99,18 +207,14 @@ func (db *DB) CreateRecord(ctx context.Context, collection string, data map[stri
 			}
 		}
 		r = &bulwark.Record{ID: newID(), Collection: c.Name, Version: 1, Data: clean, CreatedAt: t.now, UpdatedAt: t.now}
-		body, err := json.Marshal(clean)
-		if err != nil {
+		lk := &lazyKeys{t: t, mode: lockShare}
+		if err := t.writeRecord(lk, c, r.ID, clean, 0, false); err != nil {
 			return err
 		}
-		if _, err := t.exec("INSERT INTO records (tenant_id, collection_id, id, version, data, created_at, updated_at) VALUES (?, ?, ?, 1, ?, ?, ?)",
-			t.tenantID, c.ID, r.ID, string(body), micros(t.now), micros(t.now)); err != nil {
+		if err := t.setUniques(lk, c, r.ID, clean, sortedKeys(clean)); err != nil {
 			return err
 		}
-		if err := t.setUniques(c, r.ID, clean, keys(clean)); err != nil {
-			return err
-		}
-		return t.audit(auditEntry{Action: "record.create", TargetKind: "record", TargetID: c.Name + "/" + r.ID, Fields: keys(clean)})
+		return t.audit(auditEntry{Action: "record.create", TargetKind: "record", TargetID: c.Name + "/" + r.ID, Fields: sortedKeys(clean)})
 	})
 	return r, err
 }
@@ -123,7 +227,7 @@ func (db *DB) GetRecord(ctx context.Context, collection, id string) (*bulwark.Re
 		if err != nil {
 			return err
 		}
-		r, err = t.record(c, id)
+		r, err = t.record(c, id, &lazyKeys{t: t, mode: lockNone})
 		return err
 	})
 	return r, err
@@ -144,10 +248,16 @@ func (db *DB) UpdateRecord(ctx context.Context, collection, id string, patch map
 		if err != nil {
 			return err
 		}
-		if r, err = t.record(c, id); err != nil {
+		lk := &lazyKeys{t: t, mode: lockShare}
+		stored, err := t.storedRecord(c, id)
+		if err != nil {
 			return err
 		}
-		if err := checkVersion(r, ifVersion); err != nil {
+		if err := checkVersion(stored.Record, ifVersion); err != nil {
+			return err
+		}
+		hadSealed := len(stored.sealed) > 0
+		if r, err = stored.open(lk, c); err != nil {
 			return err
 		}
 		clean, err := c.ValidateData(patch, true)
@@ -161,25 +271,16 @@ func (db *DB) UpdateRecord(ctx context.Context, collection, id string, patch map
 		if err != nil {
 			return err
 		}
-		body, err := json.Marshal(merged)
-		if err != nil {
+		// The whole row is written again, every sealed value under the
+		// primary key: a row never mixes keys.
+		if err := t.writeRecord(lk, c, id, merged, r.Version, hadSealed); err != nil {
 			return err
 		}
-		// The version condition makes the check-then-write atomic on
-		// PostgreSQL too, where two transactions may read the same version.
-		res, err := t.exec("UPDATE records SET data = ?, version = version + 1, updated_at = ? WHERE tenant_id = ? AND collection_id = ? AND id = ? AND version = ?",
-			string(body), micros(t.now), t.tenantID, c.ID, id, r.Version)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return bulwark.Errorf(bulwark.EFailedPrecondition, "the record changed while you wrote it: read it again")
-		}
-		if err := t.setUniques(c, id, merged, keys(clean)); err != nil {
+		if err := t.setUniques(lk, c, id, merged, sortedKeys(clean)); err != nil {
 			return err
 		}
 		r.Data, r.Version, r.UpdatedAt = merged, r.Version+1, t.now
-		return t.audit(auditEntry{Action: "record.update", TargetKind: "record", TargetID: c.Name + "/" + id, Fields: keys(clean)})
+		return t.audit(auditEntry{Action: "record.update", TargetKind: "record", TargetID: c.Name + "/" + id, Fields: sortedKeys(clean)})
 	})
 	return r, err
 }
@@ -191,11 +292,12 @@ func (db *DB) DeleteRecord(ctx context.Context, collection, id string, ifVersion
 		if err != nil {
 			return err
 		}
-		r, err := t.record(c, id)
+		// Deleting opens nothing, so it works without the tenant's keys.
+		r, err := t.storedRecord(c, id)
 		if err != nil {
 			return err
 		}
-		if err := checkVersion(r, ifVersion); err != nil {
+		if err := checkVersion(r.Record, ifVersion); err != nil {
 			return err
 		}
 		res, err := t.exec("DELETE FROM records WHERE tenant_id = ? AND collection_id = ? AND id = ? AND version = ?", t.tenantID, c.ID, id, r.Version)
@@ -220,9 +322,11 @@ func (db *DB) ListRecords(ctx context.Context, collection string, opt bulwark.Li
 		if err != nil {
 			return err
 		}
+		lk := &lazyKeys{t: t, mode: lockNone}
 		q := "SELECT " + recordColumns + " FROM records WHERE tenant_id = ? AND collection_id = ? AND id > ?"
 		args := []any{t.tenantID, c.ID, opt.Cursor}
-		for _, name := range keys(opt.Filters) {
+		var sealedFilters []string
+		for _, name := range sortedKeys(opt.Filters) {
 			f, ok := c.Field(name)
 			if !ok || f.Type == bulwark.TypeJSON {
 				return bulwark.FieldError(name, "is not a field that can be filtered")
@@ -230,6 +334,27 @@ func (db *DB) ListRecords(ctx context.Context, collection string, opt bulwark.Li
 			cond, a, err := t.db.dialect.jsonEq("data", name, opt.Filters[name])
 			if err != nil {
 				return err
+			}
+			if f.Classification.Sensitive() {
+				if !indexed(f) {
+					return bulwark.FieldError(name, "is sealed ("+string(f.Classification)+") and has no blind index: only fields marked lookup or unique can be filtered")
+				}
+				// The blind index finds sealed values; the clear branch
+				// finds values written before the field became sensitive
+				// that the re-seal job has not reached yet.
+				k, err := lk.get()
+				if err != nil && !errors.Is(err, errNoKeys) {
+					return err
+				}
+				if k != nil {
+					tag, err := blindTag(k, c, name, bulwark.UniqueKey(opt.Filters[name]))
+					if err != nil {
+						return err
+					}
+					cond = "(id IN (SELECT record_id FROM record_lookups WHERE tenant_id = ? AND collection_id = ? AND field = ? AND tag = ?) OR " + cond + ")"
+					a = append([]any{t.tenantID, c.ID, name, tag}, a...)
+				}
+				sealedFilters = append(sealedFilters, name)
 			}
 			q += " AND " + cond
 			args = append(args, a...)
@@ -241,17 +366,40 @@ func (db *DB) ListRecords(ctx context.Context, collection string, opt bulwark.Li
 			return err
 		}
 		defer rows.Close()
+		var stored []*storedRecord
 		for rows.Next() {
 			r, err := scanRecord(rows, c.Name)
 			if err != nil {
 				return err
 			}
-			out = append(out, r)
+			stored = append(stored, r)
 		}
-		if len(out) > limit {
-			out, next = out[:limit], out[limit-1].ID
+		if err := rows.Err(); err != nil {
+			return err
 		}
-		return rows.Err()
+		rows.Close()
+		if len(stored) > limit {
+			stored, next = stored[:limit], stored[limit-1].ID
+		}
+		for _, s := range stored {
+			r, err := s.open(lk, c)
+			if err != nil {
+				return err
+			}
+			// A blind index tag only says "probably equal": the opened
+			// value is compared too, so a filter never returns a record
+			// whose value differs.
+			match := true
+			for _, name := range sealedFilters {
+				if bulwark.UniqueKey(r.Data[name]) != bulwark.UniqueKey(opt.Filters[name]) {
+					match = false
+				}
+			}
+			if match {
+				out = append(out, r)
+			}
+		}
+		return nil
 	})
 	return out, next, err
 }

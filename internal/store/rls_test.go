@@ -28,6 +28,10 @@ func seedTwo(t *testing.T, f *storetest.Fixture) (idA, idB string) {
 		if _, err := f.CreateToken(owner, bulwark.NewAPIToken{Name: "t", Grant: bulwark.Grant{Role: bulwark.RoleViewer}}); err != nil {
 			t.Fatal(err)
 		}
+		// A key rotation leaves a re-seal job (key_jobs).
+		if _, err := f.RotateTenantKey(storetest.System(context.Background()), slug); err != nil {
+			t.Fatal(err)
+		}
 		seedAuth(t, f, owner)
 		seedSSO(t, f, owner)
 		if slug == "acme" {
@@ -41,6 +45,7 @@ func seedTwo(t *testing.T, f *storetest.Fixture) (idA, idB string) {
 
 var rlsTables = []string{"users", "roles", "user_grants", "user_secrets", "api_tokens", "collections", "records", "record_uniques", "audit_log",
 	"auth_settings", "password_history", "mfa_totp", "mfa_recovery_codes", "webauthn_credentials", "user_devices",
+	"tenant_keys", "key_jobs", "record_lookups",
 	"sso_providers", "federated_identities", "sso_requests", "sso_seen_assertions", "sso_settings"}
 
 // TestRowLevelSecurity bypasses the application layer: it connects as the

@@ -38,8 +38,19 @@ func (db *DB) CreateTenant(ctx context.Context, n bulwark.NewTenant) (*bulwark.T
 		return nil, nil, err
 	}
 	ten := &bulwark.Tenant{ID: newID(), Slug: n.Slug, Name: n.Name}
+	// The tenant's keysets are made before the transaction: making them
+	// calls the KMS, which must not hold the database's write lock. During
+	// a KMS outage no tenant can be created (EUnavailable).
+	ring, err := db.ring()
+	if err != nil {
+		return nil, nil, err
+	}
+	dataKeys, indexKeys, err := ring.NewTenant(ctx, ten.ID)
+	if err != nil {
+		return nil, nil, err
+	}
 	var inv *bulwark.Invitation
-	err := db.inGlobal(ctx, true, func(t *globalTx) error {
+	err = db.inGlobal(ctx, true, func(t *globalTx) error {
 		ten.CreatedAt = t.now
 		_, err := t.exec("INSERT INTO tenants (id, slug, name, created_at) VALUES (?, ?, ?, ?)", ten.ID, ten.Slug, ten.Name, micros(t.now))
 		if db.dialect.isUnique(err) {
@@ -57,6 +68,9 @@ func (db *DB) CreateTenant(ctx context.Context, n bulwark.NewTenant) (*bulwark.T
 			return err
 		}
 		tt := &tenantTx{tx: t.tx, tenantID: ten.ID, principal: t.principal}
+		if err := tt.insertKeys(ring.Keeper().KeyID(), dataKeys, indexKeys); err != nil {
+			return err
+		}
 		inv, err = tt.insertUser(&bulwark.User{Email: n.AdminEmail, Grants: []bulwark.Grant{{Role: bulwark.RoleOwner}}})
 		return err
 	})

@@ -5,10 +5,7 @@ package storetest
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -18,6 +15,9 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/bulwarkhq/bulwark"
+	"github.com/bulwarkhq/bulwark/internal/keys"
+	"github.com/bulwarkhq/bulwark/internal/keys/keystest"
+	"github.com/bulwarkhq/bulwark/internal/pgadmin"
 	"github.com/bulwarkhq/bulwark/internal/store"
 )
 
@@ -49,6 +49,24 @@ type DB struct {
 	AppRole          string
 	// Path is the SQLite file (empty on PostgreSQL).
 	Path string
+	// Keys is the store's key ring. When the caller gives none, Open makes
+	// one in environment TestEnv over KMS, a keeper on a temporary KEK file
+	// that can be made to fail (an outage).
+	Keys *keys.Ring
+	KMS  *keystest.Faulty
+}
+
+// TestEnv is the environment name of the rings Open makes.
+const TestEnv = "test"
+
+// withKeys gives opt a ring on a fresh KEK file unless it has one.
+func withKeys(t testing.TB, opt *store.Options) *keystest.Faulty {
+	if opt.Keys != nil {
+		return nil
+	}
+	ring, kms := keystest.Ring(t, TestEnv, opt.Now)
+	opt.Keys = ring
+	return kms
 }
 
 // Backends lists the backends every store test runs on.
@@ -78,6 +96,7 @@ func Open(t testing.TB, backend string, opt store.Options) *DB {
 func OpenSQLite(t testing.TB, opt store.Options) *DB {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "bulwark.db")
+	kms := withKeys(t, &opt)
 	db, err := store.Open(context.Background(), "sqlite://"+path, opt)
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +105,7 @@ func OpenSQLite(t testing.TB, opt store.Options) *DB {
 	if err := db.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return &DB{DB: db, Backend: "sqlite", Path: path}
+	return &DB{DB: db, Backend: "sqlite", Path: path, Keys: opt.Keys, KMS: kms}
 }
 
 // PostgresURL returns the admin URL for tests, skipping (or failing when
@@ -119,36 +138,14 @@ func OpenPostgres(t testing.TB, opt store.Options) *DB {
 	t.Helper()
 	adminURL := PostgresURL(t)
 	ctx := context.Background()
-	admin, err := sql.Open("pgx", adminURL)
+	scratch, err := pgadmin.Create(ctx, adminURL, "bulwark_test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer admin.Close()
-	b := make([]byte, 6)
-	rand.Read(b)
-	sfx := hex.EncodeToString(b)
-	owner, app, dbname := "bulwark_owner_"+sfx, "bulwark_app_"+sfx, "bulwark_test_"+sfx
-	for _, q := range []string{
-		"CREATE ROLE " + owner + " LOGIN NOSUPERUSER NOBYPASSRLS",
-		"CREATE ROLE " + app + " LOGIN NOSUPERUSER NOBYPASSRLS",
-		"CREATE DATABASE " + dbname + " OWNER " + owner,
-	} {
-		if _, err := admin.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	t.Cleanup(func() {
-		a, err := sql.Open("pgx", adminURL)
-		if err != nil {
-			return
-		}
-		defer a.Close()
-		a.Exec("DROP DATABASE IF EXISTS " + dbname + " WITH (FORCE)")
-		a.Exec("DROP ROLE IF EXISTS " + app)
-		a.Exec("DROP ROLE IF EXISTS " + owner)
-	})
-	ownerURL, appURL := withUser(t, adminURL, owner, dbname), withUser(t, adminURL, app, dbname)
+	t.Cleanup(scratch.Drop)
+	ownerURL, appURL, app := scratch.OwnerURL, scratch.AppURL, scratch.AppRole
 	opt.OwnerURL = ownerURL
+	kms := withKeys(t, &opt)
 	db, err := store.Open(ctx, appURL, opt)
 	if err != nil {
 		t.Fatal(err)
@@ -157,17 +154,7 @@ func OpenPostgres(t testing.TB, opt store.Options) *DB {
 	if err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return &DB{DB: db, Backend: "postgres", AppURL: appURL, OwnerURL: ownerURL, AppRole: app}
-}
-
-func withUser(t testing.TB, base, user, dbname string) string {
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.User = url.User(user)
-	u.Path = "/" + dbname
-	return u.String()
+	return &DB{DB: db, Backend: "postgres", AppURL: appURL, OwnerURL: ownerURL, AppRole: app, Keys: opt.Keys, KMS: kms}
 }
 
 // System returns ctx acting as the local command line.

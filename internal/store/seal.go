@@ -1,0 +1,174 @@
+package store
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+
+	"github.com/bulwarkhq/bulwark"
+	"github.com/bulwarkhq/bulwark/internal/keys"
+)
+
+// How a record is stored (DATA-3): values of fields whose classification
+// is Sensitive (confidential, personal, secret) never reach the database in
+// clear. records.data holds the other values as JSON; records.sealed holds
+// a JSON object of field name -> base64 AES256-GCM ciphertext, each sealed
+// with associated data naming the environment, tenant, collection, field
+// and record; records.key_id is the data key that sealed them. Every write
+// re-seals the whole row under the primary key, so a row's values are
+// always under exactly one key, and the re-seal job finds rows on old
+// keys by key_id alone.
+//
+// Unique constraints and equality filters on sealed fields use blind
+// indexes: record_uniques holds "t:" + tag instead of the value, and
+// record_lookups holds the tag of each sealed lookup or unique field.
+
+// sensitive reports whether a field's values are sealed. A field that the
+// collection does not know (it cannot happen through the API) is sealed:
+// fail closed.
+func sensitive(c *bulwark.Collection, name string) bool {
+	f, ok := c.Field(name)
+	return !ok || f.Classification.Sensitive()
+}
+
+// needsKeys reports whether writing data needs the tenant's keys.
+func needsKeys(c *bulwark.Collection, data map[string]any) bool {
+	for name, v := range data {
+		if v != nil && sensitive(c, name) {
+			return true
+		}
+	}
+	return false
+}
+
+func binding(c *bulwark.Collection, field, record string) keys.Binding {
+	return keys.Binding{Collection: c.ID, Field: field, Record: record}
+}
+
+// storedRow is a record as written: clear JSON, sealed JSON, key id.
+type storedRow struct {
+	data   string
+	sealed string
+	keyID  int64
+}
+
+// layout splits data for storage, sealing the values of sensitive fields
+// under k's primary key. k may be nil when nothing is sensitive.
+func layout(k *keys.TenantKeys, c *bulwark.Collection, id string, data map[string]any) (storedRow, error) {
+	plain := make(map[string]any, len(data))
+	sealed := map[string]string{}
+	var keyID int64
+	for name, v := range data {
+		if v == nil {
+			continue
+		}
+		if !sensitive(c, name) {
+			plain[name] = v
+			continue
+		}
+		if k == nil {
+			return storedRow{}, fmt.Errorf("seal %s: no tenant keys", name)
+		}
+		pt, err := json.Marshal(v)
+		if err != nil {
+			return storedRow{}, err
+		}
+		ct, err := k.Seal(pt, binding(c, name, id))
+		if err != nil {
+			return storedRow{}, err
+		}
+		sealed[name] = base64.StdEncoding.EncodeToString(ct)
+		keyID = int64(k.Primary())
+	}
+	cj, err := json.Marshal(plain)
+	if err != nil {
+		return storedRow{}, err
+	}
+	sj, err := json.Marshal(sealed)
+	if err != nil {
+		return storedRow{}, err
+	}
+	return storedRow{data: string(cj), sealed: string(sj), keyID: keyID}, nil
+}
+
+// openSealed opens a record's sealed values into r.Data. A value that does
+// not open fails the whole read: a record is never returned with a value
+// missing or wrong.
+func openSealed(k *keys.TenantKeys, c *bulwark.Collection, r *bulwark.Record, sealed map[string]string) error {
+	if len(sealed) == 0 {
+		return nil
+	}
+	if k == nil {
+		return fmt.Errorf("open record: no tenant keys")
+	}
+	if r.Data == nil {
+		r.Data = make(map[string]any, len(sealed))
+	}
+	for name, b64 := range sealed {
+		ct, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil {
+			return &bulwark.Error{Code: bulwark.EInternal, Message: "a sealed value of field " + name + " is damaged", Err: err}
+		}
+		pt, err := k.Open(ct, binding(c, name, r.ID))
+		if err != nil {
+			return err
+		}
+		var v any
+		if err := json.Unmarshal(pt, &v); err != nil {
+			return &bulwark.Error{Code: bulwark.EInternal, Message: "a sealed value of field " + name + " is damaged", Err: err}
+		}
+		r.Data[name] = v
+	}
+	return nil
+}
+
+// uniqueKey is what record_uniques holds for a value: the canonical value
+// for a clear field, "t:" + its blind index tag for a sealed one.
+func uniqueKey(k *keys.TenantKeys, c *bulwark.Collection, f bulwark.Field, v any) (string, error) {
+	key := bulwark.UniqueKey(v)
+	if !f.Classification.Sensitive() {
+		return key, nil
+	}
+	if k == nil {
+		return "", fmt.Errorf("blind index of %s: no tenant keys", f.Name)
+	}
+	tag, err := blindTag(k, c, f.Name, key)
+	if err != nil {
+		return "", err
+	}
+	return "t:" + tag, nil
+}
+
+// blindTag is the blind index tag of a value's canonical key.
+func blindTag(k *keys.TenantKeys, c *bulwark.Collection, field, canonical string) (string, error) {
+	return k.BlindIndex(c.ID, field, []byte(canonical))
+}
+
+// indexed reports whether a field gets blind index tags in record_lookups.
+func indexed(f bulwark.Field) bool {
+	return f.Classification.Sensitive() && (f.Lookup || f.Unique)
+}
+
+// setLookups rewrites the blind index tags of a record.
+func (t *tenantTx) setLookups(k *keys.TenantKeys, c *bulwark.Collection, id string, data map[string]any, fresh bool) error {
+	if !fresh {
+		if _, err := t.exec("DELETE FROM record_lookups WHERE tenant_id = ? AND collection_id = ? AND record_id = ?", t.tenantID, c.ID, id); err != nil {
+			return err
+		}
+	}
+	for _, f := range c.Fields {
+		v, ok := data[f.Name]
+		if !ok || v == nil || !indexed(f) {
+			continue
+		}
+		tag, err := blindTag(k, c, f.Name, bulwark.UniqueKey(v))
+		if err != nil {
+			return err
+		}
+		if _, err := t.exec("INSERT INTO record_lookups (tenant_id, collection_id, field, record_id, tag) VALUES (?, ?, ?, ?, ?)",
+			t.tenantID, c.ID, f.Name, id, tag); err != nil {
+			return err
+		}
+	}
+	return nil
+}

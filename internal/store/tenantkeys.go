@@ -1,0 +1,193 @@
+package store
+
+import (
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/bulwarkhq/bulwark"
+	"github.com/bulwarkhq/bulwark/internal/keys"
+)
+
+// A tenant's keysets live in tenant_keys, wrapped by the KEK (see package
+// keys). Every transaction that seals or opens reads the rows again (a
+// primary-key read of two small rows) and hands them to the Ring, which
+// unwraps them only when their version changed or its cache entry
+// expired: a rotation made by another node or process is seen at once.
+
+// keyRow is one row of tenant_keys.
+type keyRow struct {
+	w       keys.Wrapped
+	kek     string
+	times   map[string]int64 // key id -> created_at (micros)
+	status  string
+	created int64
+	rotated sql.NullInt64
+}
+
+// Keyset statuses in tenant_keys.
+const (
+	keysActive   = "active"
+	keysRotating = "rotating"
+)
+
+// lockMode says how a transaction reads tenant_keys on PostgreSQL.
+type lockMode int
+
+const (
+	// lockNone: a read-only transaction.
+	lockNone lockMode = iota
+	// lockShare: a write that seals. FOR SHARE makes a concurrent change
+	// of the keyset (a rotation, retiring old keys) wait for this
+	// transaction, so no value is ever written under a key that is being
+	// retired.
+	lockShare
+	// lockUpdate: a change of the keyset itself.
+	lockUpdate
+)
+
+func (db *DB) ring() (*keys.Ring, error) {
+	if db.opt.Keys == nil {
+		return nil, bulwark.Errorf(bulwark.EFailedPrecondition,
+			"no key-encryption key is configured (--kek, --env): tenant keys cannot be created or used")
+	}
+	return db.opt.Keys, nil
+}
+
+// errNoKeys: the tenant has no keysets (made before encryption existed).
+var errNoKeys = errors.New("the tenant has no keys")
+
+// keyRows reads the tenant's keysets.
+func (t *tenantTx) keyRows(mode lockMode) (map[keys.Purpose]*keyRow, error) {
+	q := "SELECT purpose, env, version, keyset, kek, key_times, status, created_at, rotated_at FROM tenant_keys WHERE tenant_id = ?"
+	if t.db.dialect.name() == "postgres" {
+		switch mode {
+		case lockShare:
+			q += " FOR SHARE"
+		case lockUpdate:
+			q += " FOR UPDATE"
+		}
+	}
+	rows, err := t.query(q, t.tenantID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[keys.Purpose]*keyRow{}
+	for rows.Next() {
+		r := &keyRow{w: keys.Wrapped{Tenant: t.tenantID}}
+		var purpose, times string
+		if err := rows.Scan(&purpose, &r.w.Env, &r.w.Version, &r.w.Keyset, &r.kek, &times, &r.status, &r.created, &r.rotated); err != nil {
+			return nil, err
+		}
+		r.w.Purpose = keys.Purpose(purpose)
+		if err := json.Unmarshal([]byte(times), &r.times); err != nil {
+			return nil, fmt.Errorf("tenant_keys.key_times: %w", err)
+		}
+		out[r.w.Purpose] = r
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if out[keys.PurposeData] == nil || out[keys.PurposeIndex] == nil {
+		return nil, errNoKeys
+	}
+	return out, nil
+}
+
+// tenantKeys returns the tenant's unwrapped keys. A tenant made before
+// encryption existed gets its keysets here, in a write transaction, and a
+// re-seal job that seals the values it already has.
+func (t *tenantTx) tenantKeys(mode lockMode) (*keys.TenantKeys, error) {
+	ring, err := t.db.ring()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := t.keyRows(mode)
+	if errors.Is(err, errNoKeys) && mode != lockNone {
+		if err := t.createKeys(ring); err != nil {
+			return nil, err
+		}
+		if err := t.startReseal(); err != nil {
+			return nil, err
+		}
+		rows, err = t.keyRows(mode)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return ring.Tenant(t.ctx, rows[keys.PurposeData].w, rows[keys.PurposeIndex].w)
+}
+
+// createKeys makes and stores the tenant's keysets. It calls the keeper:
+// during a KMS outage it fails with EUnavailable.
+func (t *tenantTx) createKeys(ring *keys.Ring) error {
+	data, index, err := ring.NewTenant(t.ctx, t.tenantID)
+	if err != nil {
+		return err
+	}
+	return t.insertKeys(ring.Keeper().KeyID(), data, index)
+}
+
+// insertKeys stores new keysets made by Ring.NewTenant.
+func (t *tenantTx) insertKeys(kek string, data, index keys.Wrapped) error {
+	for _, w := range []keys.Wrapped{data, index} {
+		primary, err := keys.PrimaryOf(w)
+		if err != nil {
+			return err
+		}
+		times, _ := json.Marshal(map[string]int64{strconv.FormatUint(uint64(primary), 10): micros(t.now)})
+		if _, err := t.exec(`INSERT INTO tenant_keys (tenant_id, purpose, env, version, keyset, kek, key_times, status, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			t.tenantID, string(w.Purpose), w.Env, w.Version, w.Keyset, kek, string(times), keysActive, micros(t.now)); err != nil {
+			return fmt.Errorf("store tenant keys: %w", err)
+		}
+	}
+	return nil
+}
+
+// saveKeyRow writes a changed keyset. The version condition makes a
+// concurrent change fail rather than be lost.
+func (t *tenantTx) saveKeyRow(r *keyRow, w keys.Wrapped) error {
+	times, err := json.Marshal(r.times)
+	if err != nil {
+		return err
+	}
+	res, err := t.exec(`UPDATE tenant_keys SET version = ?, keyset = ?, kek = ?, key_times = ?, status = ?, rotated_at = ?
+		WHERE tenant_id = ? AND purpose = ? AND version = ?`,
+		w.Version, w.Keyset, t.db.opt.Keys.Keeper().KeyID(), string(times), r.status, r.rotated,
+		t.tenantID, string(w.Purpose), r.w.Version)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return bulwark.Errorf(bulwark.EConflict, "the tenant's keys changed meanwhile: try again")
+	}
+	r.w = w
+	return nil
+}
+
+// Sealing values that are not records (Bulwark's own secrets: MFA
+// secrets, SSO client secrets and keys) uses the same keys with a
+// binding of its own: Collection names the table with a leading '_'
+// (never a valid collection id), Field the column, Record the row.
+
+// sealSecret seals a value of one of Bulwark's own tables.
+func (t *tenantTx) sealSecret(table, column, row string, plaintext []byte) ([]byte, error) {
+	k, err := t.tenantKeys(lockShare)
+	if err != nil {
+		return nil, err
+	}
+	return k.Seal(plaintext, keys.Binding{Collection: "_" + table, Field: column, Record: row})
+}
+
+// openSecret opens a value sealed by sealSecret.
+func (t *tenantTx) openSecret(table, column, row string, ciphertext []byte) ([]byte, error) {
+	k, err := t.tenantKeys(lockNone)
+	if err != nil {
+		return nil, err
+	}
+	return k.Open(ciphertext, keys.Binding{Collection: "_" + table, Field: column, Record: row})
+}
