@@ -18,6 +18,7 @@ import (
 	"github.com/bulwarkhq/bulwark"
 	"github.com/bulwarkhq/bulwark/internal/auth"
 	"github.com/bulwarkhq/bulwark/internal/console"
+	"github.com/bulwarkhq/bulwark/internal/mail"
 	"github.com/bulwarkhq/bulwark/internal/storetest"
 )
 
@@ -29,7 +30,13 @@ type browserEnv struct {
 	fx   *storetest.Fixture
 	base string
 	ctx  context.Context
+	mail chan mail.Message
 }
+
+// chanMailer hands messages to the test.
+type chanMailer chan mail.Message
+
+func (c chanMailer) Send(_ context.Context, m mail.Message) error { c <- m; return nil }
 
 func chromiumPath(t *testing.T) string {
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
@@ -53,7 +60,8 @@ func newBrowserEnv(t *testing.T) *browserEnv {
 	}
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	base := "http://localhost:" + port
-	svc := auth.New(fx.DB.DB, auth.Options{Params: storetest.FastHashing, Now: fx.Clock.Now, BaseURL: base})
+	mails := make(chan mail.Message, 100)
+	svc := auth.New(fx.DB.DB, auth.Options{Params: storetest.FastHashing, Now: fx.Clock.Now, BaseURL: base, Mailer: chanMailer(mails)})
 	fx.Auth = svc
 	c := console.New(console.Deps{Auth: svc, Account: svc})
 	srv := httptest.NewUnstartedServer(c.Handler())
@@ -79,7 +87,7 @@ func newBrowserEnv(t *testing.T) *browserEnv {
 	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/console/login")); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
-	return &browserEnv{fx: fx, base: base, ctx: bctx}
+	return &browserEnv{fx: fx, base: base, ctx: bctx, mail: mails}
 }
 
 func (b *browserEnv) run(t *testing.T, actions ...chromedp.Action[chromedp.Void]) {
@@ -212,6 +220,39 @@ func TestBrowser(t *testing.T) {
 			chromedp.WaitVisible(chromedp.CSS("#whoami")))
 		b.logout(t)
 		b.login(t, "acme", "pat@acme.example", storetest.Password)
+		b.run(t, chromedp.WaitVisible(chromedp.CSS("#passkey-login")),
+			chromedp.Click(chromedp.CSS("#passkey-login")),
+			chromedp.WaitVisible(chromedp.CSS("#whoami")))
+		b.logout(t)
+	})
+
+	t.Run("password reset by emailed link keeps the passkey", func(t *testing.T) {
+		b.run(t, chromedp.Navigate(b.base+"/console/forgot"),
+			chromedp.SendKeys(chromedp.CSS("input[name=tenant]"), "acme"),
+			chromedp.SendKeys(chromedp.CSS("input[name=email]"), "pat@acme.example"),
+			chromedp.Click(chromedp.CSS("button[type=submit]")),
+			chromedp.WaitVisible(chromedp.CSS("#notice")))
+		var link string
+		for link == "" {
+			select {
+			case m := <-b.mail:
+				if strings.Contains(m.Subject, "Reset") {
+					i := strings.Index(m.Body, b.base+"/console/reset#token=")
+					link = strings.Fields(m.Body[i:])[0]
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("no reset mail")
+			}
+		}
+		b.run(t, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#reset")))
+		// console.js moved the token into the form and out of the URL.
+		if loc := b.location(t); loc != "/console/reset" {
+			t.Fatalf("the token stayed in the address bar: %s", loc)
+		}
+		b.run(t, chromedp.SendKeys(chromedp.CSS("input[name=password]"), "marble orchard lantern kite"),
+			chromedp.Click(chromedp.CSS("#reset button")),
+			chromedp.WaitVisible(chromedp.CSS("#notice")))
+		b.login(t, "acme", "pat@acme.example", "marble orchard lantern kite")
 		b.run(t, chromedp.WaitVisible(chromedp.CSS("#passkey-login")),
 			chromedp.Click(chromedp.CSS("#passkey-login")),
 			chromedp.WaitVisible(chromedp.CSS("#whoami")))
