@@ -134,6 +134,8 @@ func TestOperators(t *testing.T) {
 			t.Fatal(err)
 		}
 		s := must[*bulwark.Session](t)(f.Auth.OperatorLogin(ctx, "ops@vendor.example", storetest.Password))
+		// Operators always need a second factor (AUTH-8): enrol one.
+		s = f.CompleteMFA(t, s)
 		opCtx := f.As(t, s.Token)
 		p := bulwark.FromContext(opCtx)
 		if p.Kind != bulwark.KindOperator {

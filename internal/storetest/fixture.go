@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/pquerna/otp/totp"
+
 	"github.com/bulwarkhq/bulwark"
 	"github.com/bulwarkhq/bulwark/internal/auth"
 	"github.com/bulwarkhq/bulwark/internal/password"
@@ -75,4 +77,28 @@ func (f *Fixture) As(t testing.TB, bearer string) context.Context {
 		t.Fatal(err)
 	}
 	return bulwark.NewContext(context.Background(), p)
+}
+
+// CompleteMFA finishes a session that owes its second factor (or must
+// enrol one, as every operator must) by enrolling an authenticator app
+// and giving a code; it returns the complete session.
+func (f *Fixture) CompleteMFA(t testing.TB, s *bulwark.Session) *bulwark.Session {
+	t.Helper()
+	if s.Next != bulwark.StageEnrol {
+		t.Fatalf("CompleteMFA: the session owes %q, want %q", s.Next, bulwark.StageEnrol)
+	}
+	ctx := f.As(t, s.Token)
+	en, err := f.Auth.BeginTOTP(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := totp.GenerateCode(en.Secret, f.Clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, _, err := f.Auth.ConfirmTOTP(ctx, code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return full
 }
