@@ -33,34 +33,43 @@ const (
 
 // Provider is one identity provider configured by a tenant admin.
 type Provider struct {
-	ID       string
-	TenantID string
-	Kind     string
-	Name     string
+	ID       string `json:"id"`
+	TenantID string `json:"-"`
+	Kind     string `json:"kind"`
+	Name     string `json:"name"`
 
 	// OpenID Connect.
-	Issuer       string
-	ClientID     string
-	ClientSecret string
+	Issuer   string `json:"issuer,omitempty"`
+	ClientID string `json:"client_id,omitempty"`
+	// ClientSecret is write-only: reads show "********".
+	ClientSecret string `json:"client_secret,omitempty"`
 	// AllowedDomains, if any, limit logins to verified emails in them.
-	AllowedDomains []string
+	AllowedDomains []string `json:"allowed_domains,omitempty"`
 	// HostedDomain, if set, must equal the signed `hd` claim (Google
 	// Workspace).
-	HostedDomain string
+	HostedDomain string `json:"hosted_domain,omitempty"`
 
 	// SAML: the IdP's metadata (XML) and, optionally, where it is
-	// refreshed from (fetched through the SSRF guard).
-	IdPMetadata    string
-	MetadataURL    string
-	IdPInitiated   bool
-	EmailAttribute string
-	NameAttribute  string
-	RoleAttribute  string
+	// fetched from (through the SSRF guard).
+	IdPMetadata    string `json:"idp_metadata,omitempty"`
+	MetadataURL    string `json:"metadata_url,omitempty"`
+	IdPInitiated   bool   `json:"idp_initiated,omitempty"`
+	EmailAttribute string `json:"email_attribute,omitempty"`
+	NameAttribute  string `json:"name_attribute,omitempty"`
+	RoleAttribute  string `json:"role_attribute,omitempty"`
 
 	// Provisioning: JIT creates unknown users with DefaultRole; without it
 	// only existing users may log in (invite-only).
-	JIT         bool
-	DefaultRole string
+	JIT         bool   `json:"jit"`
+	DefaultRole string `json:"default_role,omitempty"`
+}
+
+// Settings is a tenant's SSO-only switch (AUTH-5).
+type Settings struct {
+	// SSOOnly refuses password logins of the tenant's users...
+	SSOOnly bool `json:"sso_only"`
+	// ...except these owners' (user ids), the admin's explicit fallback.
+	FallbackUsers []string `json:"fallback_users"`
 }
 
 // Identity is what a verified login proved. Issuer and Subject are the key;

@@ -447,17 +447,9 @@ func (t *tenantTx) provisionUser(pr *sso.Provider, id *sso.Identity) (string, er
 	return userID, t.audit(auditEntry{Action: "user.provision", TargetKind: "user", TargetID: userID, Fields: []string{"email", "grants"}})
 }
 
-// SSOSettings is a tenant's SSO-only switch (AUTH-5).
-type SSOSettings struct {
-	// SSOOnly refuses password logins of the tenant's users...
-	SSOOnly bool `json:"sso_only"`
-	// ...except these owners' (user ids), the admin's explicit fallback.
-	FallbackUsers []string `json:"fallback_users"`
-}
-
 // GetSSOSettings reads the caller's tenant's SSO settings.
-func (db *DB) GetSSOSettings(ctx context.Context) (*SSOSettings, error) {
-	var s *SSOSettings
+func (db *DB) GetSSOSettings(ctx context.Context) (*sso.Settings, error) {
+	var s *sso.Settings
 	err := db.inTenant(ctx, false, func(t *tenantTx) error {
 		if err := t.requireCan(bulwark.PermSettingsManage); err != nil {
 			return err
@@ -471,7 +463,7 @@ func (db *DB) GetSSOSettings(ctx context.Context) (*SSOSettings, error) {
 
 // SetSSOSettings changes them. Fallback users must be owners; turning SSO
 // only on needs at least one provider.
-func (db *DB) SetSSOSettings(ctx context.Context, s SSOSettings) (*SSOSettings, error) {
+func (db *DB) SetSSOSettings(ctx context.Context, s sso.Settings) (*sso.Settings, error) {
 	if s.FallbackUsers == nil {
 		s.FallbackUsers = []string{}
 	}
@@ -516,8 +508,8 @@ func (db *DB) SetSSOSettings(ctx context.Context, s SSOSettings) (*SSOSettings, 
 	return &s, nil
 }
 
-func (t *tenantTx) ssoSettings() (*SSOSettings, error) {
-	s := &SSOSettings{FallbackUsers: []string{}}
+func (t *tenantTx) ssoSettings() (*sso.Settings, error) {
+	s := &sso.Settings{FallbackUsers: []string{}}
 	var only int
 	var fb string
 	err := t.queryRow("SELECT sso_only, fallback_users FROM sso_settings WHERE tenant_id = ?", t.tenantID).Scan(&only, &fb)

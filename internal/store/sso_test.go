@@ -7,7 +7,6 @@ import (
 
 	"github.com/bulwarkhq/bulwark"
 	"github.com/bulwarkhq/bulwark/internal/sso"
-	"github.com/bulwarkhq/bulwark/internal/store"
 	"github.com/bulwarkhq/bulwark/internal/storetest"
 )
 
@@ -38,7 +37,7 @@ func seedSSO(t *testing.T, f *storetest.Fixture, owner context.Context) {
 	if _, err := f.FederatedLogin(context.Background(), pr, &sso.Identity{Issuer: testIssuer, Subject: "seed", Email: "seed@" + bulwark.FromContext(owner).TenantSlug + ".example", EmailVerified: true}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.SetSSOSettings(owner, store.SSOSettings{}); err != nil {
+	if _, err := f.SetSSOSettings(owner, sso.Settings{}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -274,15 +273,15 @@ func TestSSOOnly(t *testing.T) {
 				}
 			}
 		}
-		_, err := f.SetSSOSettings(owner, store.SSOSettings{SSOOnly: true})
+		_, err := f.SetSSOSettings(owner, sso.Settings{SSOOnly: true})
 		wantCode(t, err, bulwark.EInvalid) // no provider yet
 		if _, err := f.CreateSSOProvider(owner, oidcProvider(false)); err != nil {
 			t.Fatal(err)
 		}
-		_, err = f.SetSSOSettings(owner, store.SSOSettings{SSOOnly: true, FallbackUsers: []string{viewerID}})
+		_, err = f.SetSSOSettings(owner, sso.Settings{SSOOnly: true, FallbackUsers: []string{viewerID}})
 		wantCode(t, err, bulwark.EInvalid) // only owners
 		ownerID := bulwark.FromContext(owner).ID
-		if _, err := f.SetSSOSettings(owner, store.SSOSettings{SSOOnly: true, FallbackUsers: []string{ownerID}}); err != nil {
+		if _, err := f.SetSSOSettings(owner, sso.Settings{SSOOnly: true, FallbackUsers: []string{ownerID}}); err != nil {
 			t.Fatal(err)
 		}
 		_, err = f.Auth.Login(ctx, bulwark.Credentials{Tenant: "acme", Email: "v@acme.example", Password: storetest.Password})

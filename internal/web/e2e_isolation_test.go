@@ -75,7 +75,10 @@ func TestE2ECrossTenant(t *testing.T) {
 		e.want(e.do("POST", "/api/v1/roles", ownerB, createRoleRequest{Name: "b_role", Permissions: []bulwark.Permission{bulwark.PermRecordsRead}}), 201)
 		bUser, bUserTok := e.user(ownerB, "bravo", "b-user@bravo.example", bulwark.Grant{Role: bulwark.RoleViewer})
 		bTok := decodeInto[*bulwark.CreatedToken](t, e.want(e.do("POST", "/api/v1/tokens", ownerB, createTokenRequest{Name: "b-token-name", Grant: grantRequest{Role: bulwark.RoleViewer}}), 201))
+		bProv := decodeInto[map[string]any](t, e.want(e.do("POST", "/api/v1/settings/sso/providers", ownerB,
+			`{"kind":"oidc","name":"Bravo IdP","issuer":"https://idp.bravo.example","client_id":"bravo-client","client_secret":"bravo-secret"}`), 201))["id"].(string)
 		bSecrets := []string{
+			"Bravo IdP", "idp.bravo.example", "bravo-client", "bravo-secret", bProv,
 			"bravo", "b_only", "b_role", "b-token-name", "Bravo Secret Person", "Bravo Only Person", "secret@bravo.example",
 			"b-user@bravo.example", "owner@bravo.example", bContact.ID, bOnly.ID, bUser, bTok.ID, bTok.Secret, ownerB, bUserTok,
 		}
@@ -132,6 +135,17 @@ func TestE2ECrossTenant(t *testing.T) {
 			crossCase{pattern: "PUT /api/v1/settings/password-policy", pathB: "/api/v1/settings/password-policy", pathMiss: "/api/v1/settings/password-policy", bodyB: `{"min_length":16,"blocked_words":["bravo"]}`, bodyMiss: `{"min_length":16,"blocked_words":["bravo"]}`},
 			crossCase{pattern: "PUT /api/v1/settings/authentication", pathB: "/api/v1/settings/authentication", pathMiss: "/api/v1/settings/authentication", bodyB: `{"password_policy":{"min_length":15},"mfa":"optional","session_idle_minutes":30,"session_absolute_minutes":720}`, bodyMiss: `{"password_policy":{"min_length":15},"mfa":"optional","session_idle_minutes":30,"session_absolute_minutes":720}`},
 		)
+		// Single sign-on configuration.
+		prov := `{"kind":"oidc","name":"x","issuer":"https://idp.alpha.example","client_id":"c"}`
+		cases = append(cases,
+			crossCase{pattern: "GET /api/v1/settings/sso/providers/{id}", pathB: "/api/v1/settings/sso/providers/" + bProv, pathMiss: "/api/v1/settings/sso/providers/" + miss},
+			crossCase{pattern: "PUT /api/v1/settings/sso/providers/{id}", pathB: "/api/v1/settings/sso/providers/" + bProv, pathMiss: "/api/v1/settings/sso/providers/" + miss, bodyB: prov, bodyMiss: prov},
+			crossCase{pattern: "DELETE /api/v1/settings/sso/providers/{id}", pathB: "/api/v1/settings/sso/providers/" + bProv, pathMiss: "/api/v1/settings/sso/providers/" + miss},
+			crossCase{pattern: "GET /api/v1/settings/sso", pathB: "/api/v1/settings/sso", pathMiss: "/api/v1/settings/sso"},
+			crossCase{pattern: "PUT /api/v1/settings/sso", pathB: "/api/v1/settings/sso", pathMiss: "/api/v1/settings/sso", bodyB: `{"sso_only":false,"fallback_users":["` + bUser + `"]}`, bodyMiss: `{"sso_only":false,"fallback_users":["` + miss + `"]}`},
+			crossCase{pattern: "POST /api/v1/settings/sso/providers", pathB: "/api/v1/settings/sso/providers", pathMiss: "/api/v1/settings/sso/providers",
+				bodyB: `{"kind":"oidc","name":"x","issuer":"https://idp.alpha.example","client_id":"c","jit":true,"default_role":"b_role"}`, bodyMiss: `{"kind":"oidc","name":"x","issuer":"https://idp.alpha.example","client_id":"c","jit":true,"default_role":"no_role"}`},
+		)
 		// The audit log: searching for B's actors and targets finds what
 		// searching for ids that exist nowhere finds; an export shows
 		// nothing of B.
@@ -141,7 +155,7 @@ func TestE2ECrossTenant(t *testing.T) {
 			crossCase{pattern: "GET /api/v1/audit/export", pathB: "/api/v1/audit/export", pathMiss: "/api/v1/audit/export", unavailable: true},
 		)
 		// Lists take no ids: they must show nothing of B.
-		for _, p := range []string{"/api/v1/users", "/api/v1/roles", "/api/v1/tokens", "/api/v1/collections", "/api/v1/collections/contacts/records", "/api/v1/audit"} {
+		for _, p := range []string{"/api/v1/users", "/api/v1/roles", "/api/v1/tokens", "/api/v1/collections", "/api/v1/collections/contacts/records", "/api/v1/audit", "/api/v1/settings/sso/providers"} {
 			cases = append(cases, crossCase{pattern: "GET " + strings.Replace(p, "contacts", "{collection}", 1), pathB: p, pathMiss: p})
 		}
 

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +22,7 @@ import (
 	"github.com/google/uuid"
 
 	bulwark "github.com/bulwarkhq/bulwark"
+	"github.com/bulwarkhq/bulwark/internal/sso"
 	"github.com/bulwarkhq/bulwark/internal/storetest"
 )
 
@@ -54,6 +56,9 @@ func newE2E(t *testing.T, backend string) *e2e {
 	t.Helper()
 	fx := storetest.NewFixture(t, backend)
 	logs := &lockedBuffer{}
+	// Identity providers in these tests listen on loopback: the
+	// operator allow-list lets the SSRF guard reach them.
+	ssoSvc := sso.NewService(fx.DB.DB, &sso.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, "")
 	api := New(Deps{
 		Auth:        fx.Auth,
 		Tenants:     fx.DB.DB,
@@ -69,10 +74,12 @@ func newE2E(t *testing.T, backend string) *e2e {
 		Settings:    fx.DB.DB,
 		Logger:      slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Ready:       fx.DB.Ping,
+		SSO:         ssoSvc,
 	})
 	srv := httptest.NewUnstartedServer(api.Handler())
 	srv.TLS = TLSConfig()
 	srv.StartTLS()
+	ssoSvc.BaseURL = srv.URL
 	t.Cleanup(srv.Close)
 	return &e2e{t: t, fx: fx, api: api, srv: srv, logs: logs}
 }
@@ -592,6 +599,11 @@ func matrixRequest(rt route, collection, recordID, userID string) (path string, 
 		return path, nil, 503, true
 	case "DELETE /api/v1/roles/{name}":
 		return strings.Replace(path, "{name}", "nosuch", 1), nil, 404, true
+	case "GET /api/v1/settings/sso/providers/{id}", "PUT /api/v1/settings/sso/providers/{id}":
+		return strings.Replace(path, "{id}", missingID(), 1), `{"kind":"oidc","name":"x"}`, 404, true
+	case "PUT /api/v1/settings/sso":
+		// Switching SSO-only on needs a provider: none exists here.
+		return path, `{"sso_only":true}`, 400, true
 	}
 	path = strings.Replace(path, "{id}", missingID(), 1)
 	switch rt.method {

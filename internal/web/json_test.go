@@ -142,6 +142,9 @@ func TestBodyChecksOnEveryWriteRoute(t *testing.T) {
 		"POST /api/v1/auth/mfa/recovery-codes":   true,
 		"POST /api/v1/auth/mfa/passkey/register": true,
 		"POST /api/v1/auth/mfa/passkey/login":    true,
+		// SAML HTTP-POST binding: form bodies, not JSON (sso_test.go).
+		"POST /sso/{tenant}/saml/{provider}/acs": true,
+		"POST /sso/{tenant}/saml/{provider}/slo": true,
 	}
 	a := New(Deps{})
 	for _, rt := range a.routes {

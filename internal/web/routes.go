@@ -67,6 +67,23 @@ func (a *API) routeTable() []route {
 		{"GET", "/api/v1/settings/authentication", tenant(bulwark.PermSettingsManage), handleGetAuthSettings(d.Settings)},
 		{"PUT", "/api/v1/settings/authentication", tenant(bulwark.PermSettingsManage), handlePutAuthSettings(d.Settings)},
 
+		// Single sign-on configuration of the caller's tenant (AUTH-4, AUTH-5).
+		{"GET", "/api/v1/settings/sso", tenant(bulwark.PermSettingsManage), handleGetSSOSettings(d.SSO)},
+		{"PUT", "/api/v1/settings/sso", tenant(bulwark.PermSettingsManage), handlePutSSOSettings(d.SSO)},
+		{"GET", "/api/v1/settings/sso/providers", tenant(bulwark.PermSettingsManage), handleListSSOProviders(d.SSO)},
+		{"POST", "/api/v1/settings/sso/providers", tenant(bulwark.PermSettingsManage), handleCreateSSOProvider(d.SSO)},
+		{"GET", "/api/v1/settings/sso/providers/{id}", tenant(bulwark.PermSettingsManage), handleGetSSOProvider(d.SSO)},
+		{"PUT", "/api/v1/settings/sso/providers/{id}", tenant(bulwark.PermSettingsManage), handleUpdateSSOProvider(d.SSO)},
+		{"DELETE", "/api/v1/settings/sso/providers/{id}", tenant(bulwark.PermSettingsManage), handleDeleteSSOProvider(d.SSO)},
+
+		// Browser single sign-on: public, the IdP's signed answer is the
+		// credential (sso.go).
+		{"GET", "/sso/{tenant}/{provider}/start", public, handleSSOStart(d.SSO)},
+		{"GET", "/sso/{tenant}/oidc/{provider}/callback", public, handleOIDCCallback(d.SSO)},
+		{"POST", "/sso/{tenant}/saml/{provider}/acs", public, handleSAMLACS(d.SSO)},
+		{"GET", "/sso/{tenant}/saml/{provider}/metadata", public, handleSAMLMetadata(d.SSO)},
+		{"POST", "/sso/{tenant}/saml/{provider}/slo", public, handleSAMLLogout(d.SSO)},
+
 		// Custom roles.
 		{"GET", "/api/v1/roles", tenant(bulwark.PermUsersRead), handleListRoles(d.Roles)},
 		{"POST", "/api/v1/roles", tenant(bulwark.PermRolesManage), handleCreateRole(d.Roles)},

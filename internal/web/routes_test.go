@@ -73,6 +73,21 @@ var wantAccess = map[string]access{
 	"PUT /api/v1/settings/password-policy":          tenant(bulwark.PermSettingsManage),
 	"GET /api/v1/settings/authentication":           tenant(bulwark.PermSettingsManage),
 	"PUT /api/v1/settings/authentication":           tenant(bulwark.PermSettingsManage),
+
+	// Single sign-on (AUTH-4, AUTH-5): configuration under settings.manage,
+	// the browser endpoints public (the IdP's signed answer is the proof).
+	"GET /api/v1/settings/sso":                   tenant(bulwark.PermSettingsManage),
+	"PUT /api/v1/settings/sso":                   tenant(bulwark.PermSettingsManage),
+	"GET /api/v1/settings/sso/providers":         tenant(bulwark.PermSettingsManage),
+	"POST /api/v1/settings/sso/providers":        tenant(bulwark.PermSettingsManage),
+	"GET /api/v1/settings/sso/providers/{id}":    tenant(bulwark.PermSettingsManage),
+	"PUT /api/v1/settings/sso/providers/{id}":    tenant(bulwark.PermSettingsManage),
+	"DELETE /api/v1/settings/sso/providers/{id}": tenant(bulwark.PermSettingsManage),
+	"GET /sso/{tenant}/{provider}/start":         public,
+	"GET /sso/{tenant}/oidc/{provider}/callback": public,
+	"POST /sso/{tenant}/saml/{provider}/acs":     public,
+	"GET /sso/{tenant}/saml/{provider}/metadata": public,
+	"POST /sso/{tenant}/saml/{provider}/slo":     public,
 }
 
 func TestRouteTableMatchesPolicy(t *testing.T) {
@@ -115,6 +130,12 @@ func TestPublicAllowList(t *testing.T) {
 		"POST /api/v1/operator/login",
 		"POST /api/v1/auth/password/reset-request",
 		"POST /api/v1/auth/password/reset",
+		// Single sign-on: start, the IdP's answers, and SP metadata.
+		"GET /sso/{tenant}/{provider}/start",
+		"GET /sso/{tenant}/oidc/{provider}/callback",
+		"POST /sso/{tenant}/saml/{provider}/acs",
+		"GET /sso/{tenant}/saml/{provider}/metadata",
+		"POST /sso/{tenant}/saml/{provider}/slo",
 	}
 	var got []string
 	for _, rt := range New(Deps{}).routes {

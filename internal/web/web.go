@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	bulwark "github.com/bulwarkhq/bulwark"
+	"github.com/bulwarkhq/bulwark/internal/sso"
 )
 
 // Deps are the services the API calls. cmd/bulwark wires them by hand.
@@ -40,6 +41,9 @@ type Deps struct {
 	Account  bulwark.AccountService
 	Sessions bulwark.SessionService
 	Settings bulwark.SettingsService
+
+	// SSO serves single sign-on; nil answers its routes with 404.
+	SSO *sso.Service
 }
 
 // API is the REST API. Make one with New.

@@ -1,0 +1,159 @@
+package sso
+
+import (
+	"context"
+	"net/url"
+	"strings"
+
+	"github.com/bulwarkhq/bulwark"
+)
+
+// Backend is what the service needs from the store: providers, the
+// pending-login state, and turning a verified identity into a session.
+type Backend interface {
+	SSOProvider(ctx context.Context, slug, id string) (*Provider, string, error)
+	SSOState() State
+	FederatedLogin(ctx context.Context, pr *Provider, id *Identity) (*bulwark.Session, error)
+
+	CreateSSOProvider(ctx context.Context, p Provider) (*Provider, error)
+	UpdateSSOProvider(ctx context.Context, id string, p Provider) (*Provider, error)
+	DeleteSSOProvider(ctx context.Context, id string) error
+	GetSSOProvider(ctx context.Context, id string) (*Provider, error)
+	ListSSOProviders(ctx context.Context) ([]*Provider, error)
+	GetSSOSettings(ctx context.Context) (*Settings, error)
+	SetSSOSettings(ctx context.Context, s Settings) (*Settings, error)
+}
+
+// Service runs the browser flows and the admin configuration. BaseURL
+// is the public https URL of the deployment; every provider's endpoints
+// live under BaseURL/sso/{tenant}/...
+type Service struct {
+	B       Backend
+	RP      *RP
+	SP      *SP
+	Guard   *Guard
+	BaseURL string
+}
+
+// NewService wires a service with one guard for every outbound request.
+func NewService(b Backend, g *Guard, baseURL string) *Service {
+	return &Service{B: b, RP: &RP{Guard: g}, SP: &SP{Guard: g}, Guard: g, BaseURL: strings.TrimSuffix(baseURL, "/")}
+}
+
+func (s *Service) base(slug, kind, id string) string {
+	return s.BaseURL + "/sso/" + url.PathEscape(slug) + "/" + kind + "/" + url.PathEscape(id)
+}
+
+// URLs are provider id's SAML service-provider addresses in tenant slug.
+func (s *Service) URLs(slug, id string) SPURLs {
+	b := s.base(slug, KindSAML, id)
+	return SPURLs{EntityID: b + "/metadata", ACS: b + "/acs", SLO: b + "/slo"}
+}
+
+// RedirectURI is provider id's OIDC callback in tenant slug.
+func (s *Service) RedirectURI(slug, id string) string {
+	return s.base(slug, KindOIDC, id) + "/callback"
+}
+
+// Start begins a login with provider id of tenant slug. It returns where
+// to send the browser and the binding value to give it as a cookie.
+func (s *Service) Start(ctx context.Context, slug, id, returnTo string) (location, binding string, err error) {
+	pr, _, err := s.B.SSOProvider(ctx, slug, id)
+	if err != nil {
+		return "", "", err
+	}
+	binding, hash := NewBinding()
+	switch pr.Kind {
+	case KindOIDC:
+		location, err = s.RP.Begin(ctx, s.B.SSOState(), pr, s.RedirectURI(slug, id), returnTo, hash)
+	case KindSAML:
+		location, err = s.SP.Begin(ctx, s.B.SSOState(), pr, s.URLs(slug, id), returnTo, hash)
+	default:
+		err = bulwark.NotFound("identity provider")
+	}
+	return location, binding, err
+}
+
+// OIDCCallback finishes an OIDC login and opens a session.
+func (s *Service) OIDCCallback(ctx context.Context, slug, id string, q url.Values, binding string) (*bulwark.Session, string, error) {
+	pr, _, err := s.B.SSOProvider(ctx, slug, id)
+	if err != nil {
+		return nil, "", err
+	}
+	ident, to, err := s.RP.Finish(ctx, s.B.SSOState(), pr, s.RedirectURI(slug, id), q, binding)
+	if err != nil {
+		return nil, "", err
+	}
+	sess, err := s.B.FederatedLogin(ctx, pr, ident)
+	return sess, to, err
+}
+
+// ACS finishes a SAML login and opens a session.
+func (s *Service) ACS(ctx context.Context, slug, id, samlResponse, relayState, binding string) (*bulwark.Session, string, error) {
+	pr, _, err := s.B.SSOProvider(ctx, slug, id)
+	if err != nil {
+		return nil, "", err
+	}
+	ident, to, err := s.SP.ACS(ctx, s.B.SSOState(), pr, s.URLs(slug, id), samlResponse, relayState, binding)
+	if err != nil {
+		return nil, "", err
+	}
+	sess, err := s.B.FederatedLogin(ctx, pr, ident)
+	return sess, to, err
+}
+
+// Metadata is the SP metadata of a SAML provider.
+func (s *Service) Metadata(ctx context.Context, slug, id string) ([]byte, error) {
+	pr, _, err := s.B.SSOProvider(ctx, slug, id)
+	if err != nil {
+		return nil, err
+	}
+	if pr.Kind != KindSAML {
+		return nil, bulwark.NotFound("identity provider")
+	}
+	return s.SP.Metadata(s.URLs(slug, id))
+}
+
+// Logout checks an IdP-initiated LogoutRequest; unsigned ones are
+// refused. Ending the user's sessions by NameID is not done yet: the
+// request is only verified.
+func (s *Service) Logout(ctx context.Context, slug, id, samlRequest string) error {
+	pr, _, err := s.B.SSOProvider(ctx, slug, id)
+	if err != nil {
+		return err
+	}
+	if pr.Kind != KindSAML {
+		return bulwark.NotFound("identity provider")
+	}
+	_, err = s.SP.Logout(pr, s.URLs(slug, id), samlRequest)
+	return err
+}
+
+// prepare fetches SAML metadata from MetadataURL (through the guard) when
+// no XML was given.
+func (s *Service) prepare(ctx context.Context, p *Provider) error {
+	if p.Kind == KindSAML && p.IdPMetadata == "" && p.MetadataURL != "" {
+		b, _, err := s.Guard.FetchMetadata(ctx, p.MetadataURL)
+		if err != nil {
+			return err
+		}
+		p.IdPMetadata = string(b)
+	}
+	return nil
+}
+
+// CreateProvider adds a provider to the caller's tenant.
+func (s *Service) CreateProvider(ctx context.Context, p Provider) (*Provider, error) {
+	if err := s.prepare(ctx, &p); err != nil {
+		return nil, err
+	}
+	return s.B.CreateSSOProvider(ctx, p)
+}
+
+// UpdateProvider replaces a provider's configuration.
+func (s *Service) UpdateProvider(ctx context.Context, id string, p Provider) (*Provider, error) {
+	if err := s.prepare(ctx, &p); err != nil {
+		return nil, err
+	}
+	return s.B.UpdateSSOProvider(ctx, id, p)
+}
