@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -79,8 +80,14 @@ const providerCols = "id, kind, name, config, client_secret, idp_metadata"
 func (t *tenantTx) scanProvider(s interface{ Scan(...any) error }) (*sso.Provider, error) {
 	var p sso.Provider
 	var cfg string
-	if err := s.Scan(&p.ID, &p.Kind, &p.Name, &cfg, &p.ClientSecret, &p.IdPMetadata); err != nil {
+	var sealed []byte
+	if err := s.Scan(&p.ID, &p.Kind, &p.Name, &cfg, &sealed, &p.IdPMetadata); err != nil {
 		return nil, err
+	}
+	// The secret is opened by provider(), after the row is read (a query
+	// may not run while rows are open); lists show only that one exists.
+	if len(sealed) > 0 {
+		p.ClientSecret = string(sealed)
 	}
 	var c ssoConfig
 	if err := json.Unmarshal([]byte(cfg), &c); err != nil {
@@ -93,12 +100,35 @@ func (t *tenantTx) scanProvider(s interface{ Scan(...any) error }) (*sso.Provide
 	return &p, nil
 }
 
+// sealClientSecret seals an OIDC client secret with the tenant's data key,
+// bound to the provider's row; no secret is stored as NULL.
+func (t *tenantTx) sealClientSecret(id, secret string) ([]byte, error) {
+	if secret == "" {
+		return nil, nil
+	}
+	b, err := t.sealSecret("sso_providers", "client_secret", id, []byte(secret))
+	if err != nil {
+		return nil, fmt.Errorf("seal SSO client secret: %w", err)
+	}
+	return b, nil
+}
+
 func (t *tenantTx) provider(id string) (*sso.Provider, error) {
 	p, err := t.scanProvider(t.queryRow("SELECT "+providerCols+" FROM sso_providers WHERE tenant_id = ? AND id = ? AND enabled = 1", t.tenantID, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, bulwark.NotFound("identity provider")
 	}
-	return p, err
+	if err != nil {
+		return nil, err
+	}
+	if p.ClientSecret != "" {
+		plain, err := t.openSecret("sso_providers", "client_secret", p.ID, []byte(p.ClientSecret))
+		if err != nil {
+			return nil, fmt.Errorf("open SSO client secret: %w", err)
+		}
+		p.ClientSecret = string(plain)
+	}
+	return p, nil
 }
 
 func (t *tenantTx) checkDefaultRole(p *sso.Provider) error {
@@ -122,10 +152,12 @@ func (db *DB) CreateSSOProvider(ctx context.Context, p sso.Provider) (*sso.Provi
 			return err
 		}
 		p.TenantID = t.tenantID
-		// TODO(keys): seal client_secret with the tenant key once
-		// internal/keys has landed (sealSecret("sso_providers", ...)).
+		sealed, err := t.sealClientSecret(p.ID, p.ClientSecret)
+		if err != nil {
+			return err
+		}
 		if _, err := t.exec("INSERT INTO sso_providers (tenant_id, id, kind, name, config, client_secret, idp_metadata, enabled, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
-			t.tenantID, p.ID, p.Kind, p.Name, configOf(&p), p.ClientSecret, p.IdPMetadata, micros(t.now), micros(t.now)); err != nil {
+			t.tenantID, p.ID, p.Kind, p.Name, configOf(&p), sealed, p.IdPMetadata, micros(t.now), micros(t.now)); err != nil {
 			return err
 		}
 		return t.audit(auditEntry{Action: "sso.provider.create", TargetKind: "sso_provider", TargetID: p.ID, Fields: []string{"kind", "name", "config"}, Privileged: true})
@@ -158,8 +190,12 @@ func (db *DB) UpdateSSOProvider(ctx context.Context, id string, p sso.Provider) 
 		if err := t.checkDefaultRole(&p); err != nil {
 			return err
 		}
+		sealed, err := t.sealClientSecret(id, p.ClientSecret)
+		if err != nil {
+			return err
+		}
 		if _, err := t.exec("UPDATE sso_providers SET name = ?, config = ?, client_secret = ?, idp_metadata = ?, updated_at = ? WHERE tenant_id = ? AND id = ?",
-			p.Name, configOf(&p), p.ClientSecret, p.IdPMetadata, micros(t.now), t.tenantID, id); err != nil {
+			p.Name, configOf(&p), sealed, p.IdPMetadata, micros(t.now), t.tenantID, id); err != nil {
 			return err
 		}
 		out = redact(&p)

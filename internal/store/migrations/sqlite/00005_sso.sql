@@ -10,7 +10,7 @@ CREATE TABLE sso_providers (
     kind          TEXT NOT NULL,              -- oidc | saml
     name          TEXT NOT NULL,
     config        TEXT NOT NULL,              -- JSON, no secrets
-    client_secret TEXT NOT NULL DEFAULT '',   -- OIDC client secret
+    client_secret BLOB,            -- OIDC client secret, sealed with the tenant key
     idp_metadata  TEXT NOT NULL DEFAULT '',   -- SAML IdP metadata XML
     enabled       INTEGER NOT NULL DEFAULT 1,
     created_at    INTEGER NOT NULL,
