@@ -43,9 +43,6 @@ type Options struct {
 	// with a burst of 100.
 	AddrRate  float64
 	AddrBurst int
-	// Sealer encrypts TOTP secrets at rest. Nil stores them unencrypted
-	// (logged at startup); cmd/bulwark wires the tenant keys in.
-	Sealer Sealer
 	// RPID and RPOrigins name the WebAuthn relying party; by default
 	// they come from BaseURL (a loopback host becomes "localhost").
 	RPID      string
@@ -108,9 +105,6 @@ func New(db *store.DB, opt Options) *Service {
 		opt.Logger.Error("passkeys disabled: bad relying party configuration", "err", err)
 	} else {
 		s.wa = wa
-	}
-	if opt.Sealer == nil {
-		opt.Logger.Warn("TOTP secrets are stored without encryption: no sealer configured")
 	}
 	return s
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base32"
-	"encoding/base64"
 	"encoding/hex"
 	"strings"
 	"time"
@@ -29,24 +28,6 @@ const (
 
 var totpOpts = totp.ValidateOpts{Period: totpPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
 
-// Sealer encrypts second-factor secrets at rest, bound to their account.
-// cmd/bulwark wires the tenant keys (DATA-3) in; without one, secrets are
-// stored encoded but not encrypted, and the service logs a warning.
-type Sealer interface {
-	Seal(ctx context.Context, p *bulwark.Principal, plaintext []byte) (string, error)
-	Open(ctx context.Context, p *bulwark.Principal, sealed string) ([]byte, error)
-}
-
-type clearSealer struct{}
-
-func (clearSealer) Seal(_ context.Context, _ *bulwark.Principal, pt []byte) (string, error) {
-	return "clear:" + base64.RawStdEncoding.EncodeToString(pt), nil
-}
-
-func (clearSealer) Open(_ context.Context, _ *bulwark.Principal, s string) ([]byte, error) {
-	return base64.RawStdEncoding.DecodeString(strings.TrimPrefix(s, "clear:"))
-}
-
 // BeginTOTP starts TOTP enrolment for the session's account. The secret
 // is confirmed, and starts to count, only after a first valid code.
 // Enrolling when a factor already exists needs a recent login.
@@ -68,21 +49,11 @@ func (s *Service) BeginTOTP(ctx context.Context) (*bulwark.TOTPEnrolment, error)
 	if err != nil {
 		return nil, err
 	}
-	sealed, err := s.sealer().Seal(ctx, p, []byte(key.Secret()))
-	if err != nil {
-		return nil, err
-	}
-	if err := s.db.BeginTOTP(ctx, sealed); err != nil {
+	// The store seals the secret with the tenant's data key.
+	if err := s.db.BeginTOTP(ctx, key.Secret()); err != nil {
 		return nil, err
 	}
 	return &bulwark.TOTPEnrolment{Secret: key.Secret(), URL: key.URL()}, nil
-}
-
-func (s *Service) sealer() Sealer {
-	if s.opt.Sealer != nil {
-		return s.opt.Sealer
-	}
-	return clearSealer{}
 }
 
 // matchTOTP returns the time step code belongs to, trying only the current
@@ -126,11 +97,7 @@ func (s *Service) checkTOTP(ctx context.Context, code string, confirm bool) erro
 		}
 		return bulwark.Errorf(bulwark.EFailedPrecondition, "no authenticator app is enrolled")
 	}
-	secret, err := s.sealer().Open(ctx, p, st.Secret)
-	if err != nil {
-		return err
-	}
-	step := matchTOTP(string(secret), code, s.opt.Now())
+	step := matchTOTP(st.Secret, code, s.opt.Now())
 	if step == 0 || step <= st.LastStep {
 		return errCode
 	}

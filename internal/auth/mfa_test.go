@@ -1,7 +1,9 @@
 package auth_test
 
 import (
+	"bytes"
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -288,4 +290,38 @@ func TestOperatorStageRefusedByStore(t *testing.T) {
 	}
 	_, err = e.ListTenants(bulwark.NewContext(ctx, p))
 	wantCode(t, err, bulwark.EForbidden)
+}
+
+// TestTOTPSecretSealed: the TOTP secret is sealed with the tenant's data
+// key (DATA-3): the raw database file does not hold it, and it still
+// works after a key rotation has re-sealed and retired the old key.
+func TestTOTPSecretSealed(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	own, _ := e.Tenant(t, "acme")
+	secret, _, _ := e.enrol(t, own)
+	// Rotate the tenant key and finish the re-seal, which retires the old
+	// key unless something still uses it: the TOTP secret must count.
+	sys := storetest.System(context.Background())
+	if _, err := e.RotateTenantKey(sys, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Reseal(sys, "acme", nil); err != nil {
+		t.Fatal(err)
+	}
+	e.Clock.Advance(time.Minute)
+	l := e.mustLogin(t, "acme", owner("acme"), storetest.Password)
+	if _, err := e.Auth.VerifyTOTP(e.ctx(t, l), e.code(t, secret)); err != nil {
+		t.Fatalf("TOTP after a key rotation: %v", err)
+	}
+	e.DB.Close()
+	raw, err := os.ReadFile(e.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wal, _ := os.ReadFile(e.Path + "-wal")
+	for _, b := range [][]byte{raw, wal} {
+		if bytes.Contains(b, []byte(secret)) {
+			t.Fatal("the TOTP secret is in the database file in clear")
+		}
+	}
 }

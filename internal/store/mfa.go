@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 
 	"github.com/bulwarkhq/bulwark"
 	"github.com/bulwarkhq/bulwark/internal/secret"
@@ -15,7 +16,7 @@ import (
 
 // TOTPState is a user's TOTP enrolment.
 type TOTPState struct {
-	Secret    string // sealed
+	Secret    string // base32, opened
 	LastStep  int64  // the last accepted time step; never accepted again
 	Confirmed bool
 }
@@ -46,7 +47,16 @@ func (db *DB) TOTP(ctx context.Context) (*TOTPState, error) {
 		})
 	} else {
 		err = db.inTenant(ctx, false, func(t *tenantTx) error {
-			return t.queryRow("SELECT secret, last_step, confirmed_at FROM mfa_totp WHERE tenant_id = ? AND user_id = ?", t.tenantID, p.ID).Scan(&st.Secret, &st.LastStep, &confirmed)
+			var sealed []byte
+			if err := t.queryRow("SELECT secret, last_step, confirmed_at FROM mfa_totp WHERE tenant_id = ? AND user_id = ?", t.tenantID, p.ID).Scan(&sealed, &st.LastStep, &confirmed); err != nil {
+				return err
+			}
+			secret, err := t.openSecret("mfa_totp", "secret", p.ID, sealed)
+			if err != nil {
+				return fmt.Errorf("open TOTP secret: %w", err)
+			}
+			st.Secret = string(secret)
+			return nil
 		})
 	}
 	if errors.Is(err, sql.ErrNoRows) {
@@ -58,8 +68,10 @@ func (db *DB) TOTP(ctx context.Context) (*TOTPState, error) {
 
 // BeginTOTP stores a new, unconfirmed TOTP secret for the session's
 // account, replacing an unconfirmed one. A confirmed one must be removed
-// first (with re-authentication).
-func (db *DB) BeginTOTP(ctx context.Context, sealed string) error {
+// first (with re-authentication). A tenant user's secret is sealed with
+// the tenant's data key, bound to the user (DATA-3); an operator's is
+// stored as given (operators have no tenant key).
+func (db *DB) BeginTOTP(ctx context.Context, secret string) error {
 	p, err := subject(ctx)
 	if err != nil {
 		return err
@@ -77,7 +89,7 @@ func (db *DB) BeginTOTP(ctx context.Context, sealed string) error {
 			if _, err := t.exec("DELETE FROM operator_totp WHERE operator_id = ?", p.ID); err != nil {
 				return err
 			}
-			_, err := t.exec("INSERT INTO operator_totp (operator_id, secret, last_step, created_at) VALUES (?, ?, 0, ?)", p.ID, sealed, micros(t.now))
+			_, err := t.exec("INSERT INTO operator_totp (operator_id, secret, last_step, created_at) VALUES (?, ?, 0, ?)", p.ID, secret, micros(t.now))
 			return err
 		})
 	}
@@ -90,7 +102,11 @@ func (db *DB) BeginTOTP(ctx context.Context, sealed string) error {
 		if _, err := t.exec("DELETE FROM mfa_totp WHERE tenant_id = ? AND user_id = ?", t.tenantID, p.ID); err != nil {
 			return err
 		}
-		_, err := t.exec("INSERT INTO mfa_totp (tenant_id, user_id, secret, last_step, created_at) VALUES (?, ?, ?, 0, ?)", t.tenantID, p.ID, sealed, micros(t.now))
+		sealed, err := t.sealSecret("mfa_totp", "secret", p.ID, []byte(secret))
+		if err != nil {
+			return fmt.Errorf("seal TOTP secret: %w", err)
+		}
+		_, err = t.exec("INSERT INTO mfa_totp (tenant_id, user_id, secret, last_step, created_at) VALUES (?, ?, ?, 0, ?)", t.tenantID, p.ID, sealed, micros(t.now))
 		return err
 	})
 }

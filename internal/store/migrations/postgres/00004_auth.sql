@@ -56,7 +56,7 @@ CREATE TABLE login_failures (
 CREATE TABLE mfa_totp (
     tenant_id    TEXT NOT NULL,
     user_id      TEXT NOT NULL,
-    secret       TEXT NOT NULL,  -- sealed
+    secret       BYTEA NOT NULL,  -- sealed with the tenant's data key (sealSecret)
     last_step    BIGINT NOT NULL,
     confirmed_at BIGINT,
     created_at   BIGINT NOT NULL,

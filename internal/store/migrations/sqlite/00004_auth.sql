@@ -56,7 +56,7 @@ CREATE TABLE login_failures (
 CREATE TABLE mfa_totp (
     tenant_id    TEXT NOT NULL,
     user_id      TEXT NOT NULL,
-    secret       TEXT NOT NULL,  -- sealed
+    secret       BLOB NOT NULL,  -- sealed with the tenant's data key (sealSecret)
     last_step    INTEGER NOT NULL,
     confirmed_at INTEGER,
     created_at   INTEGER NOT NULL,
