@@ -120,7 +120,12 @@ func serve(ctx context.Context, e *env, cfg *Config) error {
 	// Stopped after the servers: entries acknowledged before shutdown are
 	// numbered, signed and shipped by its last round.
 	defer aud.stop(ctx)
+	ssoSvc, err := newSSO(e, cfg, db)
+	if err != nil {
+		return err
+	}
 	api := web.New(web.Deps{
+		SSO:         ssoSvc,
 		Auth:        authSvc,
 		Account:     authSvc,
 		Sessions:    db,
