@@ -19,6 +19,7 @@ import (
 	"github.com/bulwarkhq/bulwark"
 	"github.com/bulwarkhq/bulwark/internal/bench"
 	"github.com/bulwarkhq/bulwark/internal/devcert"
+	"github.com/bulwarkhq/bulwark/internal/keys"
 	"github.com/bulwarkhq/bulwark/internal/pgadmin"
 	"github.com/bulwarkhq/bulwark/internal/store"
 	"github.com/bulwarkhq/bulwark/internal/web"
@@ -105,6 +106,9 @@ func benchmark(ctx context.Context, e *env, bc *benchConfig) error {
 	if err := cfg.finish(); err != nil {
 		return err
 	}
+	// The same keys the server child uses by default: its KEK file in its
+	// data directory, in the default environment.
+	cfg.keys = &keysConfig{Env: DefaultEnv, KEK: "file://" + filepath.ToSlash(filepath.Join(cfg.DataDir, "kek.json")), CacheTTL: keys.DefaultTTL}
 	fmt.Fprintf(e.stderr, "bench: starting a server (%s) in %s\n", bc.backend, tmp)
 	srvArgs := []string{"serve", "--data", cfg.DataDir, "--addr", cfg.Addr, "--metrics-addr", "off", "--log-level", "error", "--db", cfg.DB}
 	if cfg.DBOwner != "" {
@@ -125,7 +129,7 @@ func benchmark(ctx context.Context, e *env, bc *benchConfig) error {
 	if err != nil {
 		return err
 	}
-	sc := &bench.Scenarios{C: client, Tenants: tenants}
+	sc := &bench.Scenarios{C: client, Tenants: tenants, Concurrency: bc.concurrency}
 	names := strings.Split(bc.scenarios, ",")
 	if err := prepareLogins(ctx, e, sc, names); err != nil {
 		return err

@@ -37,8 +37,12 @@ type Scenarios struct {
 	C       *Client
 	Tenants []Tenant
 
+	// Concurrency is the number of workers (update deals records to them).
+	Concurrency int
+
 	mu       sync.Mutex
 	versions map[string]int64 // record id -> last known version (update)
+	owned    map[int][]ownedRecord
 }
 
 func (s *Scenarios) tenant(w int, i int) *Tenant { return &s.Tenants[(w+i)%len(s.Tenants)] }
@@ -115,26 +119,32 @@ func (s *Scenarios) Op(name string) (Op, error) {
 	return nil, fmt.Errorf("unknown scenario %q", name)
 }
 
-// update patches a record with If-Match. Workers pick records at random,
-// so two may race for one: a 412 is then the right answer, and the worker
-// reads the record again before its next try.
+// update patches a record with If-Match. Each worker updates only its own
+// records (record j belongs to worker j mod concurrency), so with enough
+// records no two workers race for one and every 412 is a real error.
 func (s *Scenarios) update(ctx context.Context, w int) error {
-	t := &s.Tenants[rand.IntN(len(s.Tenants))]
-	if len(t.Records) == 0 {
-		return fmt.Errorf("no preloaded records")
-	}
-	id := t.Records[rand.IntN(len(t.Records))]
 	s.mu.Lock()
 	if s.versions == nil {
 		s.versions = map[string]int64{}
 	}
-	v := s.versions[id]
+	mine := s.owned[w]
+	if mine == nil {
+		s.owned = s.ownership()
+		mine = s.owned[w]
+	}
+	s.mu.Unlock()
+	if len(mine) == 0 {
+		return fmt.Errorf("no preloaded records for worker %d", w)
+	}
+	o := mine[rand.IntN(len(mine))]
+	s.mu.Lock()
+	v := s.versions[o.id]
 	s.mu.Unlock()
 	if v == 0 {
 		var rec struct {
 			Version int64 `json:"version"`
 		}
-		if _, err := s.C.Do(ctx, "GET", recordsPath(id), t.Token, nil, nil, &rec, 200); err != nil {
+		if _, err := s.C.Do(ctx, "GET", recordsPath(o.id), o.t.Token, nil, nil, &rec, 200); err != nil {
 			return err
 		}
 		v = rec.Version
@@ -143,13 +153,32 @@ func (s *Scenarios) update(ctx context.Context, w int) error {
 		Version int64 `json:"version"`
 	}
 	hdr := map[string]string{"If-Match": `"` + strconv.FormatInt(v, 10) + `"`}
-	_, err := s.C.Do(ctx, "PATCH", recordsPath(id), t.Token, hdr, map[string]any{"count": rand.IntN(1000)}, &rec, 200)
+	_, err := s.C.Do(ctx, "PATCH", recordsPath(o.id), o.t.Token, hdr, map[string]any{"count": rand.IntN(1000)}, &rec, 200)
 	s.mu.Lock()
 	if err != nil {
-		delete(s.versions, id) // stale: read again next time
+		delete(s.versions, o.id) // read it again next time
 	} else {
-		s.versions[id] = rec.Version
+		s.versions[o.id] = rec.Version
 	}
 	s.mu.Unlock()
 	return err
+}
+
+type ownedRecord struct {
+	t  *Tenant
+	id string
+}
+
+// ownership deals the preloaded records out to the workers.
+func (s *Scenarios) ownership() map[int][]ownedRecord {
+	out := map[int][]ownedRecord{}
+	j := 0
+	for i := range s.Tenants {
+		for _, id := range s.Tenants[i].Records {
+			w := j % s.Concurrency
+			out[w] = append(out[w], ownedRecord{t: &s.Tenants[i], id: id})
+			j++
+		}
+	}
+	return out
 }

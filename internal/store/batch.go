@@ -64,7 +64,7 @@ func (b *batcher) submit(ctx context.Context, fn func(*tx) error) error {
 		b.mu.RUnlock()
 	case <-ctx.Done():
 		b.mu.RUnlock()
-		return ctx.Err()
+		return b.db.formatError(ctx.Err())
 	}
 	// Once queued, the request's fate is decided by the batch: waiting for
 	// it even if ctx ends means the caller never mistakes a committed
@@ -136,7 +136,7 @@ func (b *batcher) runBatch(batch []*writeReq, results []error) error {
 	ok := 0
 	for i, r := range batch {
 		if r.ctx.Err() != nil {
-			results[i] = r.ctx.Err()
+			results[i] = b.db.formatError(r.ctx.Err())
 			continue
 		}
 		var broken error

@@ -1,0 +1,56 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestRunCountsAndPercentiles(t *testing.T) {
+	var calls atomic.Int64
+	op := func(ctx context.Context, w int) error {
+		n := calls.Add(1)
+		time.Sleep(time.Millisecond)
+		if n%10 == 0 {
+			return errors.New("every tenth call fails")
+		}
+		return nil
+	}
+	r := Run(context.Background(), "t", Options{Concurrency: 4, Warmup: 20 * time.Millisecond, Duration: 200 * time.Millisecond}, op)
+	if r.Requests == 0 || r.Errors == 0 || r.Errors > r.Requests/5 {
+		t.Fatalf("requests %d errors %d", r.Requests, r.Errors)
+	}
+	// Warm-up calls are not counted.
+	if r.Requests >= calls.Load() {
+		t.Fatalf("measured %d of %d calls: warm-up was counted", r.Requests, calls.Load())
+	}
+	if !(r.P50ms >= 1 && r.P50ms <= r.P95ms && r.P95ms <= r.P99ms && r.P99ms <= r.MaxMs) {
+		t.Fatalf("percentiles out of order: %+v", r)
+	}
+	if r.FirstError == "" || r.PerSecond <= 0 {
+		t.Fatalf("result = %+v", r)
+	}
+}
+
+func TestOwnershipDealsEveryRecordOnce(t *testing.T) {
+	s := &Scenarios{Concurrency: 3, Tenants: []Tenant{{Records: []string{"a", "b"}}, {Records: []string{"c", "d", "e"}}}}
+	seen := map[string]int{}
+	for w, rs := range s.ownership() {
+		if w < 0 || w >= 3 {
+			t.Fatalf("worker %d", w)
+		}
+		for _, r := range rs {
+			seen[r.id]++
+		}
+	}
+	if len(seen) != 5 {
+		t.Fatalf("dealt %v", seen)
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Fatalf("record %s dealt %d times", id, n)
+		}
+	}
+}
