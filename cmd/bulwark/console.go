@@ -7,13 +7,14 @@ import (
 
 	"github.com/bulwarkhq/bulwark/internal/auth"
 	"github.com/bulwarkhq/bulwark/internal/console"
+	"github.com/bulwarkhq/bulwark/internal/store"
 )
 
 // withConsole serves the browser console under /console on the same
 // listener as the API. The two are separate muxes (the console has
 // cookies and CSRF protection, the API bearer tokens only).
-func withConsole(api http.Handler, a *auth.Service, log *slog.Logger) http.Handler {
-	c := console.New(console.Deps{Auth: a, Account: a, Logger: log}).Handler()
+func withConsole(api http.Handler, a *auth.Service, db *store.DB, log *slog.Logger) http.Handler {
+	c := console.New(console.Deps{Auth: a, Account: a, Sessions: db, Settings: db, Logger: log}).Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/console" {
 			http.Redirect(w, r, "/console/", http.StatusMovedPermanently)

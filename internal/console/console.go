@@ -20,6 +20,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/pquerna/otp"
 
@@ -39,9 +41,11 @@ const CookieName = "__Host-bulwark"
 
 // Deps are the services the console calls.
 type Deps struct {
-	Auth    bulwark.AuthService
-	Account bulwark.AccountService
-	Logger  *slog.Logger
+	Auth     bulwark.AuthService
+	Account  bulwark.AccountService
+	Sessions bulwark.SessionService  // the sessions page
+	Settings bulwark.SettingsService // the tenant settings page (admins)
+	Logger   *slog.Logger
 }
 
 // Console serves the browser pages.
@@ -76,6 +80,10 @@ func New(d Deps) *Console {
 	mux.HandleFunc("POST /console/passkey/register/finish", c.passkeyFinish(true))
 	mux.HandleFunc("POST /console/passkey/login", c.json(func(r *http.Request) (any, error) { return c.d.Account.BeginPasskeyLogin(r.Context()) }))
 	mux.HandleFunc("POST /console/passkey/login/finish", c.passkeyFinish(false))
+	mux.HandleFunc("GET /console/sessions", c.complete(c.sessions))
+	mux.HandleFunc("POST /console/sessions/revoke", c.complete(c.revokeSession))
+	mux.HandleFunc("GET /console/settings", c.complete(c.settings))
+	mux.HandleFunc("POST /console/settings", c.complete(c.saveSettings))
 	mux.HandleFunc("GET /console/static/console.js", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-cache")
@@ -148,6 +156,9 @@ func next(w http.ResponseWriter, r *http.Request, stage string) {
 }
 
 type view struct {
+	Sessions []*bulwark.SessionInfo
+	Settings *bulwark.AuthSettings
+	Warnings []string
 	Title    string
 	Error    string
 	Notice   string
@@ -383,4 +394,82 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
+}
+
+// complete serves h only to a complete session.
+func (c *Console) complete(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p := bulwark.FromContext(r.Context())
+		if p == nil {
+			http.Redirect(w, r, "/console/login", http.StatusSeeOther)
+			return
+		}
+		if p.Stage != "" {
+			next(w, r, p.Stage)
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (c *Console) sessions(w http.ResponseWriter, r *http.Request) {
+	v := view{P: bulwark.FromContext(r.Context())}
+	list, err := c.d.Sessions.ListSessions(r.Context())
+	if err != nil {
+		c.fail(w, "sessions", v, err)
+		return
+	}
+	v.Sessions = list
+	c.render(w, "sessions", v, http.StatusOK)
+}
+
+func (c *Console) revokeSession(w http.ResponseWriter, r *http.Request) {
+	if err := c.d.Sessions.RevokeSession(r.Context(), r.PostFormValue("id")); err != nil {
+		c.fail(w, "sessions", view{P: bulwark.FromContext(r.Context())}, err)
+		return
+	}
+	http.Redirect(w, r, "/console/sessions", http.StatusSeeOther)
+}
+
+func (c *Console) settings(w http.ResponseWriter, r *http.Request) {
+	v := view{P: bulwark.FromContext(r.Context())}
+	s, err := c.d.Settings.AuthSettings(r.Context())
+	if err != nil {
+		c.fail(w, "settings", v, err)
+		return
+	}
+	v.Settings, v.Warnings = s, s.PasswordPolicy.Warnings()
+	c.render(w, "settings", v, http.StatusOK)
+}
+
+func (c *Console) saveSettings(w http.ResponseWriter, r *http.Request) {
+	v := view{P: bulwark.FromContext(r.Context())}
+	num := func(name string) int {
+		n, _ := strconv.Atoi(strings.TrimSpace(r.PostFormValue(name)))
+		return n
+	}
+	var words []string
+	for _, w := range strings.Split(r.PostFormValue("blocked_words"), ",") {
+		if w = strings.TrimSpace(w); w != "" {
+			words = append(words, w)
+		}
+	}
+	in := bulwark.AuthSettings{
+		MFA:                    bulwark.MFAMode(r.PostFormValue("mfa")),
+		SessionIdleMinutes:     num("session_idle_minutes"),
+		SessionAbsoluteMinutes: num("session_absolute_minutes"),
+		PasswordPolicy: bulwark.PasswordPolicy{
+			MinLength: num("min_length"), History: num("history"), BlockedWords: words, MaxAgeDays: num("max_age_days"),
+			RequireLower: r.PostFormValue("require_lower") != "", RequireUpper: r.PostFormValue("require_upper") != "",
+			RequireDigit: r.PostFormValue("require_digit") != "", RequireSymbol: r.PostFormValue("require_symbol") != "",
+		},
+	}
+	v.Settings = &in
+	s, err := c.d.Settings.SetAuthSettings(r.Context(), in)
+	if err != nil {
+		c.fail(w, "settings", v, err)
+		return
+	}
+	v.Settings, v.Warnings, v.Notice = s, s.PasswordPolicy.Warnings(), "Saved."
+	c.render(w, "settings", v, http.StatusOK)
 }
