@@ -409,6 +409,35 @@ func TestS13LogoutAndRelayState(t *testing.T) {
 			t.Fatal("unsigned LogoutRequest accepted")
 		}
 	})
+	logoutRequest := func(signed bool) string {
+		doc := etree.NewDocument()
+		lr := doc.CreateElement("samlp:LogoutRequest")
+		lr.CreateAttr("xmlns:samlp", "urn:oasis:names:tc:SAML:2.0:protocol")
+		lr.CreateAttr("xmlns:saml", nsAssertion)
+		lr.CreateAttr("ID", "_l1")
+		lr.CreateAttr("Version", "2.0")
+		lr.CreateAttr("IssueInstant", e.now.UTC().Format(time.RFC3339))
+		lr.CreateAttr("Destination", e.u.SLO)
+		lr.CreateElement("saml:Issuer").SetText(e.idp.entityID)
+		lr.CreateElement("saml:NameID").SetText("ada@example.com")
+		if signed {
+			s, err := e.idp.signingContext(respOpts{}).SignEnveloped(lr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			doc.SetRoot(s)
+		}
+		return encodeDoc(t, doc)
+	}
+	t.Run("signed LogoutRequest accepted", func(t *testing.T) {
+		req, err := e.sp.Logout(e.pr, e.u, logoutRequest(true))
+		if err != nil || req.NameID == nil || req.NameID.Value != "ada@example.com" {
+			t.Fatalf("%+v %v", req, err)
+		}
+		if _, err := e.sp.Logout(e.pr, e.u, logoutRequest(false)); err == nil {
+			t.Fatal("unsigned LogoutRequest accepted")
+		}
+	})
 	t.Run("RelayState", func(t *testing.T) {
 		e.pr.IdPInitiated = true
 		for _, rs := range []string{"javascript:alert(1)", "https://evil.example/", "//evil.example", "/\\evil.example"} {
@@ -441,5 +470,23 @@ func TestSAMLRequestURL(t *testing.T) {
 		if r.ReturnTo != "/" {
 			t.Fatalf("off-site return_to stored: %q", r.ReturnTo)
 		}
+	}
+}
+
+// Certificate rollover: metadata listing the current and the next signing
+// certificate accepts responses signed with either, with no downtime.
+func TestSAMLCertificateRollover(t *testing.T) {
+	e := newSAMLEnv(t)
+	_, b := testKeys(t)
+	next := newTestIdP(t, e.idp.entityID, b)
+	md := strings.Replace(e.idp.metadata(), "</md:IDPSSODescriptor>",
+		`<md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data><ds:X509Certificate>`+
+			base64.StdEncoding.EncodeToString(next.cert.Raw)+`</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor></md:IDPSSODescriptor>`, 1)
+	e.pr.IdPMetadata = md
+	if _, err := e.post(t, respOpts{}); err != nil {
+		t.Fatalf("current certificate: %v", err)
+	}
+	if _, err := e.post(t, respOpts{signer: next}); err != nil {
+		t.Fatalf("next certificate: %v", err)
 	}
 }

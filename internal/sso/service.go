@@ -14,6 +14,8 @@ type Backend interface {
 	SSOProvider(ctx context.Context, slug, id string) (*Provider, string, error)
 	SSOState() State
 	FederatedLogin(ctx context.Context, pr *Provider, id *Identity) (*bulwark.Session, error)
+	FederatedLogout(ctx context.Context, pr *Provider, issuer, subject string) error
+	SSOLoginRefused(ctx context.Context, pr *Provider) error
 
 	CreateSSOProvider(ctx context.Context, p Provider) (*Provider, error)
 	UpdateSSOProvider(ctx context.Context, id string, p Provider) (*Provider, error)
@@ -82,7 +84,7 @@ func (s *Service) OIDCCallback(ctx context.Context, slug, id string, q url.Value
 	}
 	ident, to, err := s.RP.Finish(ctx, s.B.SSOState(), pr, s.RedirectURI(slug, id), q, binding)
 	if err != nil {
-		return nil, "", err
+		return nil, "", s.refused(ctx, pr, err)
 	}
 	sess, err := s.B.FederatedLogin(ctx, pr, ident)
 	return sess, to, err
@@ -96,7 +98,7 @@ func (s *Service) ACS(ctx context.Context, slug, id, samlResponse, relayState, b
 	}
 	ident, to, err := s.SP.ACS(ctx, s.B.SSOState(), pr, s.URLs(slug, id), samlResponse, relayState, binding)
 	if err != nil {
-		return nil, "", err
+		return nil, "", s.refused(ctx, pr, err)
 	}
 	sess, err := s.B.FederatedLogin(ctx, pr, ident)
 	return sess, to, err
@@ -114,9 +116,19 @@ func (s *Service) Metadata(ctx context.Context, slug, id string) ([]byte, error)
 	return s.SP.Metadata(s.URLs(slug, id))
 }
 
-// Logout checks an IdP-initiated LogoutRequest; unsigned ones are
-// refused. Ending the user's sessions by NameID is not done yet: the
-// request is only verified.
+// refused audits a refused answer of the IdP and returns err.
+func (s *Service) refused(ctx context.Context, pr *Provider, err error) error {
+	if bulwark.ErrorCode(err) == bulwark.EUnauthenticated {
+		if aerr := s.B.SSOLoginRefused(ctx, pr); aerr != nil {
+			return aerr
+		}
+	}
+	return err
+}
+
+// Logout handles an IdP-initiated LogoutRequest (HTTP-POST binding):
+// unsigned ones are refused; a signed one ends every session of the user
+// linked to its NameID. No LogoutResponse is sent back yet.
 func (s *Service) Logout(ctx context.Context, slug, id, samlRequest string) error {
 	pr, _, err := s.B.SSOProvider(ctx, slug, id)
 	if err != nil {
@@ -125,8 +137,18 @@ func (s *Service) Logout(ctx context.Context, slug, id, samlRequest string) erro
 	if pr.Kind != KindSAML {
 		return bulwark.NotFound("identity provider")
 	}
-	_, err = s.SP.Logout(pr, s.URLs(slug, id), samlRequest)
-	return err
+	req, err := s.SP.Logout(pr, s.URLs(slug, id), samlRequest)
+	if err != nil {
+		return err
+	}
+	md, err := ParseMetadata([]byte(pr.IdPMetadata))
+	if err != nil {
+		return err
+	}
+	if req.NameID == nil || strings.TrimSpace(req.NameID.Value) == "" {
+		return refused("LogoutRequest without NameID")
+	}
+	return s.B.FederatedLogout(ctx, pr, md.EntityID, strings.TrimSpace(req.NameID.Value))
 }
 
 // prepare fetches SAML metadata from MetadataURL (through the guard) when

@@ -584,3 +584,30 @@ func (db *DB) passwordRefused(ctx context.Context, tenantID, userID string) erro
 		return errSSOOnly
 	})
 }
+
+// SSOLoginRefused records, in the provider's tenant, that an identity
+// provider's answer was refused (bad signature, replay, wrong audience...):
+// failed authentications are audited like failed passwords (ASVS V16.3.1).
+func (db *DB) SSOLoginRefused(ctx context.Context, pr *sso.Provider) error {
+	return db.auditLoginFailure(ctx, pr.TenantID, "sso_provider", pr.ID)
+}
+
+// FederatedLogout ends every session of the user linked to (issuer,
+// subject) in the provider's tenant, for a verified IdP logout request.
+// An unknown identity ends nothing and is not an error.
+func (db *DB) FederatedLogout(ctx context.Context, pr *sso.Provider, issuer, subject string) error {
+	return db.inTenantID(ctx, pr.TenantID, nil, true, func(t *tenantTx) error {
+		var userID string
+		err := t.queryRow("SELECT user_id FROM federated_identities WHERE tenant_id = ? AND issuer = ? AND subject = ?", t.tenantID, issuer, subject).Scan(&userID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := t.killSessions(userID, ""); err != nil {
+			return err
+		}
+		return t.audit(auditEntry{Action: "auth.logout", TargetKind: "user", TargetID: userID, Fields: []string{"method:sso"}})
+	})
+}

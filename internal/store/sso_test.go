@@ -211,6 +211,22 @@ func TestFederatedLogin(t *testing.T) {
 				t.Fatalf("session = %+v %v", s, err)
 			}
 		})
+		t.Run("IdP logout ends the user's sessions", func(t *testing.T) {
+			s, err := login(pr, sso.Identity{Issuer: testIssuer, Subject: "s-ada", MFA: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := f.FederatedLogout(ctx, pr, testIssuer, "s-ada"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.Auth.Authenticate(ctx, s.Token); err == nil {
+				t.Fatal("session survived the IdP's logout")
+			}
+			// Another tenant's provider with the same issuer ends nothing here.
+			if err := f.FederatedLogout(ctx, &sso.Provider{ID: "x", TenantID: bulwark.FromContext(ownerB).TenantID}, testIssuer, "s-ada"); err != nil {
+				t.Fatal(err)
+			}
+		})
 		t.Run("disabled users cannot log in", func(t *testing.T) {
 			d := bulwark.StatusDisabled
 			if _, err := f.UpdateUser(owner, inv.ID, bulwark.UserUpdate{Status: &d}); err != nil {

@@ -119,6 +119,21 @@ func TestE2EOIDCLogin(t *testing.T) {
 			e.want(e.do("GET", "/api/v1/users", tok, nil), 403)       // but manages nothing
 			e.want(e.do("GET", "/api/v1/settings/sso/providers", tok, nil), 403)
 		})
+		t.Run("a forged callback is refused and audited", func(t *testing.T) {
+			c := e.browser()
+			resp, err := c.Get(e.srv.URL + "/sso/alpha/oidc/" + inviteOnly + "/callback?state=forged&code=forged")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized || e.sessionOf(c) != "" {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			r := e.want(e.do("GET", "/api/v1/audit?target="+inviteOnly, owner, nil), 200)
+			if !strings.Contains(string(r.body), `"outcome":"failure"`) || !strings.Contains(string(r.body), `"auth.login"`) {
+				t.Fatalf("no failed login audited: %s", r.body)
+			}
+		})
 		t.Run("another tenant's path refuses the provider", func(t *testing.T) {
 			e.tenant("bravo")
 			c := e.browser()
