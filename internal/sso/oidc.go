@@ -181,6 +181,7 @@ type idClaims struct {
 	Nbf           *float64        `json:"nbf"`
 	Email         string          `json:"email"`
 	EmailVerified any             `json:"email_verified"`
+	XmsEdov       any             `json:"xms_edov"`
 	Name          string          `json:"name"`
 	HD            string          `json:"hd"`
 	AMR           []string        `json:"amr"`
@@ -251,7 +252,10 @@ func (rp *RP) Verify(ctx context.Context, pr *Provider, raw, nonce string) (*Ide
 	if c.Email != "" {
 		if e, err := bulwark.NormalizeEmail("email", c.Email); err == nil {
 			id.Email = e
-			id.EmailVerified = truthy(c.EmailVerified)
+			// Microsoft Entra ID sends no email_verified; its optional
+			// xms_edov claim says the email's domain is verified by the
+			// directory's owner. Only when email_verified is absent.
+			id.EmailVerified = truthy(c.EmailVerified) || (c.EmailVerified == nil && truthy(c.XmsEdov))
 		}
 	}
 	if len(pr.AllowedDomains) > 0 {

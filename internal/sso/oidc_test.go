@@ -385,6 +385,21 @@ func TestO8IdentityNotEmail(t *testing.T) {
 		t.Fatalf(`email_verified="false": %+v %v`, u, err)
 	}
 
+	t.Run("Entra xms_edov counts only without email_verified", func(t *testing.T) {
+		e := newOIDCEnv(t)
+		e.op.claims = func(c map[string]any) { delete(c, "email_verified"); c["xms_edov"] = true }
+		if u, err := e.login(t); err != nil || !u.EmailVerified {
+			t.Fatalf("%+v %v", u, err)
+		}
+		e.op.claims = func(c map[string]any) { c["email_verified"] = false; c["xms_edov"] = true }
+		if u, err := e.login(t); err != nil || u.EmailVerified {
+			t.Fatalf("%+v %v", u, err)
+		}
+		e.op.claims = func(c map[string]any) { delete(c, "email_verified") }
+		if u, err := e.login(t); err != nil || u.EmailVerified {
+			t.Fatalf("%+v %v", u, err)
+		}
+	})
 	t.Run("allowed domain needs a verified email", func(t *testing.T) {
 		e := newOIDCEnv(t)
 		e.pr.AllowedDomains = []string{"example.com"}
