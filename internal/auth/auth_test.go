@@ -490,3 +490,21 @@ func TestCredentialStuffing(t *testing.T) {
 		t.Fatalf("a real user cannot sign in during the attack: %v", err)
 	}
 }
+
+// TestFailureCountersLapse: counters of made-up accounts do not pile up:
+// a day after its last failure a counter is forgotten.
+func TestFailureCountersLapse(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	e.Tenant(t, "acme")
+	_, err := e.login(t, "acme", "ghost@acme.example", "not the password at all")
+	wantCode(t, err, bulwark.EUnauthenticated)
+	key := store.FailureKey("user", "acme", "ghost@acme.example")
+	if n, _ := e.Failures(context.Background(), key); n != 1 {
+		t.Fatalf("failures %d", n)
+	}
+	e.Clock.Advance(25 * time.Hour)
+	e.login(t, "acme", "another-ghost@acme.example", "not the password at all")
+	if n, _ := e.Failures(context.Background(), key); n != 0 {
+		t.Fatalf("a day-old counter is still there: %d", n)
+	}
+}

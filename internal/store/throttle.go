@@ -71,6 +71,15 @@ func (t *tx) attempt(key string) error {
 	if n >= LockoutFailures || now < blocked {
 		return errThrottled
 	}
+	if n == 0 {
+		// A new key: forget stale ones, so guessing at made-up accounts
+		// cannot grow the table without bound. Counters lapse a day after
+		// their last failure, lockouts after thirty.
+		if _, err := t.exec("DELETE FROM login_failures WHERE (last_at < ? AND failures < ?) OR last_at < ?",
+			now-(24*time.Hour).Microseconds(), LockoutFailures, now-(30*24*time.Hour).Microseconds()); err != nil {
+			return err
+		}
+	}
 	n++
 	until := now + throttleDelay(n).Microseconds()
 	if n >= LockoutFailures {

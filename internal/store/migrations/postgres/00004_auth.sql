@@ -52,6 +52,7 @@ CREATE TABLE login_failures (
     last_at       BIGINT NOT NULL,
     blocked_until BIGINT NOT NULL
 );
+CREATE INDEX login_failures_last ON login_failures (last_at);
 
 CREATE TABLE mfa_totp (
     tenant_id    TEXT NOT NULL,

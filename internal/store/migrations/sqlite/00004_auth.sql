@@ -52,6 +52,7 @@ CREATE TABLE login_failures (
     last_at       INTEGER NOT NULL,
     blocked_until INTEGER NOT NULL
 );
+CREATE INDEX login_failures_last ON login_failures (last_at);
 
 CREATE TABLE mfa_totp (
     tenant_id    TEXT NOT NULL,
