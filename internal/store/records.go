@@ -109,25 +109,19 @@ func (t *tenantTx) writeRecord(lk *lazyKeys, c *bulwark.Collection, id string, d
 		return err
 	}
 	if ifVersion == 0 {
-		_, err = t.exec("INSERT INTO records (tenant_id, collection_id, id, version, data, sealed, key_id, created_at, updated_at) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?)",
-			t.tenantID, c.ID, id, row.data, row.sealed, row.keyID, micros(t.now), micros(t.now))
-		if err != nil {
-			return err
-		}
-	} else {
-		// The version condition makes the check-then-write atomic on
-		// PostgreSQL too, where two transactions may read the same version.
-		res, err := t.exec("UPDATE records SET data = ?, sealed = ?, key_id = ?, version = version + 1, updated_at = ? WHERE tenant_id = ? AND collection_id = ? AND id = ? AND version = ?",
-			row.data, row.sealed, row.keyID, micros(t.now), t.tenantID, c.ID, id, ifVersion)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return bulwark.Errorf(bulwark.EFailedPrecondition, "the record changed while you wrote it: read it again")
-		}
+		_, err = t.exec("INSERT INTO records (tenant_id, collection_id, id, version, data, sealed, key_id, tags, created_at, updated_at) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
+			t.tenantID, c.ID, id, row.data, row.sealed, row.keyID, row.tags, micros(t.now), micros(t.now))
+		return err
 	}
-	if k != nil {
-		return t.setLookups(k, c, id, data, ifVersion == 0)
+	// The version condition makes the check-then-write atomic on
+	// PostgreSQL too, where two transactions may read the same version.
+	res, err := t.exec("UPDATE records SET data = ?, sealed = ?, key_id = ?, tags = ?, version = version + 1, updated_at = ? WHERE tenant_id = ? AND collection_id = ? AND id = ? AND version = ?",
+		row.data, row.sealed, row.keyID, row.tags, micros(t.now), t.tenantID, c.ID, id, ifVersion)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return bulwark.Errorf(bulwark.EFailedPrecondition, "the record changed while you wrote it: read it again")
 	}
 	return nil
 }
@@ -351,8 +345,12 @@ func (db *DB) ListRecords(ctx context.Context, collection string, opt bulwark.Li
 					if err != nil {
 						return err
 					}
-					cond = "(id IN (SELECT record_id FROM record_lookups WHERE tenant_id = ? AND collection_id = ? AND field = ? AND tag = ?) OR " + cond + ")"
-					a = append([]any{t.tenantID, c.ID, name, tag}, a...)
+					tcond, ta, err := t.db.dialect.jsonEq("tags", name, tag)
+					if err != nil {
+						return err
+					}
+					cond = "(" + tcond + " OR " + cond + ")"
+					a = append(ta, a...)
 				}
 				sealedFilters = append(sealedFilters, name)
 			}

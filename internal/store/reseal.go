@@ -31,8 +31,8 @@ const (
 	jobReseal   = "reseal"
 	resealBatch = 200
 	// leaseTTL: a job's lease lets one process work on it at a time; a
-	// process that dies loses it after this long.
-	leaseTTL = 2 * time.Minute
+	// process that dies loses it after this long. Every batch renews it.
+	leaseTTL = 30 * time.Second
 )
 
 // sealedColumns lists the columns outside records that hold values sealed
@@ -87,7 +87,7 @@ func (j *jobRow) progress() bulwark.ResealProgress {
 }
 
 // errLeased: another process holds the job.
-var errLeased = bulwark.Errorf(bulwark.EConflict, "another Bulwark process is re-sealing this tenant; it will finish the job (or its lease expires within 2 minutes)")
+var errLeased = bulwark.Errorf(bulwark.EConflict, "another Bulwark process is re-sealing this tenant (a running server finishes it by itself); if that process died, its lease expires within 30 seconds: then resume")
 
 // resealStep runs one batch of the job. It reports finished when the job
 // is done (or there is none).
@@ -216,11 +216,9 @@ func (t *tenantTx) relayout(k *keys.TenantKeys, c *bulwark.Collection, r *stored
 	}
 	// A concurrent update that got there first wrote the row in the
 	// current layout already: nothing left to do.
-	if _, err := t.exec("UPDATE records SET data = ?, sealed = ?, key_id = ? WHERE tenant_id = ? AND collection_id = ? AND id = ? AND version = ?",
-		row.data, row.sealed, row.keyID, t.tenantID, c.ID, r.ID, r.Version); err != nil {
-		return err
-	}
-	return t.setLookups(k, c, r.ID, r.Data, false)
+	_, err = t.exec("UPDATE records SET data = ?, sealed = ?, key_id = ?, tags = ? WHERE tenant_id = ? AND collection_id = ? AND id = ? AND version = ?",
+		row.data, row.sealed, row.keyID, row.tags, t.tenantID, c.ID, r.ID, r.Version)
+	return err
 }
 
 // retireUnusedKeys disables the data keys that neither a record nor a
@@ -409,11 +407,8 @@ func (t *tenantTx) unseal(k *keys.TenantKeys, c, next *bulwark.Collection, field
 		if err != nil {
 			return err
 		}
-		if _, err := t.exec("UPDATE records SET data = ?, sealed = ?, key_id = ? WHERE tenant_id = ? AND collection_id = ? AND id = ?",
-			row.data, row.sealed, row.keyID, t.tenantID, c.ID, r.ID); err != nil {
-			return err
-		}
-		if err := t.setLookups(k, next, r.ID, r.Data, false); err != nil {
+		if _, err := t.exec("UPDATE records SET data = ?, sealed = ?, key_id = ?, tags = ? WHERE tenant_id = ? AND collection_id = ? AND id = ?",
+			row.data, row.sealed, row.keyID, row.tags, t.tenantID, c.ID, r.ID); err != nil {
 			return err
 		}
 		for _, f := range fields {

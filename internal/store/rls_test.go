@@ -45,7 +45,7 @@ func seedTwo(t *testing.T, f *storetest.Fixture) (idA, idB string) {
 
 var rlsTables = []string{"users", "roles", "user_grants", "user_secrets", "api_tokens", "collections", "records", "record_uniques", "audit_log",
 	"auth_settings", "password_history", "mfa_totp", "mfa_recovery_codes", "webauthn_credentials", "user_devices",
-	"tenant_keys", "key_jobs", "record_lookups",
+	"tenant_keys", "key_jobs",
 	"sso_providers", "federated_identities", "sso_requests", "sso_seen_assertions", "sso_settings"}
 
 // TestRowLevelSecurity bypasses the application layer: it connects as the

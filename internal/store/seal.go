@@ -21,7 +21,7 @@ import (
 //
 // Unique constraints and equality filters on sealed fields use blind
 // indexes: record_uniques holds "t:" + tag instead of the value, and
-// record_lookups holds the tag of each sealed lookup or unique field.
+// records.tags holds the tag of each sealed lookup or unique field.
 
 // sensitive reports whether a field's values are sealed. A field that the
 // collection does not know (it cannot happen through the API) is sealed:
@@ -45,11 +45,13 @@ func binding(c *bulwark.Collection, field, record string) keys.Binding {
 	return keys.Binding{Collection: c.ID, Field: field, Record: record}
 }
 
-// storedRow is a record as written: clear JSON, sealed JSON, key id.
+// storedRow is a record as written: clear JSON, sealed JSON, key id and
+// blind index tags JSON.
 type storedRow struct {
 	data   string
 	sealed string
 	keyID  int64
+	tags   string
 }
 
 // layout splits data for storage, sealing the values of sensitive fields
@@ -57,6 +59,7 @@ type storedRow struct {
 func layout(k *keys.TenantKeys, c *bulwark.Collection, id string, data map[string]any) (storedRow, error) {
 	plain := make(map[string]any, len(data))
 	sealed := map[string]string{}
+	tags := map[string]string{}
 	var keyID int64
 	for name, v := range data {
 		if v == nil {
@@ -79,6 +82,11 @@ func layout(k *keys.TenantKeys, c *bulwark.Collection, id string, data map[strin
 		}
 		sealed[name] = base64.StdEncoding.EncodeToString(ct)
 		keyID = int64(k.Primary())
+		if f, ok := c.Field(name); ok && indexed(f) {
+			if tags[name], err = blindTag(k, c, name, bulwark.UniqueKey(v)); err != nil {
+				return storedRow{}, err
+			}
+		}
 	}
 	cj, err := json.Marshal(plain)
 	if err != nil {
@@ -88,7 +96,11 @@ func layout(k *keys.TenantKeys, c *bulwark.Collection, id string, data map[strin
 	if err != nil {
 		return storedRow{}, err
 	}
-	return storedRow{data: string(cj), sealed: string(sj), keyID: keyID}, nil
+	tj, err := json.Marshal(tags)
+	if err != nil {
+		return storedRow{}, err
+	}
+	return storedRow{data: string(cj), sealed: string(sj), keyID: keyID, tags: string(tj)}, nil
 }
 
 // openSealed opens a record's sealed values into r.Data. A value that does
@@ -144,31 +156,8 @@ func blindTag(k *keys.TenantKeys, c *bulwark.Collection, field, canonical string
 	return k.BlindIndex(c.ID, field, []byte(canonical))
 }
 
-// indexed reports whether a field gets blind index tags in record_lookups.
+// indexed reports whether a sealed field gets a blind index tag in
+// records.tags, for equality filters.
 func indexed(f bulwark.Field) bool {
 	return f.Classification.Sensitive() && (f.Lookup || f.Unique)
-}
-
-// setLookups rewrites the blind index tags of a record.
-func (t *tenantTx) setLookups(k *keys.TenantKeys, c *bulwark.Collection, id string, data map[string]any, fresh bool) error {
-	if !fresh {
-		if _, err := t.exec("DELETE FROM record_lookups WHERE tenant_id = ? AND collection_id = ? AND record_id = ?", t.tenantID, c.ID, id); err != nil {
-			return err
-		}
-	}
-	for _, f := range c.Fields {
-		v, ok := data[f.Name]
-		if !ok || v == nil || !indexed(f) {
-			continue
-		}
-		tag, err := blindTag(k, c, f.Name, bulwark.UniqueKey(v))
-		if err != nil {
-			return err
-		}
-		if _, err := t.exec("INSERT INTO record_lookups (tenant_id, collection_id, field, record_id, tag) VALUES (?, ?, ?, ?, ?)",
-			t.tenantID, c.ID, f.Name, id, tag); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -122,6 +122,13 @@ func (db *DB) openSQLite(u *url.URL) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("create database directory: %w", err)
 	}
+	// The file holds tenant data: readable by the service's user only.
+	// SQLite gives its -wal and -shm files the database file's mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("create database file: %w", err)
+	}
+	f.Close()
 	// Pragmas in the DSN apply to every pooled connection. synchronous=FULL
 	// makes every acknowledged write survive power loss; immediate
 	// transactions take the write lock up front, so SQLite's busy handler

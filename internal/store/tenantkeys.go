@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/bulwarkhq/bulwark"
 	"github.com/bulwarkhq/bulwark/internal/keys"
@@ -39,14 +40,20 @@ type lockMode int
 const (
 	// lockNone: a read-only transaction.
 	lockNone lockMode = iota
-	// lockShare: a write that seals. FOR SHARE makes a concurrent change
-	// of the keyset (a rotation, retiring old keys) wait for this
-	// transaction, so no value is ever written under a key that is being
-	// retired.
+	// lockShare: a write that seals. It holds the tenant's key lock
+	// shared, so a change of the keyset (a rotation, retiring old keys)
+	// waits for it: no value is ever written under a key being retired.
 	lockShare
-	// lockUpdate: a change of the keyset itself.
+	// lockUpdate: a change of the keyset itself; the key lock exclusive.
 	lockUpdate
 )
+
+// keyLockClass is the first key of the PostgreSQL advisory lock that
+// guards a tenant's keyset ("BWKS"); the second is a hash of the tenant
+// id. Two-key advisory locks do not overlap the one-key space. A
+// transaction-level advisory lock costs no write, unlike SELECT ... FOR
+// SHARE, which every sealing write would otherwise pay.
+const keyLockClass = 0x42574b53
 
 func (db *DB) ring() (*keys.Ring, error) {
 	if db.opt.Keys == nil {
@@ -62,15 +69,18 @@ var errNoKeys = errors.New("the tenant has no keys")
 // keyRows reads the tenant's keysets.
 func (t *tenantTx) keyRows(mode lockMode) (map[keys.Purpose]*keyRow, error) {
 	q := "SELECT purpose, env, version, keyset, kek, key_times, status, created_at, rotated_at FROM tenant_keys WHERE tenant_id = ?"
-	if t.db.dialect.name() == "postgres" {
-		switch mode {
-		case lockShare:
-			q += " FOR SHARE"
-		case lockUpdate:
+	args := []any{t.tenantID}
+	if t.db.dialect.name() == "postgres" && mode != lockNone {
+		// The lock is taken in the same statement (no extra round trip).
+		fn := "pg_advisory_xact_lock_shared"
+		if mode == lockUpdate {
+			fn = "pg_advisory_xact_lock"
 			q += " FOR UPDATE"
 		}
+		q = "WITH l AS (SELECT " + fn + "(" + fmt.Sprint(keyLockClass) + ", hashtext(?)))" + strings.Replace(q, "FROM tenant_keys", "FROM tenant_keys, l", 1)
+		args = append([]any{t.tenantID}, args...)
 	}
-	rows, err := t.query(q, t.tenantID)
+	rows, err := t.query(q, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,6 @@
 -- +goose Up
 -- Encryption at rest (DATA-3, DATA-4): per-tenant keysets wrapped by the
--- key-encryption key, sealed record values, blind indexes, re-seal jobs.
+-- key-encryption key, sealed record values, blind index tags, re-seal jobs.
 
 -- A tenant's keysets: purpose 'data' (AEAD AES256-GCM, seals values) and
 -- 'index' (PRF HMAC-SHA256, blind indexes). keyset is Tink's encrypted
@@ -40,20 +40,17 @@ CREATE TABLE key_jobs (
 
 -- Sealed values live apart from data: a JSON object of field name ->
 -- base64 ciphertext, all sealed under the data key key_id (0: none).
+-- tags holds the blind index tag of each sealed lookup or unique field
+-- (field name -> tag), in the row itself: an equality filter on a sealed
+-- field costs what one on a clear field does, and a write adds no rows.
 ALTER TABLE records ADD COLUMN sealed TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE records ADD COLUMN key_id BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE records ADD COLUMN tags JSONB NOT NULL DEFAULT '{}';
 
--- Blind index tags of sealed lookup and unique fields, for filters.
-CREATE TABLE record_lookups (
-    tenant_id     TEXT NOT NULL,
-    collection_id TEXT NOT NULL,
-    field         TEXT NOT NULL,
-    record_id     TEXT NOT NULL,
-    tag           TEXT NOT NULL,
-    PRIMARY KEY (tenant_id, collection_id, field, record_id),
-    FOREIGN KEY (tenant_id, collection_id, record_id) REFERENCES records (tenant_id, collection_id, id) ON DELETE CASCADE
-);
-CREATE INDEX record_lookups_tag ON record_lookups (tenant_id, collection_id, field, tag);
+-- Unique entries are found by record when a record is written or deleted
+-- (and by the foreign key's cascade); without this index each of those
+-- scans every entry of the field.
+CREATE INDEX record_uniques_record ON record_uniques (tenant_id, collection_id, record_id);
 
 -- Row-level security, as in 00001.
 ALTER TABLE tenant_keys ENABLE ROW LEVEL SECURITY;
@@ -66,14 +63,10 @@ ALTER TABLE key_jobs FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON key_jobs
     USING (tenant_id = current_setting('app.tenant_id', true))
     WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
-ALTER TABLE record_lookups ENABLE ROW LEVEL SECURITY;
-ALTER TABLE record_lookups FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON record_lookups
-    USING (tenant_id = current_setting('app.tenant_id', true))
-    WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
 
 -- +goose Down
-DROP TABLE record_lookups;
+DROP INDEX record_uniques_record;
+ALTER TABLE records DROP COLUMN tags;
 ALTER TABLE records DROP COLUMN key_id;
 ALTER TABLE records DROP COLUMN sealed;
 DROP TABLE key_jobs;
