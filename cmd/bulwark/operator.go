@@ -14,14 +14,16 @@ no tenant data.
 
 Commands:
 
-	create EMAIL   create an operator and print a one-time activation token
+	create EMAIL      create an operator and print a one-time activation token
+	reset-mfa EMAIL   remove a lost second factor; the operator enrols again
 
 Run "bulwark operator create --help" for its flags.
 `
 
 func runOperator(ctx context.Context, e *env, args []string) int {
 	return subcommands(e, "operator", operatorHelp, args, map[string]func([]string) int{
-		"create": func(args []string) int { return runOperatorCreate(ctx, e, args) },
+		"create":    func(args []string) int { return runOperatorCreate(ctx, e, args) },
+		"reset-mfa": func(args []string) int { return runOperatorResetMFA(ctx, e, args) },
 	})
 }
 

@@ -325,3 +325,28 @@ func TestTOTPSecretSealed(t *testing.T) {
 		}
 	}
 }
+
+// TestOperatorMFAReset: the command line can remove a lost operator
+// factor; the operator's sessions end and the next login must enrol.
+func TestOperatorMFAReset(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	ctx := context.Background()
+	_, inv, err := e.CreateOperator(storetest.System(ctx), "ops@vendor.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Auth.Activate(ctx, inv.Token, storetest.Password); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := e.Auth.OperatorLogin(ctx, "ops@vendor.example", storetest.Password)
+	full := e.CompleteMFA(t, s)
+	wantCode(t, e.ResetOperatorMFA(e.As(t, full.Token), "ops@vendor.example"), bulwark.EForbidden)
+	if err := e.ResetOperatorMFA(storetest.System(ctx), "ops@vendor.example"); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, authErr(e, full.Token), bulwark.EUnauthenticated)
+	s2, err := e.Auth.OperatorLogin(ctx, "ops@vendor.example", storetest.Password)
+	if err != nil || s2.Next != bulwark.StageEnrol {
+		t.Fatalf("after the reset: %+v, %v", s2, err)
+	}
+}

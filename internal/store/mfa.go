@@ -398,3 +398,35 @@ func (db *DB) AccountEmail(ctx context.Context) (string, error) {
 	}
 	return email, err
 }
+
+// ResetOperatorMFA removes an operator's authenticator app and ends their
+// sessions, for an operator who lost their device. Only the local command
+// line (whoever holds the database) may do it; it is audited as
+// privileged. The operator enrols again at the next login.
+func (db *DB) ResetOperatorMFA(ctx context.Context, email string) error {
+	p := bulwark.FromContext(ctx)
+	if p == nil || p.Kind != bulwark.KindSystem {
+		return bulwark.Errorf(bulwark.EForbidden, "only the local command line may reset an operator's second factor")
+	}
+	email, err := bulwark.NormalizeEmail("email", email)
+	if err != nil {
+		return err
+	}
+	return db.inGlobal(ctx, true, func(t *globalTx) error {
+		var opID string
+		err := t.queryRow("SELECT id FROM operators WHERE email = ?", email).Scan(&opID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return bulwark.NotFound("operator")
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := t.exec("DELETE FROM operator_totp WHERE operator_id = ?", opID); err != nil {
+			return err
+		}
+		if _, err := t.exec("DELETE FROM operator_secrets WHERE operator_id = ? AND kind = ?", opID, secret.Session); err != nil {
+			return err
+		}
+		return t.audit(auditEntry{Action: "mfa.reset", TargetKind: "operator", TargetID: opID, Privileged: true})
+	})
+}
