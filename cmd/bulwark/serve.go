@@ -124,6 +124,7 @@ func serve(ctx context.Context, e *env, cfg *Config) error {
 	if err != nil {
 		return err
 	}
+	go refreshSSOMetadata(jobsCtx, ssoSvc, time.Hour, log)
 	api := web.New(web.Deps{
 		SSO:         ssoSvc,
 		Auth:        authSvc,
@@ -138,6 +139,7 @@ func serve(ctx context.Context, e *env, cfg *Config) error {
 		Collections: db,
 		Records:     db,
 		Audit:       db,
+		Keys:        db,
 		Logger:      log,
 		Ready:       db.Ping,
 		Registry:    reg,

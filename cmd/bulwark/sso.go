@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/sso"
 	"github.com/bulwarkhq/bulwark/internal/store"
@@ -32,4 +35,25 @@ func newSSO(e *env, cfg *Config, db *store.DB) (*sso.Service, error) {
 		base = publicURL(cfg.Addr)
 	}
 	return sso.NewService(db, g, base), nil
+}
+
+// refreshSSOMetadata re-fetches SAML IdP metadata from its URL every
+// interval, so certificate rollovers published by the IdP arrive by
+// themselves. Every node may run it: the update is idempotent.
+func refreshSSOMetadata(ctx context.Context, s *sso.Service, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := s.RefreshMetadata(ctx)
+			if err != nil {
+				log.Warn("SSO metadata refresh", "err", err, "updated", n)
+			} else if n > 0 {
+				log.Info("SSO metadata refreshed", "updated", n)
+			}
+		}
+	}
 }

@@ -23,6 +23,8 @@ type Backend interface {
 	GetSSOProvider(ctx context.Context, id string) (*Provider, error)
 	ListSSOProviders(ctx context.Context) ([]*Provider, error)
 	GetSSOSettings(ctx context.Context) (*Settings, error)
+	SSOMetadataSources(ctx context.Context) ([]MetadataSource, error)
+	SetSSOMetadata(ctx context.Context, tenantID, providerID, metadata string) error
 	SetSSOSettings(ctx context.Context, s Settings) (*Settings, error)
 }
 
@@ -178,4 +180,63 @@ func (s *Service) UpdateProvider(ctx context.Context, id string, p Provider) (*P
 		return nil, err
 	}
 	return s.B.UpdateSSOProvider(ctx, id, p)
+}
+
+// MetadataSource is a SAML provider whose metadata is fetched from a URL.
+type MetadataSource struct {
+	TenantID, ProviderID, URL string
+	Current                   string
+}
+
+// RefreshMetadata fetches every metadata URL again (through the guard) and
+// stores what changed, so an IdP's certificate rollover, published in its
+// metadata ahead of time, reaches Bulwark without an admin. A document
+// that does not parse, or names another entity id, is skipped: a changed
+// URL content never swaps one IdP for another. It returns how many
+// providers were updated and the first error met.
+func (s *Service) RefreshMetadata(ctx context.Context) (int, error) {
+	srcs, err := s.B.SSOMetadataSources(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	var first error
+	keep := func(err error) {
+		if first == nil {
+			first = err
+		}
+	}
+	for _, src := range srcs {
+		b, md, err := s.Guard.FetchMetadata(ctx, src.URL)
+		if err != nil {
+			keep(err)
+			continue
+		}
+		old, err := ParseMetadata([]byte(src.Current))
+		if err != nil || old.EntityID != md.EntityID {
+			keep(errorf("metadata at %s names entity %q, not the configured one", src.URL, md.EntityID))
+			continue
+		}
+		if sameMetadata(old, md) {
+			continue // validUntil and formatting may change on every fetch
+		}
+		if err := s.B.SetSSOMetadata(ctx, src.TenantID, src.ProviderID, string(b)); err != nil {
+			keep(err)
+			continue
+		}
+		n++
+	}
+	return n, first
+}
+
+func sameMetadata(a, b *IdPMetadata) bool {
+	if a.EntityID != b.EntityID || a.SSOURL != b.SSOURL || a.SLOURL != b.SLOURL || len(a.Certs) != len(b.Certs) {
+		return false
+	}
+	for i := range a.Certs {
+		if !a.Certs[i].Equal(b.Certs[i]) {
+			return false
+		}
+	}
+	return true
 }

@@ -611,3 +611,69 @@ func (db *DB) FederatedLogout(ctx context.Context, pr *sso.Provider, issuer, sub
 		return t.audit(auditEntry{Action: "auth.logout", TargetKind: "user", TargetID: userID, Fields: []string{"method:sso"}})
 	})
 }
+
+// SSOMetadataSources lists, across tenants, the SAML providers whose IdP
+// metadata comes from a URL, for the periodic refresh. It is a system
+// task: it returns no secrets and reads no tenant data but the provider.
+func (db *DB) SSOMetadataSources(ctx context.Context) ([]sso.MetadataSource, error) {
+	var tenants []string
+	err := db.inGlobal(ctx, false, func(t *globalTx) error {
+		rows, err := t.query("SELECT id FROM tenants ORDER BY id")
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			tenants = append(tenants, id)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := []sso.MetadataSource{}
+	for _, tid := range tenants {
+		err := db.inTenantID(ctx, tid, nil, false, func(t *tenantTx) error {
+			rows, err := t.query("SELECT id, config, idp_metadata FROM sso_providers WHERE tenant_id = ? AND kind = ? AND enabled = 1", t.tenantID, sso.KindSAML)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var id, cfg, md string
+				if err := rows.Scan(&id, &cfg, &md); err != nil {
+					return err
+				}
+				var c ssoConfig
+				if json.Unmarshal([]byte(cfg), &c) == nil && c.MetadataURL != "" {
+					out = append(out, sso.MetadataSource{TenantID: t.tenantID, ProviderID: id, URL: c.MetadataURL, Current: md})
+				}
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// SetSSOMetadata replaces a provider's IdP metadata with a refreshed copy
+// (system task, audited in the tenant).
+func (db *DB) SetSSOMetadata(ctx context.Context, tenantID, providerID, metadata string) error {
+	return db.inTenantID(ctx, tenantID, nil, true, func(t *tenantTx) error {
+		res, err := t.exec("UPDATE sso_providers SET idp_metadata = ?, updated_at = ? WHERE tenant_id = ? AND id = ? AND kind = ?",
+			metadata, micros(t.now), t.tenantID, providerID, sso.KindSAML)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return bulwark.NotFound("identity provider")
+		}
+		return t.audit(auditEntry{Action: "sso.provider.metadata_refresh", TargetKind: "sso_provider", TargetID: providerID, Fields: []string{"idp_metadata"}})
+	})
+}

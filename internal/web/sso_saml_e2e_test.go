@@ -1,10 +1,12 @@
 package web
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"html"
 	"html/template"
 	"math/big"
@@ -203,4 +205,34 @@ func readAll(t *testing.T, resp *http.Response) string {
 		}
 	}
 	return b.String()
+}
+
+// TestE2ESAMLMetadataRefresh: an IdP that publishes a new signing
+// certificate in its metadata reaches Bulwark through the periodic
+// refresh, without an admin (certificate rollover).
+func TestE2ESAMLMetadataRefresh(t *testing.T) {
+	e := newE2E(t, "sqlite")
+	owner := e.tenant("alpha")
+	idp := startSAMLIdP(t)
+	v := decodeInto[map[string]any](t, e.want(e.do("POST", "/api/v1/settings/sso/providers", owner, map[string]any{
+		"kind": "saml", "name": "crewjam", "metadata_url": idp.srv.URL + "/metadata", "jit": true, "default_role": "viewer",
+	}), 201))
+	id := v["id"].(string)
+	svc := e.api.deps.SSO
+	if n, err := svc.RefreshMetadata(context.Background()); err != nil || n != 0 {
+		t.Fatalf("unchanged metadata: updated %d, %v", n, err)
+	}
+	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "next"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	next, _ := x509.ParseCertificate(der)
+	idp.server.IDP.Certificate = next
+	idp.server.IDP.Key = key
+	if n, err := svc.RefreshMetadata(context.Background()); err != nil || n != 1 {
+		t.Fatalf("rolled certificate: updated %d, %v", n, err)
+	}
+	got := decodeInto[map[string]any](t, e.want(e.do("GET", "/api/v1/settings/sso/providers/"+id, owner, nil), 200))
+	if !strings.Contains(got["idp_metadata"].(string), base64.StdEncoding.EncodeToString(next.Raw)[:40]) {
+		t.Fatal("the new certificate is not in the stored metadata")
+	}
 }
