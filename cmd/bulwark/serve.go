@@ -139,7 +139,6 @@ func serve(ctx context.Context, e *env, cfg *Config) error {
 		Collections: db,
 		Records:     db,
 		Audit:       db,
-		Keys:        db,
 		Logger:      log,
 		Ready:       db.Ping,
 		Registry:    reg,
