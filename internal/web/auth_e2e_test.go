@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -89,4 +90,38 @@ func TestE2EAuthentication(t *testing.T) {
 		e.want(e.do("POST", "/api/v1/auth/password/reset-request", "", resetRequestRequest{Tenant: "acme", Email: "nobody@acme.example"}), 202)
 		e.want(e.do("POST", "/api/v1/auth/password/reset", "", resetRequest{Token: "bwr_x_" + strings.Repeat("A", 52), Password: "saffron kettle drum parade 2"}), 410, bulwark.EGone)
 	})
+}
+
+// TestE2EOperatorNeedsMFA is AUTH-8 over HTTP: an operator's password
+// alone reaches no operator route (403), only enrolment; after enrolling,
+// a later password login owes the code.
+func TestE2EOperatorNeedsMFA(t *testing.T) {
+	e := newE2E(t, "sqlite")
+	_, inv, err := e.fx.CreateOperator(storetest.System(context.Background()), "ops@vendor.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.want(e.do("POST", "/api/v1/auth/activate", "", activateRequest{Token: inv.Token, Password: storetest.Password}), 204)
+	login := func() sessionResponse {
+		return decodeInto[sessionResponse](t, e.want(e.do("POST", "/api/v1/operator/login", "", operatorLoginRequest{Email: "ops@vendor.example", Password: storetest.Password}), 200))
+	}
+	s := login()
+	if s.Next != bulwark.StageEnrol {
+		t.Fatalf("next = %q", s.Next)
+	}
+	e.want(e.do("GET", "/api/v1/operator/tenants", s.Token, nil), 403, bulwark.EForbidden)
+	e.want(e.do("POST", "/api/v1/operator/tenants", s.Token, createTenantRequest{Slug: "acme", Name: "Acme", AdminEmail: "a@acme.example"}), 403, bulwark.EForbidden)
+	en := decodeInto[bulwark.TOTPEnrolment](t, e.want(e.do("POST", "/api/v1/auth/mfa/totp", s.Token, nil), 200))
+	code, _ := totp.GenerateCode(en.Secret, e.fx.Clock.Now())
+	full := decodeInto[totpConfirmResponse](t, e.want(e.do("POST", "/api/v1/auth/mfa/totp/confirm", s.Token, codeRequest{Code: code}), 200))
+	e.want(e.do("GET", "/api/v1/operator/tenants", full.Token, nil), 200)
+	e.fx.Clock.Advance(30 * time.Second)
+	s2 := login()
+	if s2.Next != bulwark.StageMFA {
+		t.Fatalf("second login next = %q", s2.Next)
+	}
+	e.want(e.do("GET", "/api/v1/operator/tenants", s2.Token, nil), 403, bulwark.EForbidden)
+	code, _ = totp.GenerateCode(en.Secret, e.fx.Clock.Now())
+	done := decodeInto[sessionResponse](t, e.want(e.do("POST", "/api/v1/auth/mfa/verify", s2.Token, codeRequest{Code: code}), 200))
+	e.want(e.do("GET", "/api/v1/operator/tenants", done.Token, nil), 200)
 }
