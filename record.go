@@ -222,8 +222,11 @@ func ParseETag(s string) (int64, bool) {
 type ListOptions struct {
 	Limit  int
 	Cursor string
-	// Filters are equality filters on fields, values already normalised.
-	Filters map[string]any
+	// Filters are equality filters: field name to the value as written in
+	// a query string. The store reads each with ParseFilterValue against
+	// the collection's schema, in the same transaction as the list, so the
+	// caller needs no separate right to read the schema.
+	Filters map[string]string
 }
 
 // Page limits.

@@ -157,15 +157,15 @@ func TestSealedRecords(t *testing.T) {
 		r2 := must[*bulwark.Record](t)(f.CreateRecord(a, "people", map[string]any{"name": "Bob", "email": "bob@example.com", "ssn": "078-05-1120", "salary": 1.0}))
 		must[*bulwark.Record](t)(f.CreateRecord(a, "people", map[string]any{"name": "Carol", "ssn": "111-11-1111"}))
 		for _, c := range []struct {
-			filter map[string]any
+			filter map[string]string
 			want   int
 		}{
-			{map[string]any{"email": "ada@example.com"}, 1},
-			{map[string]any{"email": "nobody@example.com"}, 0},
-			{map[string]any{"ssn": "078-05-1120"}, 2},
-			{map[string]any{"ssn": "111-11-1111"}, 1},
-			{map[string]any{"ssn": "078-05-1120", "team": "eng"}, 1},
-			{map[string]any{"ssn": "078-05-1120", "email": "bob@example.com"}, 1},
+			{map[string]string{"email": "ada@example.com"}, 1},
+			{map[string]string{"email": "nobody@example.com"}, 0},
+			{map[string]string{"ssn": "078-05-1120"}, 2},
+			{map[string]string{"ssn": "111-11-1111"}, 1},
+			{map[string]string{"ssn": "078-05-1120", "team": "eng"}, 1},
+			{map[string]string{"ssn": "078-05-1120", "email": "bob@example.com"}, 1},
 		} {
 			recs, _, err := f.ListRecords(a, "people", bulwark.ListOptions{Filters: c.filter})
 			if err != nil || len(recs) != c.want {
@@ -174,7 +174,7 @@ func TestSealedRecords(t *testing.T) {
 		}
 		// A sealed field without a blind index cannot be filtered.
 		for _, field := range []string{"name", "salary", "vip"} {
-			_, _, err := f.ListRecords(a, "people", bulwark.ListOptions{Filters: map[string]any{field: "x"}})
+			_, _, err := f.ListRecords(a, "people", bulwark.ListOptions{Filters: map[string]string{field: "x"}})
 			wantCode(t, err, bulwark.EInvalid)
 		}
 		// Updates re-seal the row; the unique value moves.
@@ -183,14 +183,14 @@ func TestSealedRecords(t *testing.T) {
 			t.Fatalf("UpdateRecord = %v", up.Data)
 		}
 		must[*bulwark.Record](t)(f.CreateRecord(a, "people", map[string]any{"name": "Bob again", "email": "bob@example.com"}))
-		recs, _, _ := f.ListRecords(a, "people", bulwark.ListOptions{Filters: map[string]any{"email": "robert@example.com"}})
+		recs, _, _ := f.ListRecords(a, "people", bulwark.ListOptions{Filters: map[string]string{"email": "robert@example.com"}})
 		if len(recs) != 1 || recs[0].ID != r2.ID {
 			t.Fatalf("filter after update: %v", recs)
 		}
 		if err := f.DeleteRecord(a, "people", r2.ID, 0); err != nil {
 			t.Fatal(err)
 		}
-		recs, _, _ = f.ListRecords(a, "people", bulwark.ListOptions{Filters: map[string]any{"email": "robert@example.com"}})
+		recs, _, _ = f.ListRecords(a, "people", bulwark.ListOptions{Filters: map[string]string{"email": "robert@example.com"}})
 		if len(recs) != 0 {
 			t.Fatalf("a deleted record is still found by its blind index")
 		}
@@ -306,7 +306,7 @@ func TestReclassify(t *testing.T) {
 		}
 		_, err = f.CreateRecord(a, "notes", map[string]any{"title": "x", "owner_email": "ada@example.com"})
 		wantCode(t, err, bulwark.EConflict)
-		recs, _, err := f.ListRecords(a, "notes", bulwark.ListOptions{Filters: map[string]any{"owner_email": "bob@example.com"}})
+		recs, _, err := f.ListRecords(a, "notes", bulwark.ListOptions{Filters: map[string]string{"owner_email": "bob@example.com"}})
 		if err != nil || len(recs) != 1 {
 			t.Fatalf("filter before the job: %d, %v", len(recs), err)
 		}
@@ -327,7 +327,7 @@ func TestReclassify(t *testing.T) {
 				t.Fatalf("after the job: %v", got.Data)
 			}
 		}
-		recs, _, err = f.ListRecords(a, "notes", bulwark.ListOptions{Filters: map[string]any{"owner_email": "bob@example.com"}})
+		recs, _, err = f.ListRecords(a, "notes", bulwark.ListOptions{Filters: map[string]string{"owner_email": "bob@example.com"}})
 		if err != nil || len(recs) != 1 {
 			t.Fatalf("filter after the job: %d, %v", len(recs), err)
 		}

@@ -43,7 +43,7 @@ func seedSensitive(t *testing.T, f *storetest.Fixture, ctx context.Context, n in
 			must[*bulwark.Record](t)(f.UpdateRecord(ctx, "people", r.ID, map[string]any{"name": newName}, 0))
 			secrets = append(secrets, newName)
 		}
-		recs, _, err := f.ListRecords(ctx, "people", bulwark.ListOptions{Filters: map[string]any{"ssn": ssn}})
+		recs, _, err := f.ListRecords(ctx, "people", bulwark.ListOptions{Filters: map[string]string{"ssn": ssn}})
 		if err != nil || len(recs) != 1 {
 			t.Fatalf("filter on a sealed lookup field: %d, %v", len(recs), err)
 		}

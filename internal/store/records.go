@@ -320,12 +320,21 @@ func (db *DB) ListRecords(ctx context.Context, collection string, opt bulwark.Li
 		q := "SELECT " + recordColumns + " FROM records WHERE tenant_id = ? AND collection_id = ? AND id > ?"
 		args := []any{t.tenantID, c.ID, opt.Cursor}
 		var sealedFilters []string
-		for _, name := range sortedKeys(opt.Filters) {
+		filters := make(map[string]any, len(opt.Filters))
+		for name, raw := range opt.Filters {
 			f, ok := c.Field(name)
 			if !ok || f.Type == bulwark.TypeJSON {
 				return bulwark.FieldError(name, "is not a field that can be filtered")
 			}
-			cond, a, err := t.db.dialect.jsonEq("data", name, opt.Filters[name])
+			v, err := bulwark.ParseFilterValue(f, raw)
+			if err != nil {
+				return err
+			}
+			filters[name] = v
+		}
+		for _, name := range sortedKeys(filters) {
+			f, _ := c.Field(name)
+			cond, a, err := t.db.dialect.jsonEq("data", name, filters[name])
 			if err != nil {
 				return err
 			}
@@ -341,7 +350,7 @@ func (db *DB) ListRecords(ctx context.Context, collection string, opt bulwark.Li
 					return err
 				}
 				if k != nil {
-					tag, err := blindTag(k, c, name, bulwark.UniqueKey(opt.Filters[name]))
+					tag, err := blindTag(k, c, name, bulwark.UniqueKey(filters[name]))
 					if err != nil {
 						return err
 					}
@@ -389,7 +398,7 @@ func (db *DB) ListRecords(ctx context.Context, collection string, opt bulwark.Li
 			// whose value differs.
 			match := true
 			for _, name := range sealedFilters {
-				if bulwark.UniqueKey(r.Data[name]) != bulwark.UniqueKey(opt.Filters[name]) {
+				if bulwark.UniqueKey(r.Data[name]) != bulwark.UniqueKey(filters[name]) {
 					match = false
 				}
 			}

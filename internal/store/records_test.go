@@ -162,24 +162,27 @@ func TestRecords(t *testing.T) {
 			}
 		}
 		for _, c := range []struct {
-			filter map[string]any
+			filter map[string]string
 			want   int
 		}{
-			{map[string]any{"score": 1.0}, 2},
-			{map[string]any{"done": true}, 4},
-			{map[string]any{"done": false}, 2},
-			{map[string]any{"title": "n3"}, 1},
-			{map[string]any{"owner_email": "ada@example.com"}, 1},
-			{map[string]any{"score": 0.0, "done": true}, 3},
-			{map[string]any{"title": "n3' OR '1'='1"}, 0},
+			{map[string]string{"score": "1"}, 2},
+			{map[string]string{"score": "1.0"}, 2},
+			{map[string]string{"done": "true"}, 4},
+			{map[string]string{"done": "false"}, 2},
+			{map[string]string{"title": "n3"}, 1},
+			{map[string]string{"owner_email": "ADA@example.com"}, 1},
+			{map[string]string{"score": "0", "done": "true"}, 3},
+			{map[string]string{"title": "n3' OR '1'='1"}, 0},
 		} {
 			recs, _, err := f.ListRecords(owner, "notes", bulwark.ListOptions{Filters: c.filter})
 			if err != nil || len(recs) != c.want {
 				t.Errorf("filter %v: %d records, %v; want %d", c.filter, len(recs), err, c.want)
 			}
 		}
-		_, _, err = f.ListRecords(owner, "notes", bulwark.ListOptions{Filters: map[string]any{"meta": "x"}})
-		wantCode(t, err, bulwark.EInvalid)
+		for _, bad := range []map[string]string{{"meta": "x"}, {"nope": "x"}, {"score": "high"}, {"done": "maybe"}} {
+			_, _, err = f.ListRecords(owner, "notes", bulwark.ListOptions{Filters: bad})
+			wantCode(t, err, bulwark.EInvalid)
+		}
 		var seen []string
 		cursor := ""
 		for {

@@ -22,26 +22,14 @@ func handleListRecords(cs bulwark.CollectionService, records bulwark.RecordServi
 			return err
 		}
 		if len(q) > 0 {
-			// The collection's schema says how to read each filter value;
-			// an unknown or missing collection fails here as not found.
-			c, err := cs.GetCollection(r.Context(), name)
-			if err != nil {
-				return err
-			}
-			opt.Filters = make(map[string]any, len(q))
+			// Every other query parameter filters a field; the store reads
+			// each value against the collection's schema.
+			opt.Filters = make(map[string]string, len(q))
 			for k, vs := range q {
-				f, ok := c.Field(k)
-				if !ok {
-					return bulwark.FieldError(truncate(k, 64), "unknown field")
-				}
 				if len(vs) != 1 {
-					return bulwark.FieldError(k, "filter on a field once")
+					return bulwark.FieldError(truncate(k, 64), "filter on a field once")
 				}
-				v, err := bulwark.ParseFilterValue(f, vs[0])
-				if err != nil {
-					return err
-				}
-				opt.Filters[k] = v
+				opt.Filters[k] = vs[0]
 			}
 		}
 		rs, next, err := records.ListRecords(r.Context(), name, opt)
