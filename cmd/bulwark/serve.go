@@ -139,6 +139,7 @@ func serve(ctx context.Context, e *env, cfg *Config) error {
 		Collections: db,
 		Records:     db,
 		Audit:       db,
+		Keys:        db,
 		Logger:      log,
 		Ready:       db.Ping,
 		Registry:    reg,

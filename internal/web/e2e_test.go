@@ -69,6 +69,7 @@ func newE2E(t *testing.T, backend string) *e2e {
 		Collections: fx.DB.DB,
 		Records:     fx.DB.DB,
 		Audit:       fx.DB.DB,
+		Keys:        fx.DB.DB,
 		Account:     fx.Auth,
 		Sessions:    fx.DB.DB,
 		Settings:    fx.DB.DB,
@@ -251,6 +252,12 @@ func TestE2EFlow(t *testing.T) {
 		tenants := decodeInto[listResponse[*bulwark.Tenant]](t, e.want(e.do("GET", "/api/v1/operator/tenants", opTok, nil), 200))
 		if len(tenants.Items) != 1 || tenants.Items[0].Slug != "acme" {
 			t.Errorf("tenants = %+v", tenants)
+		}
+		// The key inventory (DATA-3): the new tenant's two keysets, no
+		// key material; operators only.
+		inv := decodeInto[listResponse[*bulwark.TenantKeyset]](t, e.want(e.do("GET", "/api/v1/operator/keys", opTok, nil), 200))
+		if len(inv.Items) != 2 || inv.Items[0].TenantSlug != "acme" || len(inv.Items[0].Keys) != 1 || inv.Items[0].Keys[0].Status != "primary" {
+			t.Errorf("key inventory = %+v", inv)
 		}
 		e.want(e.do("GET", "/api/v1/users", opTok, nil), 403, bulwark.EForbidden)
 		e.want(e.do("GET", "/api/v1/collections", opTok, nil), 403, bulwark.EForbidden)
@@ -581,7 +588,7 @@ func matrixRequest(rt route, collection, recordID, userID string) (path string, 
 	r := strings.NewReplacer("{collection}", collection)
 	path = r.Replace(rt.path)
 	switch rt.pattern() {
-	case "GET /api/v1/users/{id}":
+	case "GET /api/v1/users/{id}", "GET /api/v1/users/{id}/sessions":
 		return strings.Replace(path, "{id}", userID, 1), nil, 200, true
 	case "GET /api/v1/collections/{collection}/records/{id}":
 		return strings.Replace(path, "{id}", recordID, 1), nil, 200, true

@@ -51,6 +51,7 @@ func (a *API) routeTable() []route {
 		{"GET", "/api/v1/operator/tenants", operator, handleListTenants(d.Tenants)},
 		{"POST", "/api/v1/operator/tenants", operator, handleCreateTenant(d.Tenants)},
 		{"POST", "/api/v1/operator/operators", operator, handleCreateOperator(d.Operators)},
+		{"GET", "/api/v1/operator/keys", operator, handleListKeys(d.Keys)},
 
 		// Users of the caller's tenant (AUTH-6).
 		{"GET", "/api/v1/users", tenant(bulwark.PermUsersRead), handleListUsers(d.Users)},
@@ -58,6 +59,7 @@ func (a *API) routeTable() []route {
 		{"GET", "/api/v1/users/{id}", tenant(bulwark.PermUsersRead), handleGetUser(d.Users)},
 		{"PATCH", "/api/v1/users/{id}", tenant(bulwark.PermUsersManage), handleUpdateUser(d.Users)},
 		{"DELETE", "/api/v1/users/{id}", tenant(bulwark.PermUsersManage), handleDeleteUser(d.Users)},
+		{"GET", "/api/v1/users/{id}/sessions", tenant(bulwark.PermUsersManage), handleListUserSessions(d.Sessions)},
 		{"DELETE", "/api/v1/users/{id}/sessions", tenant(bulwark.PermUsersManage), handleRevokeUserSessions(d.Sessions)},
 		{"DELETE", "/api/v1/users/{id}/mfa", tenant(bulwark.PermUsersManage), handleResetUserMFA(d.Account)},
 

@@ -26,7 +26,9 @@ type Deps struct {
 	Collections bulwark.CollectionService
 	Records     bulwark.RecordService
 	Audit       bulwark.AuditService
-	Logger      *slog.Logger
+	// Keys is the key inventory for operators; nil answers its route 404.
+	Keys   bulwark.KeyService
+	Logger *slog.Logger
 	// Ready reports whether the process can serve (database reachable...).
 	// Nil means always ready.
 	Ready func(context.Context) error
