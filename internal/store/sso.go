@@ -59,6 +59,12 @@ func validateProvider(p *sso.Provider) error {
 	default:
 		return bulwark.FieldError("kind", "must be oidc or saml")
 	}
+	// A public issuer (Google, Microsoft's consumer accounts) signs in
+	// anyone on the internet: just-in-time provisioning through OIDC must
+	// be limited to the organisation's domains.
+	if p.Kind == sso.KindOIDC && p.JIT && len(p.AllowedDomains) == 0 && p.HostedDomain == "" {
+		return bulwark.FieldError("allowed_domains", "just-in-time provisioning through OpenID Connect needs allowed_domains or hosted_domain")
+	}
 	if p.JIT && p.DefaultRole == "" {
 		return bulwark.FieldError("default_role", "is required with just-in-time provisioning")
 	}

@@ -13,7 +13,8 @@ import (
 const testIssuer = "https://idp.example"
 
 func oidcProvider(jit bool) sso.Provider {
-	return sso.Provider{Kind: sso.KindOIDC, Name: "Example IdP", Issuer: testIssuer, ClientID: "client", ClientSecret: "s3cret", JIT: jit, DefaultRole: bulwark.RoleViewer}
+	return sso.Provider{Kind: sso.KindOIDC, Name: "Example IdP", Issuer: testIssuer, ClientID: "client", ClientSecret: "s3cret", JIT: jit, DefaultRole: bulwark.RoleViewer,
+		AllowedDomains: []string{"acme.example", "beta.example"}}
 }
 
 // seedSSO gives the tenant of owner a row in every SSO table (rls_test).
@@ -53,6 +54,10 @@ func TestSSOProviders(t *testing.T) {
 		wantCode(t, err, bulwark.EForbidden)
 		bad := oidcProvider(false)
 		bad.Issuer = "ftp://x"
+		_, err = f.CreateSSOProvider(owner, bad)
+		wantCode(t, err, bulwark.EInvalid)
+		bad = oidcProvider(true)
+		bad.AllowedDomains = nil // JIT from a public issuer: anyone could join
 		_, err = f.CreateSSOProvider(owner, bad)
 		wantCode(t, err, bulwark.EInvalid)
 		bad = oidcProvider(true)

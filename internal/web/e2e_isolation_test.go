@@ -144,7 +144,7 @@ func TestE2ECrossTenant(t *testing.T) {
 			crossCase{pattern: "GET /api/v1/settings/sso", pathB: "/api/v1/settings/sso", pathMiss: "/api/v1/settings/sso"},
 			crossCase{pattern: "PUT /api/v1/settings/sso", pathB: "/api/v1/settings/sso", pathMiss: "/api/v1/settings/sso", bodyB: `{"sso_only":false,"fallback_users":["` + bUser + `"]}`, bodyMiss: `{"sso_only":false,"fallback_users":["` + miss + `"]}`},
 			crossCase{pattern: "POST /api/v1/settings/sso/providers", pathB: "/api/v1/settings/sso/providers", pathMiss: "/api/v1/settings/sso/providers",
-				bodyB: `{"kind":"oidc","name":"x","issuer":"https://idp.alpha.example","client_id":"c","jit":true,"default_role":"b_role"}`, bodyMiss: `{"kind":"oidc","name":"x","issuer":"https://idp.alpha.example","client_id":"c","jit":true,"default_role":"no_role"}`},
+				bodyB: `{"kind":"oidc","name":"x","issuer":"https://idp.alpha.example","client_id":"c","jit":true,"allowed_domains":["alpha.example"],"default_role":"b_role"}`, bodyMiss: `{"kind":"oidc","name":"x","issuer":"https://idp.alpha.example","client_id":"c","jit":true,"allowed_domains":["alpha.example"],"default_role":"no_role"}`},
 		)
 		// The audit log: searching for B's actors and targets finds what
 		// searching for ids that exist nowhere finds; an export shows

@@ -147,7 +147,7 @@ func TestBrowserSSO(t *testing.T) {
 		signedIn(t)
 	})
 	t.Run("OIDC just-in-time", func(t *testing.T) {
-		id := provider(map[string]any{"kind": "oidc", "name": "Mock JIT", "issuer": cfg.Issuer, "client_id": cfg.ClientID, "client_secret": cfg.ClientSecret, "jit": true, "default_role": "viewer"})
+		id := provider(map[string]any{"kind": "oidc", "name": "Mock JIT", "issuer": cfg.Issuer, "client_id": cfg.ClientID, "client_secret": cfg.ClientSecret, "jit": true, "default_role": "viewer", "allowed_domains": []string{"alpha.example"}})
 		m.QueueUser(&mockoidc.MockUser{Subject: "s-bob", Email: "bob@alpha.example", EmailVerified: true})
 		b.fresh(t)
 		b.run(t, chromedp.Navigate(b.base+"/sso/alpha/"+id+"/start"))

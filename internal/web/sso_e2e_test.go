@@ -66,7 +66,7 @@ func TestE2EOIDCLogin(t *testing.T) {
 		m := startMockOIDC(t)
 		cfg := m.Config()
 		create := func(jit bool) string {
-			body := map[string]any{"kind": "oidc", "name": "Mock", "issuer": cfg.Issuer, "client_id": cfg.ClientID, "client_secret": cfg.ClientSecret, "jit": jit, "default_role": "viewer"}
+			body := map[string]any{"kind": "oidc", "name": "Mock", "issuer": cfg.Issuer, "client_id": cfg.ClientID, "client_secret": cfg.ClientSecret, "jit": jit, "default_role": "viewer", "allowed_domains": []string{"alpha.example"}}
 			v := decodeInto[map[string]any](t, e.want(e.do("POST", "/api/v1/settings/sso/providers", owner, body), 201))
 			if !strings.HasSuffix(v["redirect_uri"].(string), "/sso/alpha/oidc/"+v["id"].(string)+"/callback") || v["client_secret"] != "********" {
 				t.Fatalf("provider view = %v", v)
