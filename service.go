@@ -145,4 +145,5 @@ type SessionService interface {
 	ListSessions(ctx context.Context) ([]*SessionInfo, error)
 	RevokeSession(ctx context.Context, id string) error
 	RevokeUserSessions(ctx context.Context, userID string) error
+	ListUserSessions(ctx context.Context, userID string) ([]*SessionInfo, error)
 }

@@ -508,3 +508,29 @@ func TestFailureCountersLapse(t *testing.T) {
 		t.Fatalf("a day-old counter is still there: %d", n)
 	}
 }
+
+// TestAdminSeesUserSessions is AUTH-6: an admin lists a user's sessions
+// and ends them; a user without users.manage cannot.
+func TestAdminSeesUserSessions(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		e := newEnv(t, backend)
+		own, _ := e.Tenant(t, "acme")
+		ed, _ := e.User(t, own, "ed@acme.example", bulwark.Grant{Role: bulwark.RoleEditor})
+		edID := bulwark.FromContext(ed).ID
+		e.mustLogin(t, "acme", "ed@acme.example", storetest.Password)
+		list, err := e.ListUserSessions(own, edID)
+		if err != nil || len(list) != 2 {
+			t.Fatalf("sessions %d, %v", len(list), err)
+		}
+		_, err = e.ListUserSessions(ed, bulwark.FromContext(own).ID)
+		wantCode(t, err, bulwark.EForbidden)
+		_, err = e.ListUserSessions(own, "no-such-user")
+		wantCode(t, err, bulwark.ENotFound)
+		if err := e.RevokeUserSessions(own, edID); err != nil {
+			t.Fatal(err)
+		}
+		if list, _ := e.ListUserSessions(own, edID); len(list) != 0 {
+			t.Fatalf("%d sessions after revocation", len(list))
+		}
+	})
+}

@@ -500,29 +500,50 @@ func (db *DB) ListSessions(ctx context.Context) ([]*bulwark.SessionInfo, error) 
 	}
 	var out []*bulwark.SessionInfo
 	err = db.inTenant(ctx, false, func(t *tenantTx) error {
-		rows, err := t.query(`SELECT id, public_id, created_at, last_seen_at, expires_at, client_ip, user_agent, stage FROM user_secrets
-			WHERE tenant_id = ? AND user_id = ? AND kind = ? AND expires_at > ? ORDER BY created_at DESC`,
-			t.tenantID, p.ID, secret.Session, micros(t.now))
-		if err != nil {
+		out, err = t.sessionsOf(p.ID, p.SessionID)
+		return err
+	})
+	return out, err
+}
+
+// ListUserSessions lists the sessions of a user of the caller's tenant
+// (AUTH-6: admins see and revoke sessions). Needs users.manage.
+func (db *DB) ListUserSessions(ctx context.Context, userID string) ([]*bulwark.SessionInfo, error) {
+	var out []*bulwark.SessionInfo
+	err := db.inTenant(ctx, false, func(t *tenantTx) error {
+		if err := t.requireCan(bulwark.PermUsersManage); err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var id string
-			var created, seen, exp int64
-			s := &bulwark.SessionInfo{}
-			if err := rows.Scan(&id, &s.ID, &created, &seen, &exp, &s.ClientIP, &s.UserAgent, &s.Stage); err != nil {
-				return err
-			}
-			s.CreatedAt, s.LastSeenAt, s.ExpiresAt, s.Current = fromMicros(created), fromMicros(seen), fromMicros(exp), id == p.SessionID
-			out = append(out, s)
+		if _, err := t.user(userID); err != nil {
+			return err
 		}
-		return rows.Err()
+		var err error
+		out, err = t.sessionsOf(userID, t.principal.SessionID)
+		return err
 	})
-	if out == nil {
-		out = []*bulwark.SessionInfo{}
-	}
 	return out, err
+}
+
+func (t *tenantTx) sessionsOf(userID, current string) ([]*bulwark.SessionInfo, error) {
+	out := []*bulwark.SessionInfo{}
+	rows, err := t.query(`SELECT id, public_id, created_at, last_seen_at, expires_at, client_ip, user_agent, stage FROM user_secrets
+		WHERE tenant_id = ? AND user_id = ? AND kind = ? AND expires_at > ? ORDER BY created_at DESC`,
+		t.tenantID, userID, secret.Session, micros(t.now))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var created, seen, exp int64
+		s := &bulwark.SessionInfo{}
+		if err := rows.Scan(&id, &s.ID, &created, &seen, &exp, &s.ClientIP, &s.UserAgent, &s.Stage); err != nil {
+			return nil, err
+		}
+		s.CreatedAt, s.LastSeenAt, s.ExpiresAt, s.Current = fromMicros(created), fromMicros(seen), fromMicros(exp), id == current
+		out = append(out, s)
+	}
+	return out, rows.Err()
 }
 
 // RevokeSession ends one of the caller's own sessions, by its listed id.

@@ -212,6 +212,17 @@ func handleRevokeSession(s bulwark.SessionService) http.Handler {
 	})
 }
 
+func handleListUserSessions(s bulwark.SessionService) http.Handler {
+	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		list, err := s.ListUserSessions(r.Context(), r.PathValue("id"))
+		if err != nil {
+			return err
+		}
+		encode(w, http.StatusOK, map[string]any{"sessions": list})
+		return nil
+	})
+}
+
 func handleRevokeUserSessions(s bulwark.SessionService) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		if err := s.RevokeUserSessions(r.Context(), r.PathValue("id")); err != nil {

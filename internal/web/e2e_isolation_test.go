@@ -128,6 +128,7 @@ func TestE2ECrossTenant(t *testing.T) {
 			)
 		}
 		cases = append(cases,
+			crossCase{pattern: "GET /api/v1/users/{id}/sessions", pathB: "/api/v1/users/" + bUser + "/sessions", pathMiss: "/api/v1/users/" + miss + "/sessions"},
 			crossCase{pattern: "DELETE /api/v1/users/{id}/sessions", pathB: "/api/v1/users/" + bUser + "/sessions", pathMiss: "/api/v1/users/" + miss + "/sessions"},
 			crossCase{pattern: "DELETE /api/v1/users/{id}/mfa", pathB: "/api/v1/users/" + bUser + "/mfa", pathMiss: "/api/v1/users/" + miss + "/mfa"},
 			crossCase{pattern: "GET /api/v1/settings/password-policy", pathB: "/api/v1/settings/password-policy", pathMiss: "/api/v1/settings/password-policy"},
