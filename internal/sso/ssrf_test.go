@@ -64,3 +64,15 @@ func TestGuardDialTime(t *testing.T) {
 		}
 	})
 }
+
+// TestGuardVerifiesTLS: outbound TLS is verified (ASVS V12.3.2): an IdP
+// with a certificate the system does not trust is refused, even on an
+// allowed address.
+func TestGuardVerifiesTLS(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	defer srv.Close()
+	g := &Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+	if _, err := g.Fetch(context.Background(), srv.URL); err == nil {
+		t.Fatal("a self-signed certificate was accepted")
+	}
+}
