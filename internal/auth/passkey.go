@@ -50,23 +50,30 @@ func webAuthnConfig(opt Options) (*webauthn.WebAuthn, error) {
 	return webauthn.New(&webauthn.Config{RPID: rpID, RPDisplayName: "Bulwark", RPOrigins: origins})
 }
 
-// passkeyUser adapts a tenant user to go-webauthn. The user handle is the
-// user id: opaque, no personal data.
+// passkeyUser adapts a tenant user or an operator to go-webauthn. The
+// user handle is the account id: opaque, no personal data.
 type passkeyUser struct {
 	p     *bulwark.Principal
 	keys  []store.Passkey
 	creds []webauthn.Credential
 }
 
-func (u *passkeyUser) WebAuthnID() []byte                         { return []byte(u.p.ID) }
-func (u *passkeyUser) WebAuthnName() string                       { return u.p.TenantSlug + ":" + u.p.ID }
-func (u *passkeyUser) WebAuthnDisplayName() string                { return u.p.TenantSlug }
+func (u *passkeyUser) WebAuthnID() []byte          { return []byte(u.p.ID) }
+func (u *passkeyUser) WebAuthnName() string        { return u.label() + ":" + u.p.ID }
+func (u *passkeyUser) WebAuthnDisplayName() string { return u.label() }
+
+func (u *passkeyUser) label() string {
+	if u.p.Kind == bulwark.KindOperator {
+		return "operator"
+	}
+	return u.p.TenantSlug
+}
 func (u *passkeyUser) WebAuthnCredentials() []webauthn.Credential { return u.creds }
 
 func (s *Service) passkeyUser(ctx context.Context) (*passkeyUser, error) {
 	p := bulwark.FromContext(ctx)
-	if p == nil || p.Kind != bulwark.KindUser || p.SessionID == "" {
-		return nil, bulwark.Errorf(bulwark.EForbidden, "only a tenant user's login session can use passkeys")
+	if p == nil || (p.Kind != bulwark.KindUser && p.Kind != bulwark.KindOperator) || p.SessionID == "" {
+		return nil, bulwark.Errorf(bulwark.EForbidden, "only a login session can use passkeys")
 	}
 	if s.wa == nil {
 		return nil, bulwark.Errorf(bulwark.EUnavailable, "passkeys are not configured on this server")

@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -160,5 +161,55 @@ func TestPasskeys(t *testing.T) {
 		_, err = e.Auth.FinishPasskeyLogin(e.ctx(t, l2), k.get(t, opts, userID))
 		wantCode(t, err, bulwark.EUnauthenticated)
 		e.mail.next(t, "may have been copied")
+	})
+}
+
+// TestOperatorPasskey: an operator enrols a passkey as their second
+// factor (phishing-resistant MFA for staff) and signs in with it.
+func TestOperatorPasskey(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		e := newEnv(t, backend)
+		ctx := context.Background()
+		_, inv, err := e.CreateOperator(storetest.System(ctx), "ops@vendor.example")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Auth.Activate(ctx, inv.Token, storetest.Password); err != nil {
+			t.Fatal(err)
+		}
+		s, _ := e.Auth.OperatorLogin(ctx, "ops@vendor.example", storetest.Password)
+		p, _ := e.Auth.Authenticate(ctx, s.Token)
+		opID := p.ID
+		k := newSoftKey()
+		octx := bulwark.NewContext(ctx, p)
+		opts, err := e.Auth.BeginPasskeyRegistration(octx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		full, err := e.Auth.FinishPasskeyRegistration(octx, "yubikey", k.create(t, opts))
+		if err != nil || full.Next != "" {
+			t.Fatalf("registration: %+v, %v", full, err)
+		}
+		s2, _ := e.Auth.OperatorLogin(ctx, "ops@vendor.example", storetest.Password)
+		if s2.Next != bulwark.StageMFA {
+			t.Fatalf("second login owes %q", s2.Next)
+		}
+		p2, _ := e.Auth.Authenticate(ctx, s2.Token)
+		o2 := bulwark.NewContext(ctx, p2)
+		opts, err = e.Auth.BeginPasskeyLogin(o2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done, err := e.Auth.FinishPasskeyLogin(o2, k.get(t, opts, opID))
+		if err != nil || done.Next != "" {
+			t.Fatalf("passkey login: %+v, %v", done, err)
+		}
+		p3, err := e.Auth.Authenticate(ctx, done.Token)
+		if err != nil || p3.Kind != bulwark.KindOperator || p3.Stage != "" {
+			t.Fatalf("operator principal %+v, %v", p3, err)
+		}
+		if _, err := e.ListTenants(bulwark.NewContext(ctx, p3)); err != nil {
+			t.Fatal(err)
+		}
 	})
 }

@@ -249,8 +249,8 @@ func (db *DB) rotate(ctx context.Context, p *bulwark.Principal, action string, n
 					return err
 				}
 			}
-			var n int
-			if err := t.queryRow("SELECT count(*) FROM operator_totp WHERE operator_id = ? AND confirmed_at IS NOT NULL", p.ID).Scan(&n); err != nil {
+			n, err := t.operatorFactors(p.ID)
+			if err != nil {
 				return err
 			}
 			stage := ""
@@ -259,7 +259,6 @@ func (db *DB) rotate(ctx context.Context, p *bulwark.Principal, action string, n
 			} else if p.Stage == bulwark.StageMFA && action != "auth.mfa" {
 				stage = bulwark.StageMFA
 			}
-			var err error
 			if s, err = t.newOperatorSession(p.ID, stage); err != nil {
 				return err
 			}
@@ -424,9 +423,20 @@ func (db *DB) ResetOperatorMFA(ctx context.Context, email string) error {
 		if _, err := t.exec("DELETE FROM operator_totp WHERE operator_id = ?", opID); err != nil {
 			return err
 		}
+		if _, err := t.exec("DELETE FROM operator_webauthn WHERE operator_id = ?", opID); err != nil {
+			return err
+		}
 		if _, err := t.exec("DELETE FROM operator_secrets WHERE operator_id = ? AND kind = ?", opID, secret.Session); err != nil {
 			return err
 		}
 		return t.audit(auditEntry{Action: "mfa.reset", TargetKind: "operator", TargetID: opID, Privileged: true})
 	})
+}
+
+// operatorFactors counts an operator's confirmed second factors.
+func (t *globalTx) operatorFactors(opID string) (int, error) {
+	var n int
+	err := t.queryRow(`SELECT (SELECT count(*) FROM operator_totp WHERE operator_id = ? AND confirmed_at IS NOT NULL)
+		+ (SELECT count(*) FROM operator_webauthn WHERE operator_id = ?)`, opID, opID).Scan(&n)
+	return n, err
 }

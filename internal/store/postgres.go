@@ -20,7 +20,7 @@ var tenantTables = []string{"users", "roles", "user_grants", "user_secrets", "ap
 	"sso_providers", "federated_identities", "sso_requests", "sso_seen_assertions", "sso_settings"}
 
 // globalTables hold deployment-level data.
-var globalTables = []string{"tenants", "operators", "operator_secrets", "login_failures", "operator_totp"}
+var globalTables = []string{"tenants", "operators", "operator_secrets", "login_failures", "operator_totp", "operator_webauthn"}
 
 // migratePostgres runs the migrations as the owner role, then grants the
 // application role data access (never ownership, never DDL).

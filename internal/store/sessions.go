@@ -292,14 +292,13 @@ func (db *DB) OperatorPasswordLogin(ctx context.Context, email string, verify Ve
 			}
 		}
 		stage := bulwark.StageEnrol
-		var n int
-		if err := t.queryRow("SELECT count(*) FROM operator_totp WHERE operator_id = ? AND confirmed_at IS NOT NULL", opID).Scan(&n); err != nil {
+		n, err := t.operatorFactors(opID)
+		if err != nil {
 			return err
 		}
 		if n > 0 {
 			stage = bulwark.StageMFA
 		}
-		var err error
 		s, err = t.newOperatorSession(opID, stage)
 		if err != nil {
 			return err

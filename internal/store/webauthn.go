@@ -10,30 +10,23 @@ import (
 
 // Passkey is a stored WebAuthn credential: go-webauthn's Credential as
 // JSON, flags included (a changed backup-eligible flag is refused by the
-// library, so the whole credential is kept).
+// library, so the whole credential is kept). Tenant users' passkeys live
+// in the tenant table webauthn_credentials, operators' in the
+// deployment-level operator_webauthn.
 type Passkey struct {
 	ID         string `json:"id"`
 	Name       string `json:"name"`
 	Credential string `json:"-"`
 }
 
-func tenantUser(ctx context.Context) (*bulwark.Principal, error) {
-	p, err := subject(ctx)
-	if err != nil || p.Kind != bulwark.KindUser {
-		return nil, bulwark.Errorf(bulwark.EForbidden, "only tenant users have passkeys")
-	}
-	return p, nil
-}
-
-// Passkeys lists the session user's passkeys.
+// Passkeys lists the session account's passkeys.
 func (db *DB) Passkeys(ctx context.Context) ([]Passkey, error) {
-	p, err := tenantUser(ctx)
+	p, err := subject(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out := []Passkey{}
-	err = db.inTenant(ctx, false, func(t *tenantTx) error {
-		rows, err := t.query("SELECT id, name, credential FROM webauthn_credentials WHERE tenant_id = ? AND user_id = ? ORDER BY created_at", t.tenantID, p.ID)
+	scan := func(rows *sql.Rows, err error) error {
 		if err != nil {
 			return err
 		}
@@ -46,32 +39,57 @@ func (db *DB) Passkeys(ctx context.Context) ([]Passkey, error) {
 			out = append(out, k)
 		}
 		return rows.Err()
+	}
+	if p.Kind == bulwark.KindOperator {
+		err = db.inGlobal(ctx, false, func(t *globalTx) error {
+			return scan(t.query("SELECT id, name, credential FROM operator_webauthn WHERE operator_id = ? ORDER BY created_at", p.ID))
+		})
+		return out, err
+	}
+	err = db.inTenant(ctx, false, func(t *tenantTx) error {
+		return scan(t.query("SELECT id, name, credential FROM webauthn_credentials WHERE tenant_id = ? AND user_id = ? ORDER BY created_at", t.tenantID, p.ID))
 	})
 	return out, err
 }
 
-// AddPasskey stores a new passkey for the session user.
+// AddPasskey stores a new passkey for the session account.
 func (db *DB) AddPasskey(ctx context.Context, k Passkey) error {
-	p, err := tenantUser(ctx)
+	p, err := subject(ctx)
 	if err != nil {
 		return err
+	}
+	conflict := func(err error) error {
+		if db.dialect.isUnique(err) {
+			return bulwark.Conflict("credential", "is already registered")
+		}
+		return err
+	}
+	if p.Kind == bulwark.KindOperator {
+		return db.inGlobal(ctx, true, func(t *globalTx) error {
+			_, err := t.exec("INSERT INTO operator_webauthn (id, operator_id, name, credential, created_at) VALUES (?, ?, ?, ?, ?)",
+				k.ID, p.ID, k.Name, k.Credential, micros(t.now))
+			return conflict(err)
+		})
 	}
 	return db.inTenant(ctx, true, func(t *tenantTx) error {
 		_, err := t.exec("INSERT INTO webauthn_credentials (tenant_id, user_id, id, name, credential, created_at) VALUES (?, ?, ?, ?, ?, ?)",
 			t.tenantID, p.ID, k.ID, k.Name, k.Credential, micros(t.now))
-		if t.db.dialect.isUnique(err) {
-			return bulwark.Conflict("credential", "is already registered")
-		}
-		return err
+		return conflict(err)
 	})
 }
 
 // UpdatePasskey stores a passkey's new state after a login (sign count,
 // clone warning).
 func (db *DB) UpdatePasskey(ctx context.Context, k Passkey) error {
-	p, err := tenantUser(ctx)
+	p, err := subject(ctx)
 	if err != nil {
 		return err
+	}
+	if p.Kind == bulwark.KindOperator {
+		return db.inGlobal(ctx, true, func(t *globalTx) error {
+			_, err := t.exec("UPDATE operator_webauthn SET credential = ?, last_used_at = ? WHERE operator_id = ? AND id = ?", k.Credential, micros(t.now), p.ID, k.ID)
+			return err
+		})
 	}
 	return db.inTenant(ctx, true, func(t *tenantTx) error {
 		_, err := t.exec("UPDATE webauthn_credentials SET credential = ?, last_used_at = ? WHERE tenant_id = ? AND user_id = ? AND id = ?",
@@ -80,17 +98,16 @@ func (db *DB) UpdatePasskey(ctx context.Context, k Passkey) error {
 	})
 }
 
-// RemovePasskey deletes one of the session user's passkeys (step-up).
+// RemovePasskey deletes one of the session account's passkeys (step-up).
 func (db *DB) RemovePasskey(ctx context.Context, id string) error {
-	p, err := tenantUser(ctx)
+	p, err := subject(ctx)
 	if err != nil {
 		return err
 	}
 	if err := p.RequireRecentAuth(db.now()); err != nil {
 		return err
 	}
-	return db.inTenant(ctx, true, func(t *tenantTx) error {
-		res, err := t.exec("DELETE FROM webauthn_credentials WHERE tenant_id = ? AND user_id = ? AND id = ?", t.tenantID, p.ID, id)
+	gone := func(res sql.Result, err error) error {
 		if err != nil {
 			return err
 		}
@@ -98,14 +115,28 @@ func (db *DB) RemovePasskey(ctx context.Context, id string) error {
 			return bulwark.NotFound("passkey")
 		}
 		return nil
+	}
+	if p.Kind == bulwark.KindOperator {
+		return db.inGlobal(ctx, true, func(t *globalTx) error {
+			return gone(t.exec("DELETE FROM operator_webauthn WHERE operator_id = ? AND id = ?", p.ID, id))
+		})
+	}
+	return db.inTenant(ctx, true, func(t *tenantTx) error {
+		return gone(t.exec("DELETE FROM webauthn_credentials WHERE tenant_id = ? AND user_id = ? AND id = ?", t.tenantID, p.ID, id))
 	})
 }
 
 // SetChallenge keeps a pending WebAuthn ceremony on the current session.
 func (db *DB) SetChallenge(ctx context.Context, data string) error {
-	p, err := tenantUser(ctx)
+	p, err := subject(ctx)
 	if err != nil {
 		return err
+	}
+	if p.Kind == bulwark.KindOperator {
+		return db.inGlobal(ctx, true, func(t *globalTx) error {
+			_, err := t.exec("UPDATE operator_secrets SET challenge = ? WHERE id = ?", data, p.SessionID)
+			return err
+		})
 	}
 	return db.inTenant(ctx, true, func(t *tenantTx) error {
 		_, err := t.exec("UPDATE user_secrets SET challenge = ? WHERE tenant_id = ? AND id = ?", data, t.tenantID, p.SessionID)
@@ -118,21 +149,35 @@ var errNoChallenge = bulwark.Errorf(bulwark.EFailedPrecondition, "no passkey cer
 // TakeChallenge returns and clears the session's pending ceremony: each
 // challenge is used once.
 func (db *DB) TakeChallenge(ctx context.Context) (string, error) {
-	p, err := tenantUser(ctx)
+	p, err := subject(ctx)
 	if err != nil {
 		return "", err
 	}
 	var data string
-	err = db.inTenant(ctx, true, func(t *tenantTx) error {
-		err := t.queryRow("SELECT challenge FROM user_secrets WHERE tenant_id = ? AND id = ?", t.tenantID, p.SessionID).Scan(&data)
+	take := func(row *sql.Row, clear func() error) error {
+		err := row.Scan(&data)
 		if errors.Is(err, sql.ErrNoRows) || (err == nil && data == "") {
 			return errNoChallenge
 		}
 		if err != nil {
 			return err
 		}
-		_, err = t.exec("UPDATE user_secrets SET challenge = '' WHERE tenant_id = ? AND id = ?", t.tenantID, p.SessionID)
-		return err
+		return clear()
+	}
+	if p.Kind == bulwark.KindOperator {
+		err = db.inGlobal(ctx, true, func(t *globalTx) error {
+			return take(t.queryRow("SELECT challenge FROM operator_secrets WHERE id = ?", p.SessionID), func() error {
+				_, err := t.exec("UPDATE operator_secrets SET challenge = '' WHERE id = ?", p.SessionID)
+				return err
+			})
+		})
+		return data, err
+	}
+	err = db.inTenant(ctx, true, func(t *tenantTx) error {
+		return take(t.queryRow("SELECT challenge FROM user_secrets WHERE tenant_id = ? AND id = ?", t.tenantID, p.SessionID), func() error {
+			_, err := t.exec("UPDATE user_secrets SET challenge = '' WHERE tenant_id = ? AND id = ?", t.tenantID, p.SessionID)
+			return err
+		})
 	})
 	return data, err
 }

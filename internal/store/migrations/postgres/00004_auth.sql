@@ -24,6 +24,7 @@ ALTER TABLE user_secrets ADD COLUMN challenge TEXT NOT NULL DEFAULT '';
 
 ALTER TABLE operator_secrets ADD COLUMN stage TEXT NOT NULL DEFAULT '';
 ALTER TABLE operator_secrets ADD COLUMN auth_at BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE operator_secrets ADD COLUMN challenge TEXT NOT NULL DEFAULT '';
 
 -- One row per tenant: bulwark.AuthSettings as JSON. No row = defaults.
 CREATE TABLE auth_settings (
@@ -138,7 +139,18 @@ CREATE POLICY tenant_isolation ON webauthn_credentials
     USING (tenant_id = current_setting('app.tenant_id', true))
     WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
 
+-- Operators' passkeys (phishing-resistant MFA for staff, ASVS V6.3.3 L3).
+CREATE TABLE operator_webauthn (
+    id           TEXT PRIMARY KEY,  -- base64url credential id
+    operator_id  TEXT NOT NULL REFERENCES operators (id) ON DELETE CASCADE,
+    name         TEXT NOT NULL,
+    credential   TEXT NOT NULL,
+    created_at   BIGINT NOT NULL,
+    last_used_at BIGINT
+);
+
 -- +goose Down
+DROP TABLE operator_webauthn;
 DROP TABLE operator_totp;
 DROP TABLE user_devices;
 DROP TABLE webauthn_credentials;

@@ -24,6 +24,7 @@ ALTER TABLE user_secrets ADD COLUMN challenge TEXT NOT NULL DEFAULT '';
 
 ALTER TABLE operator_secrets ADD COLUMN stage TEXT NOT NULL DEFAULT '';
 ALTER TABLE operator_secrets ADD COLUMN auth_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE operator_secrets ADD COLUMN challenge TEXT NOT NULL DEFAULT '';
 
 -- One row per tenant: bulwark.AuthSettings as JSON. No row = defaults.
 CREATE TABLE auth_settings (
@@ -106,7 +107,18 @@ CREATE TABLE operator_totp (
     created_at   INTEGER NOT NULL
 );
 
+-- Operators' passkeys (phishing-resistant MFA for staff, ASVS V6.3.3 L3).
+CREATE TABLE operator_webauthn (
+    id           TEXT PRIMARY KEY,  -- base64url credential id
+    operator_id  TEXT NOT NULL REFERENCES operators (id) ON DELETE CASCADE,
+    name         TEXT NOT NULL,
+    credential   TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    last_used_at INTEGER
+);
+
 -- +goose Down
+DROP TABLE operator_webauthn;
 DROP TABLE operator_totp;
 DROP TABLE user_devices;
 DROP TABLE webauthn_credentials;
