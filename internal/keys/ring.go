@@ -234,6 +234,21 @@ func (r *Ring) Tenant(ctx context.Context, data, index Wrapped) (*TenantKeys, er
 	return k, nil
 }
 
+// Cached returns the tenant's keys if the cache holds them at exactly these
+// keyset versions and they have not expired. It never calls the keeper.
+// The store reads the versions in a statement it runs anyway, so a write
+// whose keys are cached costs no extra query.
+func (r *Ring) Cached(tenantID string, dataVer, indexVer int64) (*TenantKeys, bool) {
+	now := r.now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.cache[tenantID]
+	if c == nil || c.dataVer != dataVer || c.indexVer != indexVer || !now.Before(c.expires) {
+		return nil, false
+	}
+	return c.keys, true
+}
+
 // evict makes room in the cache. It holds r.mu.
 func (r *Ring) evict(now time.Time) {
 	if len(r.cache) < maxCached {

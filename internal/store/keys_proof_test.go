@@ -657,3 +657,48 @@ func TestEnvironmentBinding(t *testing.T) {
 	_, err = db.CreateRecord(ctx, "people", map[string]any{"name": "Eve"})
 	wantCode(t, err, bulwark.EFailedPrecondition)
 }
+
+// TestRotationSeenByOtherProcess: a server and a CLI on one database each
+// cache tenant keys. A rotation made by one is used by the other at its
+// next transaction (the keyset versions are read with the collection),
+// never a stale primary, and each reads what the other wrote.
+func TestRotationSeenByOtherProcess(t *testing.T) {
+	f := storetest.NewFixture(t, "sqlite")
+	a, _ := f.Tenant(t, "acme")
+	must[*bulwark.Collection](t)(f.CreateCollection(a, people))
+	r1 := must[*bulwark.Record](t)(f.CreateRecord(a, "people", map[string]any{"name": "one", "ssn": "ssn-1"}))
+	old := readRaw(t, f, tenantOf(a), r1.ID).keyID
+
+	ring2, err := keys.NewRing(f.KMS.Keeper, keys.RingOptions{Env: storetest.TestEnv, Now: f.Clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := store.Open(context.Background(), "sqlite://"+f.Path, store.Options{Now: f.Clock.Now, Keys: ring2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	sys := storetest.System(context.Background())
+	if _, err := cli.RotateTenantKey(sys, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	// The first process still has the old keys cached; its next write
+	// must use the new primary.
+	r2 := must[*bulwark.Record](t)(f.CreateRecord(a, "people", map[string]any{"name": "two", "ssn": "ssn-2"}))
+	now := readRaw(t, f, tenantOf(a), r2.ID).keyID
+	if now == old {
+		t.Fatalf("a write after another process's rotation used the old key %d", old)
+	}
+	if err := cli.Reseal(sys, "acme", nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx := bulwark.NewContext(context.Background(), bulwark.FromContext(a))
+	for id, want := range map[string]string{r1.ID: "ssn-1", r2.ID: "ssn-2"} {
+		for name, db := range map[string]*store.DB{"server": f.DB.DB, "cli": cli} {
+			got, err := db.GetRecord(ctx, "people", id)
+			if err != nil || got.Data["ssn"] != want {
+				t.Fatalf("%s reads %s: %v, %v", name, id, got, err)
+			}
+		}
+	}
+}

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/bulwarkhq/bulwark"
 	"github.com/bulwarkhq/bulwark/internal/keys"
@@ -51,14 +53,20 @@ func (t *tenantTx) storedRecord(c *bulwark.Collection, id string) (*storedRecord
 }
 
 // lazyKeys loads the tenant's keys on first use, so that records without
-// sealed values never wait for them (nor for the KMS).
+// sealed values never wait for them (nor for the KMS). dataVer and
+// indexVer, when known (recordScope), let it take them from the Ring's
+// cache without reading tenant_keys.
 type lazyKeys struct {
-	t    *tenantTx
-	mode lockMode
-	k    *keys.TenantKeys
+	t                 *tenantTx
+	mode              lockMode
+	k                 *keys.TenantKeys
+	dataVer, indexVer int64
 }
 
 func (l *lazyKeys) get() (*keys.TenantKeys, error) {
+	if l.k == nil && l.dataVer > 0 && l.t.db.opt.Keys != nil {
+		l.k, _ = l.t.db.opt.Keys.Cached(l.t.tenantID, l.dataVer, l.indexVer)
+	}
 	if l.k == nil {
 		k, err := l.t.tenantKeys(l.mode)
 		if err != nil {
@@ -127,13 +135,39 @@ func (t *tenantTx) writeRecord(lk *lazyKeys, c *bulwark.Collection, id string, d
 }
 
 // recordScope checks the principal's permission for the collection and
-// loads it.
-func (t *tenantTx) recordScope(perm bulwark.Permission, collection string) (*bulwark.Collection, error) {
+// loads it, with the versions of the tenant's keysets in the same
+// statement: when the Ring has the keys cached at those versions, sealing
+// and opening cost no further query. On PostgreSQL a write (lockShare)
+// also takes the tenant's key lock shared in that statement (see
+// keyRows).
+func (t *tenantTx) recordScope(perm bulwark.Permission, collection string, mode lockMode) (*bulwark.Collection, *lazyKeys, error) {
 	if err := t.requireCanIn(perm, collection); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return t.collectionByName(collection)
+	lk := &lazyKeys{t: t, mode: mode}
+	const versions = ", coalesce((SELECT version FROM tenant_keys k WHERE k.tenant_id = collections.tenant_id AND k.purpose = 'data'), 0)" +
+		", coalesce((SELECT version FROM tenant_keys k WHERE k.tenant_id = collections.tenant_id AND k.purpose = 'index'), 0)"
+	q := "SELECT " + collectionColumns + versions + " FROM collections WHERE tenant_id = ? AND name = ?"
+	args := []any{t.tenantID, collection}
+	if t.db.dialect.name() == "postgres" && mode == lockShare {
+		q = "WITH l AS (SELECT pg_advisory_xact_lock_shared(" + fmt.Sprint(keyLockClass) + ", hashtext(?))) " +
+			strings.Replace(q, "FROM collections", "FROM collections, l", 1)
+		args = append([]any{t.tenantID}, args...)
+	}
+	c, err := scanCollection(scanSuffix{t.queryRow(q, args...), []any{&lk.dataVer, &lk.indexVer}})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, bulwark.NotFound("collection")
+	}
+	return c, lk, err
 }
+
+// scanSuffix scans trailing columns after those its caller scans.
+type scanSuffix struct {
+	s    interface{ Scan(...any) error }
+	rest []any
+}
+
+func (p scanSuffix) Scan(dest ...any) error { return p.s.Scan(append(dest, p.rest...)...) }
 
 // setUniques records the unique-field values of a record; a value another
 // record holds is a conflict naming the field.
@@ -187,7 +221,7 @@ func sortedKeys(m map[string]any) []string {
 func (db *DB) CreateRecord(ctx context.Context, collection string, data map[string]any) (*bulwark.Record, error) {
 	var r *bulwark.Record
 	err := db.inTenant(ctx, true, func(t *tenantTx) error {
-		c, err := t.recordScope(bulwark.PermRecordsWrite, collection)
+		c, lk, err := t.recordScope(bulwark.PermRecordsWrite, collection, lockShare)
 		if err != nil {
 			return err
 		}
@@ -201,7 +235,6 @@ func (db *DB) CreateRecord(ctx context.Context, collection string, data map[stri
 			}
 		}
 		r = &bulwark.Record{ID: newID(), Collection: c.Name, Version: 1, Data: clean, CreatedAt: t.now, UpdatedAt: t.now}
-		lk := &lazyKeys{t: t, mode: lockShare}
 		if err := t.writeRecord(lk, c, r.ID, clean, 0, false); err != nil {
 			return err
 		}
@@ -217,11 +250,11 @@ func (db *DB) CreateRecord(ctx context.Context, collection string, data map[stri
 func (db *DB) GetRecord(ctx context.Context, collection, id string) (*bulwark.Record, error) {
 	var r *bulwark.Record
 	err := db.inTenant(ctx, false, func(t *tenantTx) error {
-		c, err := t.recordScope(bulwark.PermRecordsRead, collection)
+		c, lk, err := t.recordScope(bulwark.PermRecordsRead, collection, lockNone)
 		if err != nil {
 			return err
 		}
-		r, err = t.record(c, id, &lazyKeys{t: t, mode: lockNone})
+		r, err = t.record(c, id, lk)
 		return err
 	})
 	return r, err
@@ -238,11 +271,10 @@ func checkVersion(r *bulwark.Record, ifVersion int64) error {
 func (db *DB) UpdateRecord(ctx context.Context, collection, id string, patch map[string]any, ifVersion int64) (*bulwark.Record, error) {
 	var r *bulwark.Record
 	err := db.inTenant(ctx, true, func(t *tenantTx) error {
-		c, err := t.recordScope(bulwark.PermRecordsWrite, collection)
+		c, lk, err := t.recordScope(bulwark.PermRecordsWrite, collection, lockShare)
 		if err != nil {
 			return err
 		}
-		lk := &lazyKeys{t: t, mode: lockShare}
 		stored, err := t.storedRecord(c, id)
 		if err != nil {
 			return err
@@ -282,7 +314,7 @@ func (db *DB) UpdateRecord(ctx context.Context, collection, id string, patch map
 // DeleteRecord removes a record.
 func (db *DB) DeleteRecord(ctx context.Context, collection, id string, ifVersion int64) error {
 	return db.inTenant(ctx, true, func(t *tenantTx) error {
-		c, err := t.recordScope(bulwark.PermRecordsDelete, collection)
+		c, _, err := t.recordScope(bulwark.PermRecordsDelete, collection, lockNone)
 		if err != nil {
 			return err
 		}
@@ -312,11 +344,10 @@ func (db *DB) ListRecords(ctx context.Context, collection string, opt bulwark.Li
 	out := []*bulwark.Record{}
 	var next string
 	err := db.inTenant(ctx, false, func(t *tenantTx) error {
-		c, err := t.recordScope(bulwark.PermRecordsRead, collection)
+		c, lk, err := t.recordScope(bulwark.PermRecordsRead, collection, lockNone)
 		if err != nil {
 			return err
 		}
-		lk := &lazyKeys{t: t, mode: lockNone}
 		q := "SELECT " + recordColumns + " FROM records WHERE tenant_id = ? AND collection_id = ? AND id > ?"
 		args := []any{t.tenantID, c.ID, opt.Cursor}
 		var sealedFilters []string
