@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/bulwarkhq/bulwark"
 )
@@ -37,6 +38,8 @@ type Service struct {
 	SP      *SP
 	Guard   *Guard
 	BaseURL string
+
+	addrs addrLimiter
 }
 
 // NewService wires a service with one guard for every outbound request.
@@ -62,6 +65,9 @@ func (s *Service) RedirectURI(slug, id string) string {
 // Start begins a login with provider id of tenant slug. It returns where
 // to send the browser and the binding value to give it as a cookie.
 func (s *Service) Start(ctx context.Context, slug, id, returnTo string) (location, binding string, err error) {
+	if err := s.addrs.allow(ctx, time.Now()); err != nil {
+		return "", "", err
+	}
 	pr, _, err := s.B.SSOProvider(ctx, slug, id)
 	if err != nil {
 		return "", "", err
@@ -80,6 +86,9 @@ func (s *Service) Start(ctx context.Context, slug, id, returnTo string) (locatio
 
 // OIDCCallback finishes an OIDC login and opens a session.
 func (s *Service) OIDCCallback(ctx context.Context, slug, id string, q url.Values, binding string) (*bulwark.Session, string, error) {
+	if err := s.addrs.allow(ctx, time.Now()); err != nil {
+		return nil, "", err
+	}
 	pr, _, err := s.B.SSOProvider(ctx, slug, id)
 	if err != nil {
 		return nil, "", err
@@ -94,6 +103,9 @@ func (s *Service) OIDCCallback(ctx context.Context, slug, id string, q url.Value
 
 // ACS finishes a SAML login and opens a session.
 func (s *Service) ACS(ctx context.Context, slug, id, samlResponse, relayState, binding string) (*bulwark.Session, string, error) {
+	if err := s.addrs.allow(ctx, time.Now()); err != nil {
+		return nil, "", err
+	}
 	pr, _, err := s.B.SSOProvider(ctx, slug, id)
 	if err != nil {
 		return nil, "", err
@@ -132,6 +144,9 @@ func (s *Service) refused(ctx context.Context, pr *Provider, err error) error {
 // unsigned ones are refused; a signed one ends every session of the user
 // linked to its NameID. No LogoutResponse is sent back yet.
 func (s *Service) Logout(ctx context.Context, slug, id, samlRequest string) error {
+	if err := s.addrs.allow(ctx, time.Now()); err != nil {
+		return err
+	}
 	pr, _, err := s.B.SSOProvider(ctx, slug, id)
 	if err != nil {
 		return err

@@ -148,3 +148,30 @@ func TestE2EOIDCLogin(t *testing.T) {
 		})
 	})
 }
+
+// TestE2ESSORateLimit: the public SSO endpoints are limited per client
+// address (each begun login stores a row, each answer costs a signature
+// check).
+func TestE2ESSORateLimit(t *testing.T) {
+	e := newE2E(t, "sqlite")
+	e.tenant("alpha")
+	c := e.browser()
+	limited := false
+	for i := 0; i < 100 && !limited; i++ {
+		resp, err := c.Get(e.srv.URL + "/sso/alpha/no-such-provider/start")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		switch resp.StatusCode {
+		case http.StatusNotFound:
+		case http.StatusTooManyRequests:
+			limited = true
+		default:
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	if !limited {
+		t.Fatal("100 starts from one address were never limited")
+	}
+}
