@@ -534,3 +534,27 @@ func TestAdminSeesUserSessions(t *testing.T) {
 		}
 	})
 }
+
+// TestAuthPostures: tenants that opt into composition rules or expiry are
+// flagged for the evidence report; operators read it, tenants cannot.
+func TestAuthPostures(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		e := newEnv(t, backend)
+		acme, _ := e.Tenant(t, "acme")
+		e.Tenant(t, "globex")
+		p := bulwark.DefaultPasswordPolicy
+		p.RequireSymbol, p.MaxAgeDays = true, 60
+		if _, err := e.SetPasswordPolicy(acme, p); err != nil {
+			t.Fatal(err)
+		}
+		got, err := e.AuthPostures(storetest.System(context.Background()))
+		if err != nil || len(got) != 2 {
+			t.Fatalf("postures %+v, %v", got, err)
+		}
+		if got[0].Tenant != "acme" || len(got[0].Warnings) != 2 || got[1].Tenant != "globex" || len(got[1].Warnings) != 0 || got[1].MFA != bulwark.MFAOptional {
+			t.Fatalf("postures %+v", got)
+		}
+		_, err = e.AuthPostures(acme)
+		wantCode(t, err, bulwark.EForbidden)
+	})
+}

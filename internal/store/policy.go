@@ -129,3 +129,56 @@ var (
 	_ bulwark.SettingsService = (*DB)(nil)
 	_ bulwark.SessionService  = (*DB)(nil)
 )
+
+// AuthPosture is one tenant's authentication settings as the evidence
+// report (GOV-7) shows them: its MFA mode, and a warning for each opt-in
+// that NIST SP 800-63B-4 advises against (composition rules, expiry).
+type AuthPosture struct {
+	Tenant   string          `json:"tenant"`
+	MFA      bulwark.MFAMode `json:"mfa"`
+	Warnings []string        `json:"warnings"`
+}
+
+// AuthPostures lists every tenant's authentication posture, for
+// operators and the command line. It reads settings only, never tenant
+// data.
+func (db *DB) AuthPostures(ctx context.Context) ([]AuthPosture, error) {
+	if err := requireOperator(ctx); err != nil {
+		return nil, err
+	}
+	type ten struct{ id, slug string }
+	var tenants []ten
+	err := db.inGlobal(ctx, false, func(t *globalTx) error {
+		rows, err := t.query("SELECT id, slug FROM tenants ORDER BY slug")
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var x ten
+			if err := rows.Scan(&x.id, &x.slug); err != nil {
+				return err
+			}
+			tenants = append(tenants, x)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]AuthPosture, 0, len(tenants))
+	for _, x := range tenants {
+		err := db.inTenantID(ctx, x.id, bulwark.FromContext(ctx), false, func(t *tenantTx) error {
+			s, err := t.authSettings()
+			if err != nil {
+				return err
+			}
+			out = append(out, AuthPosture{Tenant: x.slug, MFA: s.MFA, Warnings: s.PasswordPolicy.Warnings()})
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
