@@ -1,8 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strconv"
 
 	"github.com/bulwarkhq/bulwark/internal/auth"
 	"github.com/bulwarkhq/bulwark/internal/mail"
@@ -30,5 +32,23 @@ func newAuth(e *env, cfg *Config, db *store.DB, log *slog.Logger) (*auth.Service
 	if o, ok := m.(*mail.Outbox); ok {
 		log.Info("no SMTP server configured: mail goes to the outbox", "dir", o.Dir())
 	}
-	return auth.New(db, auth.Options{Mailer: m, BaseURL: e.getenv("BULWARK_PUBLIC_URL"), Logger: log}), nil
+	opt := auth.Options{Mailer: m, BaseURL: e.getenv("BULWARK_PUBLIC_URL"), Logger: log}
+	// Per-address limits on credential attempts. The defaults suit clients
+	// on their own addresses; many users behind one NAT, or a load test
+	// from one host, need more.
+	if v := e.getenv("BULWARK_LOGIN_ADDR_RATE"); v != "" {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || r <= 0 {
+			return nil, fmt.Errorf("BULWARK_LOGIN_ADDR_RATE %q: want attempts per second per address, such as 1 or 0.5", v)
+		}
+		opt.AddrRate = r
+	}
+	if v := e.getenv("BULWARK_LOGIN_ADDR_BURST"); v != "" {
+		b, err := strconv.Atoi(v)
+		if err != nil || b < 1 {
+			return nil, fmt.Errorf("BULWARK_LOGIN_ADDR_BURST %q: want a whole number of attempts, such as 100", v)
+		}
+		opt.AddrBurst = b
+	}
+	return auth.New(db, opt), nil
 }
