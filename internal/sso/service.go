@@ -13,6 +13,7 @@ import (
 // pending-login state, and turning a verified identity into a session.
 type Backend interface {
 	SSOProvider(ctx context.Context, slug, id string) (*Provider, string, error)
+	SSOProviderIDs(ctx context.Context, slug string) ([]string, error)
 	SSOState() State
 	FederatedLogin(ctx context.Context, pr *Provider, id *Identity) (*bulwark.Session, error)
 	FederatedLogout(ctx context.Context, pr *Provider, issuer, subject string) error
@@ -82,6 +83,17 @@ func (s *Service) Start(ctx context.Context, slug, id, returnTo string) (locatio
 		err = bulwark.NotFound("identity provider")
 	}
 	return location, binding, err
+}
+
+// StartTenant begins a login with tenant slug's identity provider (its
+// oldest, if it has several): the console's "sign in with single
+// sign-on" needs only the organisation's name.
+func (s *Service) StartTenant(ctx context.Context, slug, returnTo string) (location, binding string, err error) {
+	ids, err := s.B.SSOProviderIDs(ctx, slug)
+	if err != nil {
+		return "", "", err
+	}
+	return s.Start(ctx, slug, ids[0], returnTo)
 }
 
 // OIDCCallback finishes an OIDC login and opens a session.

@@ -683,3 +683,33 @@ func (db *DB) SetSSOMetadata(ctx context.Context, tenantID, providerID, metadata
 		return t.audit(auditEntry{Action: "sso.provider.metadata_refresh", TargetKind: "sso_provider", TargetID: providerID, Fields: []string{"idp_metadata"}})
 	})
 }
+
+// SSOProviderIDs lists the enabled providers of tenant slug, oldest first,
+// for the public "sign in with SSO" entry point. An unknown tenant has
+// none (not found, as a tenant without providers).
+func (db *DB) SSOProviderIDs(ctx context.Context, slug string) ([]string, error) {
+	tenantID, err := db.ssoTenant(ctx, slug)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	err = db.inTenantID(ctx, tenantID, nil, false, func(t *tenantTx) error {
+		rows, err := t.query("SELECT id FROM sso_providers WHERE tenant_id = ? AND enabled = 1 ORDER BY created_at, id", t.tenantID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return rows.Err()
+	})
+	if err == nil && len(ids) == 0 {
+		err = bulwark.NotFound("identity provider")
+	}
+	return ids, err
+}

@@ -80,6 +80,7 @@ func (a *API) routeTable() []route {
 
 		// Browser single sign-on: public, the IdP's signed answer is the
 		// credential (sso.go).
+		{"GET", "/sso/start", public, handleSSOStartTenant(d.SSO)},
 		{"GET", "/sso/{tenant}/{provider}/start", public, handleSSOStart(d.SSO)},
 		{"GET", "/sso/{tenant}/oidc/{provider}/callback", public, handleOIDCCallback(d.SSO)},
 		{"POST", "/sso/{tenant}/saml/{provider}/acs", public, handleSAMLACS(d.SSO)},

@@ -85,6 +85,7 @@ var wantAccess = map[string]access{
 	"GET /api/v1/settings/sso/providers/{id}":    tenant(bulwark.PermSettingsManage),
 	"PUT /api/v1/settings/sso/providers/{id}":    tenant(bulwark.PermSettingsManage),
 	"DELETE /api/v1/settings/sso/providers/{id}": tenant(bulwark.PermSettingsManage),
+	"GET /sso/start":                             public,
 	"GET /sso/{tenant}/{provider}/start":         public,
 	"GET /sso/{tenant}/oidc/{provider}/callback": public,
 	"POST /sso/{tenant}/saml/{provider}/acs":     public,
@@ -133,6 +134,7 @@ func TestPublicAllowList(t *testing.T) {
 		"POST /api/v1/auth/password/reset-request",
 		"POST /api/v1/auth/password/reset",
 		// Single sign-on: start, the IdP's answers, and SP metadata.
+		"GET /sso/start",
 		"GET /sso/{tenant}/{provider}/start",
 		"GET /sso/{tenant}/oidc/{provider}/callback",
 		"POST /sso/{tenant}/saml/{provider}/acs",

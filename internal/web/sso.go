@@ -1,7 +1,10 @@
 package web
 
 import (
+	"fmt"
+	"html"
 	"net/http"
+	"strings"
 
 	bulwark "github.com/bulwarkhq/bulwark"
 	"github.com/bulwarkhq/bulwark/internal/sso"
@@ -45,11 +48,37 @@ func handleSSOStart(s *sso.Service) http.Handler {
 		if err != nil {
 			return err
 		}
-		http.SetCookie(w, &http.Cookie{Name: bindingCookie, Value: binding, Path: "/", MaxAge: int(sso.RequestTTL.Seconds()),
-			Secure: true, HttpOnly: true, SameSite: http.SameSiteNoneMode})
+		setBinding(w, binding)
 		http.Redirect(w, r, loc, http.StatusSeeOther)
 		return nil
 	})
+}
+
+// handleSSOStartTenant is the console's "sign in with single sign-on":
+// the organisation's slug in the query, its provider chosen by Bulwark.
+func handleSSOStartTenant(s *sso.Service) http.Handler {
+	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		if err := noSSO(s); err != nil {
+			return err
+		}
+		loc, binding, err := s.StartTenant(r.Context(), strings.TrimSpace(r.URL.Query().Get("tenant")), r.URL.Query().Get("return_to"))
+		if err != nil {
+			return err
+		}
+		setBinding(w, binding)
+		// Not a redirect: the console's form-action 'self' would stop a
+		// form submission redirected to the IdP. A page that navigates
+		// by itself (meta refresh, no script) starts a new navigation.
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		u := html.EscapeString(loc)
+		fmt.Fprintf(w, `<!doctype html><meta http-equiv="refresh" content="0;url=%s"><title>Single sign-on</title><p><a href="%s">Continue to your organisation's sign-in</a></p>`, u, u)
+		return nil
+	})
+}
+
+func setBinding(w http.ResponseWriter, binding string) {
+	http.SetCookie(w, &http.Cookie{Name: bindingCookie, Value: binding, Path: "/", MaxAge: int(sso.RequestTTL.Seconds()),
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteNoneMode})
 }
 
 func bindingOf(r *http.Request) string {

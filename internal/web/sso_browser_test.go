@@ -142,8 +142,16 @@ func TestBrowserSSO(t *testing.T) {
 		id := provider(map[string]any{"kind": "oidc", "name": "Mock", "issuer": cfg.Issuer, "client_id": cfg.ClientID, "client_secret": cfg.ClientSecret})
 		e.want(e.do("POST", "/api/v1/users", owner, map[string]any{"email": "ada@alpha.example", "grants": []map[string]string{{"role": "editor"}}}), 201)
 		m.QueueUser(&mockoidc.MockUser{Subject: "s-ada", Email: "ada@alpha.example", EmailVerified: true})
+		_ = id
+		// From the console's sign-in page: the organisation's name is
+		// enough to reach its identity provider.
 		b.fresh(t)
-		b.run(t, chromedp.Navigate(b.base+"/sso/alpha/"+id+"/start?return_to=/console/"))
+		b.run(t,
+			chromedp.Navigate(b.base+"/console/login"),
+			chromedp.WaitVisible(chromedp.CSS("#sso-tenant")),
+			chromedp.SendKeys(chromedp.CSS("#sso-tenant"), "alpha"),
+			chromedp.Click(chromedp.CSS("#sso-submit")),
+		)
 		signedIn(t)
 	})
 	t.Run("OIDC just-in-time", func(t *testing.T) {
