@@ -133,6 +133,9 @@ func (b *batcher) runBatch(batch []*writeReq, results []error) error {
 		return b.db.formatError(fmt.Errorf("begin: %w", err))
 	}
 	defer s.Rollback()
+	// The batch's requests mostly run the same statements: each is
+	// compiled once per batch, not once per request.
+	set := b.db.newStmtSet()
 	ok := 0
 	for i, r := range batch {
 		if r.ctx.Err() != nil {
@@ -140,7 +143,7 @@ func (b *batcher) runBatch(batch []*writeReq, results []error) error {
 			continue
 		}
 		var broken error
-		results[i], broken = b.runOne(s, r)
+		results[i], broken = b.runOne(s, set, r)
 		if broken != nil {
 			return b.db.formatError(broken)
 		}
@@ -160,12 +163,12 @@ func (b *batcher) runBatch(batch []*writeReq, results []error) error {
 // runOne runs one request inside a savepoint of the shared transaction.
 // err is the request's own outcome; broken means the shared transaction
 // can no longer be used, and the whole batch must fail.
-func (b *batcher) runOne(s *sql.Tx, r *writeReq) (err, broken error) {
+func (b *batcher) runOne(s *sql.Tx, set *stmtSet, r *writeReq) (err, broken error) {
 	ctx := context.WithoutCancel(r.ctx)
 	if _, err := s.ExecContext(ctx, "SAVEPOINT req"); err != nil {
 		return nil, fmt.Errorf("savepoint: %w", err)
 	}
-	err = b.call(r.fn, &tx{db: b.db, sql: s, now: b.db.now(), ctx: ctx})
+	err = b.call(r.fn, &tx{db: b.db, sql: s, stmts: set, now: b.db.now(), ctx: ctx})
 	if err != nil {
 		// Undo this request only.
 		if _, rerr := s.ExecContext(ctx, "ROLLBACK TO req"); rerr != nil {

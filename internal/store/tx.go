@@ -12,22 +12,35 @@ import (
 
 // tx is one database transaction with one clock reading.
 type tx struct {
-	db  *DB
-	sql *sql.Tx
-	now time.Time
-	ctx context.Context
+	db    *DB
+	sql   *sql.Tx
+	stmts *stmtSet // prepared statements of the transaction (shared by a batch)
+	now   time.Time
+	ctx   context.Context
 }
 
 func (t *tx) exec(q string, args ...any) (sql.Result, error) {
-	return t.sql.ExecContext(t.ctx, t.db.rebind(q), args...)
+	q = t.db.rebind(q)
+	if s := t.stmts.get(t.ctx, t.sql, q); s != nil {
+		return s.ExecContext(t.ctx, args...)
+	}
+	return t.sql.ExecContext(t.ctx, q, args...)
 }
 
 func (t *tx) query(q string, args ...any) (*sql.Rows, error) {
-	return t.sql.QueryContext(t.ctx, t.db.rebind(q), args...)
+	q = t.db.rebind(q)
+	if s := t.stmts.get(t.ctx, t.sql, q); s != nil {
+		return s.QueryContext(t.ctx, args...)
+	}
+	return t.sql.QueryContext(t.ctx, q, args...)
 }
 
 func (t *tx) queryRow(q string, args ...any) *sql.Row {
-	return t.sql.QueryRowContext(t.ctx, t.db.rebind(q), args...)
+	q = t.db.rebind(q)
+	if s := t.stmts.get(t.ctx, t.sql, q); s != nil {
+		return s.QueryRowContext(t.ctx, args...)
+	}
+	return t.sql.QueryRowContext(t.ctx, q, args...)
 }
 
 // tenantTx is the only way to reach tenant tables. It is made from the
@@ -62,7 +75,7 @@ func (db *DB) begin(ctx context.Context, write bool) (*tx, error) {
 	if err != nil {
 		return nil, db.formatError(fmt.Errorf("begin: %w", err))
 	}
-	return &tx{db: db, sql: s, now: db.now(), ctx: ctx}, nil
+	return &tx{db: db, sql: s, stmts: db.newStmtSet(), now: db.now(), ctx: ctx}, nil
 }
 
 func (db *DB) run(ctx context.Context, write bool, setup func(*tx) error, fn func(*tx) error) error {
