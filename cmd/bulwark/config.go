@@ -36,6 +36,13 @@ type Config struct {
 	InviteTTL time.Duration
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
+	// TLSCert and TLSKey are PEM files of the public certificate and its
+	// key. Empty: the development certificate in the data directory.
+	// Changed files are picked up without a restart.
+	TLSCert, TLSKey string
+	// HTTPRedirectAddr, if set, is a plain-HTTP listener that only sends
+	// browsers to HTTPS; API calls there get an error, never a redirect.
+	HTTPRedirectAddr string
 	// audit holds the audit log's settings (audit.go); nil = defaults.
 	audit *auditConfig
 	// keys holds the encryption settings (keys.go) of the commands that
@@ -81,13 +88,16 @@ type setting struct {
 }
 
 var settings = map[string]setting{
-	"data":         {"data", "BULWARK_DATA", "DIR", "the data directory, created with mode 0700", false},
-	"addr":         {"addr", "BULWARK_ADDR", "HOST:PORT", "the HTTPS listen address", false},
-	"db":           {"db", "BULWARK_DB", "URL", "the database: sqlite:///PATH or postgres://... (default sqlite:///<data>/bulwark.db)", true},
-	"db-owner":     {"db-owner", "BULWARK_DB_OWNER", "URL", "PostgreSQL only: the URL of the role that owns the tables and runs migrations", true},
-	"metrics-addr": {"metrics-addr", "BULWARK_METRICS_ADDR", "HOST:PORT", `the Prometheus metrics listen address (HTTPS); "" or "off" disables it`, false},
-	"invite-ttl":   {"invite-ttl", "BULWARK_INVITE_TTL", "DURATION", "how long an activation token lives, such as 24h", false},
-	"log-level":    {"log-level", "BULWARK_LOG_LEVEL", "LEVEL", "debug, info, warn or error", false},
+	"data":               {"data", "BULWARK_DATA", "DIR", "the data directory, created with mode 0700", false},
+	"addr":               {"addr", "BULWARK_ADDR", "HOST:PORT", "the HTTPS listen address", false},
+	"db":                 {"db", "BULWARK_DB", "URL", "the database: sqlite:///PATH or postgres://... (default sqlite:///<data>/bulwark.db)", true},
+	"db-owner":           {"db-owner", "BULWARK_DB_OWNER", "URL", "PostgreSQL only: the URL of the role that owns the tables and runs migrations", true},
+	"metrics-addr":       {"metrics-addr", "BULWARK_METRICS_ADDR", "HOST:PORT", `the Prometheus metrics listen address (HTTPS); "" or "off" disables it`, false},
+	"invite-ttl":         {"invite-ttl", "BULWARK_INVITE_TTL", "DURATION", "how long an activation token lives, such as 24h", false},
+	"log-level":          {"log-level", "BULWARK_LOG_LEVEL", "LEVEL", "debug, info, warn or error", false},
+	"tls-cert":           {"tls-cert", "BULWARK_TLS_CERT", "FILE", "PEM certificate (chain) to serve instead of the development certificate; reloaded when it changes", false},
+	"tls-key":            {"tls-key", "BULWARK_TLS_KEY", "FILE", "PEM private key of --tls-cert (mode 0600 or 0640)", false},
+	"http-redirect-addr": {"http-redirect-addr", "BULWARK_HTTP_REDIRECT_ADDR", "HOST:PORT", "a plain-HTTP listener that only redirects browsers to HTTPS (API calls there get an error)", false},
 }
 
 // bind registers the named settings as flags of c, writing into cfg.
@@ -114,6 +124,12 @@ func (cfg *Config) bind(c *command, names ...string) {
 			c.fs.DurationVar(&cfg.InviteTTL, name, cfg.InviteTTL, u)
 		case "log-level":
 			c.fs.StringVar(&cfg.LogLevel, name, cfg.LogLevel, u)
+		case "tls-cert":
+			c.fs.StringVar(&cfg.TLSCert, name, cfg.TLSCert, u)
+		case "tls-key":
+			c.fs.StringVar(&cfg.TLSKey, name, cfg.TLSKey, u)
+		case "http-redirect-addr":
+			c.fs.StringVar(&cfg.HTTPRedirectAddr, name, cfg.HTTPRedirectAddr, u)
 		}
 		c.env[name] = s.env
 		if s.file {
@@ -236,6 +252,17 @@ func (cfg *Config) Validate() error {
 	}
 	if _, err := parseLevel(cfg.LogLevel); err != nil {
 		return fmt.Errorf("--log-level %q: must be debug, info, warn or error", cfg.LogLevel)
+	}
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key go together: give both, or neither for the development certificate")
+	}
+	if cfg.HTTPRedirectAddr != "" {
+		if err := validateAddr(cfg.HTTPRedirectAddr); err != nil {
+			return fmt.Errorf("--http-redirect-addr %q: %w", cfg.HTTPRedirectAddr, err)
+		}
+		if sameListener(cfg.Addr, cfg.HTTPRedirectAddr) || (cfg.MetricsAddr != "" && sameListener(cfg.MetricsAddr, cfg.HTTPRedirectAddr)) {
+			return fmt.Errorf("--http-redirect-addr %q: must differ from --addr and --metrics-addr", cfg.HTTPRedirectAddr)
+		}
 	}
 	return nil
 }

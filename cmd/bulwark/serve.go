@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/bulwarkhq/bulwark/internal/devcert"
 	"github.com/bulwarkhq/bulwark/internal/web"
 )
 
@@ -35,7 +34,7 @@ const shutdownTimeout = 15 * time.Second
 func runServe(ctx context.Context, e *env, args []string) int {
 	cfg := DefaultConfig()
 	c := newCommand("serve", "bulwark serve [flags]", serveHelp)
-	cfg.bind(c, "data", "addr", "db", "db-owner", "metrics-addr", "invite-ttl", "log-level")
+	cfg.bind(c, "data", "addr", "db", "db-owner", "metrics-addr", "invite-ttl", "log-level", "tls-cert", "tls-key", "http-redirect-addr")
 	var ac auditConfig
 	ac.bind(c, true, true, true)
 	var kc keysConfig
@@ -70,19 +69,9 @@ func serve(ctx context.Context, e *env, cfg *Config) error {
 	if err := prepareDataDir(cfg.DataDir, true); err != nil {
 		return err
 	}
-	certs, err := devcert.NewSource(cfg.DataDir, time.Now)
+	certs, err := newCertSource(cfg, log)
 	if err != nil {
 		return err
-	}
-	certs.OnRenew = func(c *devcert.Cert) {
-		log.Info("development certificate renewed", "expires", c.TLS.Leaf.NotAfter)
-	}
-	certs.OnError = func(err error) {
-		log.Error("development certificate renewal failed; serving the current one", "err", err)
-	}
-	cert := certs.Current()
-	if len(cert.Created) > 0 {
-		log.Info("development certificate created", "made", cert.Created, "ca", cert.CAPath, "ca_sha256", cert.CAFingerprint)
 	}
 
 	db, err := openStore(ctx, cfg, log, true)
@@ -145,10 +134,10 @@ func serve(ctx context.Context, e *env, cfg *Config) error {
 		Registry:    reg,
 	})
 
-	// The certificate comes from certs at each handshake, so a process that
-	// runs for more than a year renews its leaf without a restart.
+	// The certificate comes from certs at each handshake, so a renewed one
+	// is served without a restart.
 	tlsCfg := web.TLSConfig()
-	tlsCfg.GetCertificate = certs.GetCertificate
+	tlsCfg.GetCertificate = certs.get
 
 	// Listen before printing, so the printed address is real (port 0 picks
 	// a free port) and a client that reads it can connect at once.
@@ -175,24 +164,44 @@ func serve(ctx context.Context, e *env, cfg *Config) error {
 		metricsURL = publicURL(mln.Addr().String()) + "/metrics"
 	}
 
+	var redirectURL string
+	var redirect *http.Server
+	var rln net.Listener
+	if cfg.HTTPRedirectAddr != "" {
+		if rln, err = net.Listen("tcp", cfg.HTTPRedirectAddr); err != nil {
+			for _, l := range listeners {
+				l.Close()
+			}
+			return fmt.Errorf("listen on %s for the HTTP redirect: %w", cfg.HTTPRedirectAddr, err)
+		}
+		_, httpsPort, _ := net.SplitHostPort(ln.Addr().String())
+		redirect = web.NewServer(cfg.HTTPRedirectAddr, redirectToHTTPS(httpsPort), nil)
+		redirect.ErrorLog = srv.ErrorLog
+		redirectURL = "http://" + rln.Addr().String()
+	}
+
 	base := publicURL(ln.Addr().String())
-	fmt.Fprintf(e.stdout, `Bulwark is serving %s
-CA certificate:         %s
-CA SHA-256 fingerprint: %s
-Check it:               curl --cacert %s %s/healthz
-`, base, cert.CAPath, cert.CAFingerprint, shellQuote(cert.CAPath), base)
+	fmt.Fprintf(e.stdout, "Bulwark is serving %s\n%s", base, certs.banner(base))
 	if metricsURL != "" {
 		fmt.Fprintf(e.stdout, "Metrics (not public):   %s\n", metricsURL)
 	}
+	if redirectURL != "" {
+		fmt.Fprintf(e.stdout, "HTTP redirect only:     %s\n", redirectURL)
+	}
 	fmt.Fprintln(e.stdout, "Stop with Ctrl-C.")
-	log.Info("serving", "url", base, "metrics", metricsURL, "ca_sha256", cert.CAFingerprint)
+	log.Info("serving", append([]any{"url", base, "metrics", metricsURL, "http_redirect", redirectURL}, certs.attrs...)...)
 
-	errc := make(chan error, len(servers))
+	errc := make(chan error, len(servers)+1)
 	for i, s := range servers {
 		go func() {
 			// Certificates come from s.TLSConfig, so no file names here.
 			errc <- s.ServeTLS(listeners[i], "", "")
 		}()
+	}
+	if redirect != nil {
+		// The only plain-HTTP listener: it serves no API and no page.
+		servers = append(servers, redirect)
+		go func() { errc <- redirect.Serve(rln) }()
 	}
 
 	var serveErr error
