@@ -209,6 +209,11 @@ func (db *DB) RotateKEK(ctx context.Context, retire bool, progress func(KEKRotat
 			progress(*out)
 		}
 	}
+	// Deployment secrets sealed directly under the KEK move to the current
+	// version too, before any old version is retired.
+	if _, err := db.resealOperatorSecrets(ctx); err != nil {
+		return out, err
+	}
 	if retire && rotates {
 		if err := rot.RetireKEK(ctx); err != nil {
 			return out, &bulwark.Error{Code: bulwark.EUnavailable, Message: "could not retire the old KEK versions", Err: err}

@@ -3,8 +3,10 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/bulwarkhq/bulwark"
 	"github.com/bulwarkhq/bulwark/internal/secret"
@@ -43,7 +45,13 @@ func (db *DB) TOTP(ctx context.Context) (*TOTPState, error) {
 	var confirmed sql.NullInt64
 	if p.Kind == bulwark.KindOperator {
 		err = db.inGlobal(ctx, false, func(t *globalTx) error {
-			return t.queryRow("SELECT secret, last_step, confirmed_at FROM operator_totp WHERE operator_id = ?", p.ID).Scan(&st.Secret, &st.LastStep, &confirmed)
+			var sealed string
+			if err := t.queryRow("SELECT secret, last_step, confirmed_at FROM operator_totp WHERE operator_id = ?", p.ID).Scan(&sealed, &st.LastStep, &confirmed); err != nil {
+				return err
+			}
+			secret, err := db.openOperatorSecret(t.ctx, p.ID, sealed)
+			st.Secret = secret
+			return err
 		})
 	} else {
 		err = db.inTenant(ctx, false, func(t *tenantTx) error {
@@ -69,8 +77,9 @@ func (db *DB) TOTP(ctx context.Context) (*TOTPState, error) {
 // BeginTOTP stores a new, unconfirmed TOTP secret for the session's
 // account, replacing an unconfirmed one. A confirmed one must be removed
 // first (with re-authentication). A tenant user's secret is sealed with
-// the tenant's data key, bound to the user (DATA-3); an operator's is
-// stored as given (operators have no tenant key).
+// the tenant's data key, bound to the user (DATA-3); an operator's, which
+// no tenant key covers, is sealed directly under the KEK, bound to the
+// operator (keys.Ring.SealSecret).
 func (db *DB) BeginTOTP(ctx context.Context, secret string) error {
 	p, err := subject(ctx)
 	if err != nil {
@@ -89,7 +98,11 @@ func (db *DB) BeginTOTP(ctx context.Context, secret string) error {
 			if _, err := t.exec("DELETE FROM operator_totp WHERE operator_id = ?", p.ID); err != nil {
 				return err
 			}
-			_, err := t.exec("INSERT INTO operator_totp (operator_id, secret, last_step, created_at) VALUES (?, ?, 0, ?)", p.ID, secret, micros(t.now))
+			sealed, err := db.sealOperatorSecret(t.ctx, p.ID, secret)
+			if err != nil {
+				return err
+			}
+			_, err = t.exec("INSERT INTO operator_totp (operator_id, secret, last_step, created_at) VALUES (?, ?, 0, ?)", p.ID, sealed, micros(t.now))
 			return err
 		})
 	}
@@ -438,5 +451,85 @@ func (t *globalTx) operatorFactors(opID string) (int, error) {
 	var n int
 	err := t.queryRow(`SELECT (SELECT count(*) FROM operator_totp WHERE operator_id = ? AND confirmed_at IS NOT NULL)
 		+ (SELECT count(*) FROM operator_webauthn WHERE operator_id = ?)`, opID, opID).Scan(&n)
+	return n, err
+}
+
+// Operators' TOTP secrets are sealed under the KEK (there is no tenant key
+// to use), bound to the operator, and kept as text: "kek:" and base64.
+const operatorSecretPrefix = "kek:"
+
+func operatorTOTPLabel(operatorID string) string { return "operator_totp/" + operatorID }
+
+func (db *DB) sealOperatorSecret(ctx context.Context, operatorID, secret string) (string, error) {
+	ring, err := db.ring()
+	if err != nil {
+		return "", err
+	}
+	ct, err := ring.SealSecret(ctx, operatorTOTPLabel(operatorID), []byte(secret))
+	if err != nil {
+		return "", err
+	}
+	return operatorSecretPrefix + base64.StdEncoding.EncodeToString(ct), nil
+}
+
+func (db *DB) openOperatorSecret(ctx context.Context, operatorID, stored string) (string, error) {
+	b64, ok := strings.CutPrefix(stored, operatorSecretPrefix)
+	if !ok {
+		return "", fmt.Errorf("operator TOTP secret is not sealed")
+	}
+	ct, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return "", fmt.Errorf("operator TOTP secret: %w", err)
+	}
+	ring, err := db.ring()
+	if err != nil {
+		return "", err
+	}
+	pt, err := ring.OpenSecret(ctx, operatorTOTPLabel(operatorID), ct)
+	if err != nil {
+		return "", err
+	}
+	return string(pt), nil
+}
+
+// resealOperatorSecrets seals every operator's TOTP secret again under the
+// KEK's current version, so that retiring old versions loses none.
+func (db *DB) resealOperatorSecrets(ctx context.Context) (int, error) {
+	n := 0
+	err := db.inGlobal(ctx, true, func(t *globalTx) error {
+		rows, err := t.query("SELECT operator_id, secret FROM operator_totp")
+		if err != nil {
+			return err
+		}
+		type row struct{ id, secret string }
+		var all []row
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.id, &r.secret); err != nil {
+				rows.Close()
+				return err
+			}
+			all = append(all, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, r := range all {
+			plain, err := db.openOperatorSecret(t.ctx, r.id, r.secret)
+			if err != nil {
+				return err
+			}
+			sealed, err := db.sealOperatorSecret(t.ctx, r.id, plain)
+			if err != nil {
+				return err
+			}
+			if _, err := t.exec("UPDATE operator_totp SET secret = ? WHERE operator_id = ?", sealed, r.id); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
 	return n, err
 }
