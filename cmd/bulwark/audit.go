@@ -117,7 +117,11 @@ type auditRuntime struct {
 // sealer and strict-mode gate for every entry, the signing key, the
 // replica, and the metrics.
 func startAudit(ctx context.Context, cfg *Config, ac *auditConfig, db *store.DB, log *slog.Logger, reg *prometheus.Registry) (*auditRuntime, error) {
-	sealKey, err := audit.LoadOrCreateKey(auditSealKeyPath(cfg.DataDir))
+	ring, err := cfg.keyRing(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sealKey, err := loadOrCreateAuditSealKey(ctx, ring, auditSealKeyPath(cfg.DataDir))
 	if err != nil {
 		return nil, fmt.Errorf("audit sealing key: %w", err)
 	}
@@ -125,7 +129,7 @@ func startAudit(ctx context.Context, cfg *Config, ac *auditConfig, db *store.DB,
 	if err != nil {
 		return nil, err
 	}
-	signer, err := audit.LoadOrCreateSigner(auditSigningKeyPath(cfg.DataDir), ac.Origin)
+	signer, err := loadOrCreateAuditSigner(ctx, ring, auditSigningKeyPath(cfg.DataDir), ac.Origin)
 	if err != nil {
 		return nil, fmt.Errorf("audit signing key: %w", err)
 	}
@@ -163,7 +167,9 @@ const auditPublicKeyHelp = `Print the public key that verifies the audit log's s
 the signed-note verifier key format (origin+hash+key). Give it to
 auditors and customers with "bulwark audit verify --public-key" and
 "bulwark audit verify-export --public-key". The key pair is made on first
-start in the data directory (audit-signing.key, mode 0600).`
+start of "bulwark serve" in the data directory (audit-signing.key, mode
+0600: the private half sealed under the key-encryption key, the public half
+in clear).`
 
 func runAuditPublicKey(ctx context.Context, e *env, args []string) int {
 	cfg := DefaultConfig()
@@ -183,11 +189,11 @@ func runAuditPublicKey(ctx context.Context, e *env, args []string) int {
 	if err := prepareDataDir(cfg.DataDir, true); err != nil {
 		return fail(e, "audit public-key", err)
 	}
-	s, err := audit.LoadOrCreateSigner(auditSigningKeyPath(cfg.DataDir), ac.Origin)
+	vkey, err := auditPublicKey(auditSigningKeyPath(cfg.DataDir))
 	if err != nil {
 		return fail(e, "audit public-key", err)
 	}
-	fmt.Fprintln(e.stdout, s.PublicKey())
+	fmt.Fprintln(e.stdout, vkey)
 	return exitOK
 }
 
@@ -297,16 +303,12 @@ func loadVerifier(dataDir, pubFile string) (*audit.Verifier, error) {
 	if pubFile != "" {
 		return audit.ReadVerifier(pubFile)
 	}
-	b, err := os.ReadFile(auditSigningKeyPath(dataDir))
-	if err != nil {
-		return nil, fmt.Errorf("no audit key in %s (give --public-key FILE): %w", dataDir, err)
-	}
-	lines := strings.Fields(string(b))
-	if len(lines) != 2 {
-		return nil, fmt.Errorf("audit key file %s is malformed", auditSigningKeyPath(dataDir))
-	}
 	// Only the public half is used: verification never needs the secret.
-	return audit.NewVerifier(lines[1])
+	vkey, err := auditPublicKey(auditSigningKeyPath(dataDir))
+	if err != nil {
+		return nil, fmt.Errorf("%w (or give --public-key FILE)", err)
+	}
+	return audit.NewVerifier(vkey)
 }
 
 const auditVerifyExportHelp = `Verify a tenant's audit export (GET /api/v1/audit/export) offline: the
