@@ -239,3 +239,33 @@ func TestOperatorCreate(t *testing.T) {
 		t.Errorf("duplicate operator: exit %d, want 1", r.code)
 	}
 }
+
+// TestTenantDelete: the command needs the slug twice, then the tenant is
+// gone from the list and its slug is free again.
+func TestTenantDelete(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	vars := map[string]string{"BULWARK_DATA": data, "BULWARK_LOG_LEVEL": "error"}
+	if r := runCmd(t, vars, "migrate"); r.code != exitOK {
+		t.Fatalf("migrate: %s", r.stderr)
+	}
+	if r := runCmd(t, vars, "tenant", "create", "acme", "--name", "Acme", "--admin-email", "a@acme.example"); r.code != exitOK {
+		t.Fatalf("create: %s", r.stderr)
+	}
+	for _, args := range [][]string{{"tenant", "delete", "acme"}, {"tenant", "delete", "acme", "--confirm", "acm"}} {
+		if r := runCmd(t, vars, args...); r.code != exitUsage {
+			t.Errorf("%v: exit %d, want %d", args, r.code, exitUsage)
+		}
+	}
+	if r := runCmd(t, vars, "tenant", "delete", "nope", "--confirm", "nope"); r.code != exitError {
+		t.Errorf("deleting a missing tenant: exit %d", r.code)
+	}
+	if r := runCmd(t, vars, "tenant", "delete", "acme", "--confirm", "acme"); r.code != exitOK {
+		t.Fatalf("delete: exit %d: %s", r.code, r.stderr)
+	}
+	if r := runCmd(t, vars, "tenant", "list", "--json"); strings.TrimSpace(r.stdout) != "[]" {
+		t.Errorf("after delete the list is %s", r.stdout)
+	}
+	if r := runCmd(t, vars, "tenant", "create", "acme", "--name", "Acme", "--admin-email", "a@acme.example"); r.code != exitOK {
+		t.Errorf("the slug is not free again: %s", r.stderr)
+	}
+}

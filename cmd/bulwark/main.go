@@ -5,6 +5,7 @@
 //	bulwark operator create EMAIL create an operator account
 //	bulwark tenant create SLUG    create a tenant and its first owner
 //	bulwark tenant list           list tenants
+//	bulwark tenant delete SLUG    delete a tenant, destroying its keys
 //	bulwark audit ...             public-key, verify, verify-export
 //	bulwark version               print the version
 //
@@ -64,6 +65,7 @@ Commands:
 	operator create EMAIL  create an operator and print its activation token
 	tenant create SLUG     create a tenant and its first owner
 	tenant list            list tenants
+	tenant delete SLUG     delete a tenant and its data, destroying its keys
 	audit public-key       print the audit log's public key
 	audit verify           verify the audit log (primary and replica, or a
 	                       replica alone with --replica URL --public-key FILE)

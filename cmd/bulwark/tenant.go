@@ -18,6 +18,9 @@ Commands:
 	               create a tenant and its first owner, and print the owner's
 	               one-time activation token
 	list           list tenants
+	delete SLUG --confirm SLUG
+	               delete a tenant and all its data, destroying its keys first
+	               (crypto-shredding)
 
 Run "bulwark tenant <command> --help" for its flags.
 `
@@ -26,6 +29,7 @@ func runTenant(ctx context.Context, e *env, args []string) int {
 	return subcommands(e, "tenant", tenantHelp, args, map[string]func([]string) int{
 		"create": func(args []string) int { return runTenantCreate(ctx, e, args) },
 		"list":   func(args []string) int { return runTenantList(ctx, e, args) },
+		"delete": func(args []string) int { return runTenantDelete(ctx, e, args) },
 	})
 }
 
@@ -134,5 +138,44 @@ func runTenantList(ctx context.Context, e *env, args []string) int {
 	if err := tw.Flush(); err != nil {
 		return fail(e, "tenant list", err)
 	}
+	return exitOK
+}
+
+const tenantDeleteHelp = `Delete a tenant and all its data. Its keysets are destroyed first
+(crypto-shredding, DATA-3): every value it ever sealed, wherever a copy of
+the ciphertext survives (an old backup, a copy of the database file), can
+no longer be opened. Audit entries, which hold no values, stay. There is no
+undo: --confirm must repeat the slug.`
+
+func runTenantDelete(ctx context.Context, e *env, args []string) int {
+	cfg := DefaultConfig()
+	c := newCommand("tenant delete", "bulwark tenant delete SLUG --confirm SLUG [flags]", tenantDeleteHelp)
+	confirm := c.fs.String("confirm", "", "the tenant's `SLUG` again, to confirm (required)")
+	cfg.bind(c, "data", "db", "log-level")
+	var kc keysConfig
+	kc.bind(c)
+	pos, code, ok := c.parse(e, args, 1)
+	if !ok {
+		return code
+	}
+	if *confirm != pos[0] {
+		return c.usageError(e, "bulwark tenant delete: deleting destroys the tenant's data for good; repeat its slug with --confirm %s", pos[0])
+	}
+	if err := cfg.load(c, e); err != nil {
+		return c.configError(e, err)
+	}
+	if err := kc.load(c, e, cfg.DataDir); err != nil {
+		return c.configError(e, err)
+	}
+	cfg.keys = &kc
+	db, err := openStore(ctx, &cfg, newLogger(e, cfg.LogLevel), false)
+	if err != nil {
+		return fail(e, "tenant delete", err)
+	}
+	defer db.Close()
+	if err := db.DeleteTenant(systemContext(ctx), pos[0]); err != nil {
+		return fail(e, "tenant delete", err)
+	}
+	fmt.Fprintf(e.stdout, "Tenant %s deleted; its keys are destroyed, so no copy of its sealed data can be opened.\n", pos[0])
 	return exitOK
 }
