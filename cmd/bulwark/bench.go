@@ -54,6 +54,7 @@ type benchConfig struct {
 	duration, warmup     time.Duration
 	backend, postgres    string
 	jsonOut              string
+	cpuProfile           string
 }
 
 func runBench(ctx context.Context, e *env, args []string) int {
@@ -71,6 +72,7 @@ func runBench(ctx context.Context, e *env, args []string) int {
 	c.fs.StringVar(&bc.backend, "backend", "sqlite", "sqlite or postgres")
 	c.fs.StringVar(&bc.postgres, "postgres", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "with --backend postgres: an admin URL; bench makes and drops its own database and roles")
 	c.fs.StringVar(&bc.jsonOut, "json", "", "also write the results to this JSON file")
+	c.fs.StringVar(&bc.cpuProfile, "cpu-profile", "", "write the server's CPU profile for the whole run to `FILE` (go tool pprof)")
 	if _, code, ok := c.parse(e, args, 0); !ok {
 		return code
 	}
@@ -111,6 +113,9 @@ func benchmark(ctx context.Context, e *env, bc *benchConfig) error {
 	cfg.keys = &keysConfig{Env: DefaultEnv, KEK: "file://" + filepath.ToSlash(filepath.Join(cfg.DataDir, "kek.json")), CacheTTL: keys.DefaultTTL}
 	fmt.Fprintf(e.stderr, "bench: starting a server (%s) in %s\n", bc.backend, tmp)
 	srvArgs := []string{"serve", "--data", cfg.DataDir, "--addr", cfg.Addr, "--metrics-addr", "off", "--log-level", "error", "--db", cfg.DB}
+	if bc.cpuProfile != "" {
+		srvArgs = append(srvArgs, "--cpu-profile", bc.cpuProfile)
+	}
 	if cfg.DBOwner != "" {
 		srvArgs = append(srvArgs, "--db-owner", cfg.DBOwner)
 	}

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,8 +41,20 @@ func runServe(ctx context.Context, e *env, args []string) int {
 	ac.bind(c, true, true, true)
 	var kc keysConfig
 	kc.bind(c)
+	cpuProfile := c.fs.String("cpu-profile", "", "write a CPU profile of the whole run to `FILE` (go tool pprof), for measuring; see docs/performance.md")
 	if _, code, ok := c.parse(e, args, 0); !ok {
 		return code
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fail(e, "serve", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fail(e, "serve", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if err := cfg.load(c, e); err != nil {
 		return c.configError(e, err)

@@ -168,7 +168,7 @@ func (b *batcher) runOne(s *sql.Tx, set *stmtSet, r *writeReq) (err, broken erro
 	if _, err := s.ExecContext(ctx, "SAVEPOINT req"); err != nil {
 		return nil, fmt.Errorf("savepoint: %w", err)
 	}
-	err = b.call(r.fn, &tx{db: b.db, sql: s, stmts: set, now: b.db.now(), ctx: ctx})
+	err = b.call(r.fn, &tx{db: b.db, sql: s, pool: b.db.write, stmts: set, now: b.db.now(), ctx: ctx})
 	if err != nil {
 		// Undo this request only.
 		if _, rerr := s.ExecContext(ctx, "ROLLBACK TO req"); rerr != nil {

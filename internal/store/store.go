@@ -82,6 +82,8 @@ type DB struct {
 	dsn         string
 	// batch group-commits write transactions on SQLite (see batch.go).
 	batch *batcher
+	// stmts caches prepared statements on SQLite (see stmts.go).
+	stmts *stmtCache
 }
 
 // Open opens the database at dbURL: sqlite:///abs/path.db (or
@@ -150,6 +152,7 @@ func (db *DB) openSQLite(u *url.URL) error {
 	}
 	r.SetMaxOpenConns(4)
 	db.dialect, db.write, db.read = sqliteDialect{}, w, r
+	db.stmts = newStmtCache()
 	db.batch = newBatcher(db)
 	return nil
 }
@@ -170,6 +173,7 @@ func (db *DB) Close() error {
 	if db.batch != nil {
 		db.batch.close()
 	}
+	db.stmts.close()
 	err := db.write.Close()
 	if db.read != db.write {
 		err = errors.Join(err, db.read.Close())

@@ -14,6 +14,7 @@ import (
 type tx struct {
 	db    *DB
 	sql   *sql.Tx
+	pool  *sql.DB  // the pool the transaction came from (stmts.go)
 	stmts *stmtSet // prepared statements of the transaction (shared by a batch)
 	now   time.Time
 	ctx   context.Context
@@ -21,7 +22,7 @@ type tx struct {
 
 func (t *tx) exec(q string, args ...any) (sql.Result, error) {
 	q = t.db.rebind(q)
-	if s := t.stmts.get(t.ctx, t.sql, q); s != nil {
+	if s := t.stmt(q); s != nil {
 		return s.ExecContext(t.ctx, args...)
 	}
 	return t.sql.ExecContext(t.ctx, q, args...)
@@ -29,7 +30,7 @@ func (t *tx) exec(q string, args ...any) (sql.Result, error) {
 
 func (t *tx) query(q string, args ...any) (*sql.Rows, error) {
 	q = t.db.rebind(q)
-	if s := t.stmts.get(t.ctx, t.sql, q); s != nil {
+	if s := t.stmt(q); s != nil {
 		return s.QueryContext(t.ctx, args...)
 	}
 	return t.sql.QueryContext(t.ctx, q, args...)
@@ -37,7 +38,7 @@ func (t *tx) query(q string, args ...any) (*sql.Rows, error) {
 
 func (t *tx) queryRow(q string, args ...any) *sql.Row {
 	q = t.db.rebind(q)
-	if s := t.stmts.get(t.ctx, t.sql, q); s != nil {
+	if s := t.stmt(q); s != nil {
 		return s.QueryRowContext(t.ctx, args...)
 	}
 	return t.sql.QueryRowContext(t.ctx, q, args...)
@@ -75,7 +76,7 @@ func (db *DB) begin(ctx context.Context, write bool) (*tx, error) {
 	if err != nil {
 		return nil, db.formatError(fmt.Errorf("begin: %w", err))
 	}
-	return &tx{db: db, sql: s, stmts: db.newStmtSet(), now: db.now(), ctx: ctx}, nil
+	return &tx{db: db, sql: s, pool: pool, stmts: db.newStmtSet(), now: db.now(), ctx: ctx}, nil
 }
 
 func (db *DB) run(ctx context.Context, write bool, setup func(*tx) error, fn func(*tx) error) error {
@@ -94,18 +95,27 @@ func (db *DB) run(ctx context.Context, write bool, setup func(*tx) error, fn fun
 		return err
 	}
 	defer t.sql.Rollback()
-	if setup != nil {
-		if err := setup(t); err != nil {
-			return db.formatError(err)
+	err = func() error {
+		if setup != nil {
+			if err := setup(t); err != nil {
+				return err
+			}
 		}
+		if err := fn(t); err != nil {
+			return err
+		}
+		if err := t.sql.Commit(); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		return nil
+	}()
+	if err != nil && ctx.Err() != nil {
+		// database/sql rolls the transaction back when its context ends,
+		// and later calls fail with ErrTxDone: the cause is the caller
+		// going away, not a fault of the server.
+		err = ctx.Err()
 	}
-	if err := fn(t); err != nil {
-		return db.formatError(err)
-	}
-	if err := t.sql.Commit(); err != nil {
-		return db.formatError(fmt.Errorf("commit: %w", err))
-	}
-	return nil
+	return db.formatError(err)
 }
 
 // inTenant runs fn in a transaction scoped to the tenant of the principal
