@@ -2,11 +2,10 @@ package console_test
 
 import (
 	"context"
+	"github.com/bulwarkhq/bulwark/internal/browsertest"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -38,21 +37,8 @@ type chanMailer chan mail.Message
 
 func (c chanMailer) Send(_ context.Context, m mail.Message) error { c <- m; return nil }
 
-func chromiumPath(t *testing.T) string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("BULWARK_REQUIRE_CHROMIUM") == "1" {
-		t.Fatal("chromium is required (BULWARK_REQUIRE_CHROMIUM=1) but not installed")
-	}
-	t.Skip("chromium not installed (apt-get install chromium)")
-	return ""
-}
-
 func newBrowserEnv(t *testing.T) *browserEnv {
-	path := chromiumPath(t)
+	path := browsertest.Path(t)
 	fx := storetest.NewFixture(t, "sqlite")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -70,35 +56,13 @@ func newBrowserEnv(t *testing.T) *browserEnv {
 	srv.Start()
 	t.Cleanup(srv.Close)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.NoSandbox, // the tests run as root
-		chromedp.Headless,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-	)
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	bctx, cancelB := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelB(); cancelA() })
-	// The first run starts the browser; it gets no timeout of its own.
-	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/console/login")); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
+	bctx := browsertest.Start(t, path, base+"/console/login")
 	return &browserEnv{fx: fx, base: base, ctx: bctx, mail: mails}
 }
 
 func (b *browserEnv) run(t *testing.T, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
-	defer cancel()
-	if err := chromedp.Do(ctx, actions...); err != nil {
-		loc, _ := chromedp.Run(b.ctx, chromedp.Location())
-		body, _ := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS("body")))
-		t.Fatalf("%v (at %s: %q)", err, loc, body)
-	}
+	browsertest.Run(t, b.ctx, 20*time.Second, actions...)
 }
 
 // text returns the visible text of the element sel.

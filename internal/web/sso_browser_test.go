@@ -2,12 +2,11 @@ package web
 
 import (
 	"context"
+	"github.com/bulwarkhq/bulwark/internal/browsertest"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -30,21 +29,8 @@ type ssoBrowser struct {
 	ctx  context.Context
 }
 
-func chromium(t *testing.T) string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("BULWARK_REQUIRE_CHROMIUM") == "1" {
-		t.Fatal("chromium is required (BULWARK_REQUIRE_CHROMIUM=1) but not installed")
-	}
-	t.Skip("chromium not installed (apt-get install chromium)")
-	return ""
-}
-
 func newSSOBrowser(t *testing.T) *ssoBrowser {
-	path := chromium(t)
+	path := browsertest.Path(t)
 	e := newE2E(t, "sqlite")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -68,34 +54,13 @@ func newSSOBrowser(t *testing.T) *ssoBrowser {
 	srv.Start()
 	t.Cleanup(srv.Close)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.NoSandbox, // the tests run as root
-		chromedp.Headless,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-	)
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	bctx, cancelB := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelB(); cancelA() })
-	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/healthz")); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
+	bctx := browsertest.Start(t, path, base+"/healthz")
 	return &ssoBrowser{e: e, base: base, ctx: bctx}
 }
 
 func (b *ssoBrowser) run(t *testing.T, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
-	defer cancel()
-	if err := chromedp.Do(ctx, actions...); err != nil {
-		loc, _ := chromedp.Run(b.ctx, chromedp.Location())
-		body, _ := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS("body")))
-		t.Fatalf("%v (at %s: %q)", err, loc, body)
-	}
+	browsertest.Run(t, b.ctx, 30*time.Second, actions...)
 }
 
 func (b *ssoBrowser) text(t *testing.T, sel string) string {
