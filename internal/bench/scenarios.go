@@ -12,8 +12,9 @@ import (
 type Tenant struct {
 	Slug  string
 	Token string // an API token with the owner role
-	// Email and Password log in as the owner (login scenario only).
-	Email, Password string
+	// Email and Password log in as the owner (login scenario only, once
+	// the owner is activated with Activation).
+	Email, Password, Activation string
 	Records         []string // preloaded record ids in the bench collection
 }
 
