@@ -15,7 +15,7 @@ type Tenant struct {
 	// Email and Password log in as the owner (login scenario only, once
 	// the owner is activated with Activation).
 	Email, Password, Activation string
-	Records         []string // preloaded record ids in the bench collection
+	Records                     []string // preloaded record ids in the bench collection
 }
 
 // Collection is the collection every scenario uses: three plain fields and
