@@ -448,3 +448,23 @@ func labels(m *dto.Metric) string {
 	}
 	return route + " " + status
 }
+
+// TestClientGoneIsNotAnError: a request whose client went away is logged
+// at info level with client_gone, not as a server error.
+func TestClientGoneIsNotAnError(t *testing.T) {
+	var logs bytes.Buffer
+	a := New(Deps{
+		Ready:  func(ctx context.Context) error { return ctx.Err() },
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	serve(a.Handler(), request("GET", "/readyz", "").WithContext(ctx))
+	var line map[string]any
+	if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
+		t.Fatalf("log: %q", logs.String())
+	}
+	if line["level"] != "INFO" || line["client_gone"] != true || line["error"] != nil {
+		t.Errorf("log line = %v", line)
+	}
+}

@@ -93,7 +93,13 @@ func (a *API) observe(next http.Handler) http.Handler {
 		level := slog.LevelInfo
 		if st.err != nil {
 			attrs = append(attrs, slog.String("error_code", string(bulwark.ErrorCode(st.err))))
-			if status >= 500 {
+			switch {
+			case r.Context().Err() != nil:
+				// The client went away (closed the connection, timed
+				// out): nothing failed here, so no error-level line that
+				// an alert would fire on.
+				attrs = append(attrs, slog.Bool("client_gone", true))
+			case status >= 500:
 				// The cause, for operators; the client saw a generic message.
 				level = slog.LevelError
 				attrs = append(attrs, slog.String("error", st.err.Error()))
