@@ -395,7 +395,7 @@ func (t *tenantTx) sessionPrincipal(hash string) (*bulwark.Principal, bool, erro
 		if err != nil {
 			return nil, false, err
 		}
-		roles, err := t.roles()
+		roles, err := t.rolesFor(gs[userID])
 		if err != nil {
 			return nil, false, err
 		}
@@ -418,7 +418,7 @@ func (t *tenantTx) tokenPrincipal(hash string) (*bulwark.Principal, bool, error)
 	if revoked.Valid || now >= expires {
 		return nil, false, errBadSecret
 	}
-	roles, err := t.roles()
+	roles, err := t.rolesFor([]bulwark.Grant{g})
 	if err != nil {
 		return nil, false, err
 	}
