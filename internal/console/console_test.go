@@ -283,3 +283,25 @@ func TestCrossOriginPostRefused(t *testing.T) {
 		t.Fatalf("CSP %q", csp)
 	}
 }
+
+// TestConsoleSecurityHeaders: console pages, redirects, refusals and 404s
+// carry the same security headers as the API (DATA-2).
+func TestConsoleSecurityHeaders(t *testing.T) {
+	fx := storetest.NewFixture(t, "sqlite")
+	srv := httptest.NewServer(console.New(console.Deps{Auth: fx.Auth, Account: fx.Auth}).Handler())
+	defer srv.Close()
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, path := range []string{"/console/login", "/console/", "/console/nope", "/console/static/console.js"} {
+		res, err := client.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		for _, h := range []string{"Strict-Transport-Security", "X-Content-Type-Options", "Content-Security-Policy", "X-Frame-Options",
+			"Referrer-Policy", "Cross-Origin-Opener-Policy", "Cross-Origin-Resource-Policy", "Permissions-Policy", "Cache-Control"} {
+			if res.Header.Get(h) == "" {
+				t.Errorf("GET %s (%d) has no %s", path, res.StatusCode, h)
+			}
+		}
+	}
+}

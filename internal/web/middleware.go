@@ -13,6 +13,7 @@ import (
 	"time"
 
 	bulwark "github.com/bulwarkhq/bulwark"
+	"github.com/bulwarkhq/bulwark/internal/headers"
 )
 
 // state is what inner layers tell the access log about a request: they
@@ -137,27 +138,13 @@ func sanitizeMethod(m string) string {
 	return "OTHER"
 }
 
+// apiCSP is the API's Content-Security-Policy: it serves JSON only, so no
+// document it returns may load or run anything, or be framed.
+const apiCSP = "default-src 'none'; frame-ancestors 'none'"
+
 // securityHeaders are set before anything else runs, so every response
 // carries them: errors, 404s and recovered panics included (DATA-2).
-func securityHeaders(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
-		h.Set("X-Content-Type-Options", "nosniff")
-		// The API serves JSON only: no document it returns may load or
-		// run anything, or be framed.
-		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		h.Set("Cross-Origin-Resource-Policy", "same-origin")
-		h.Set("Permissions-Policy", "()")
-		// Responses hold tenant data and secrets shown once: no cache,
-		// shared or private, may keep them.
-		h.Set("Cache-Control", "no-store")
-		next.ServeHTTP(w, r)
-	})
-}
+func securityHeaders(next http.Handler) http.Handler { return headers.Secure(apiCSP, next) }
 
 // requestID gives every request a fresh random id. A client-sent
 // X-Request-Id is ignored: the id ties log lines and audit entries
