@@ -19,7 +19,6 @@ import (
 	"github.com/bulwarkhq/bulwark"
 	"github.com/bulwarkhq/bulwark/internal/bench"
 	"github.com/bulwarkhq/bulwark/internal/devcert"
-	"github.com/bulwarkhq/bulwark/internal/keys"
 	"github.com/bulwarkhq/bulwark/internal/pgadmin"
 	"github.com/bulwarkhq/bulwark/internal/store"
 	"github.com/bulwarkhq/bulwark/internal/web"
@@ -110,7 +109,7 @@ func benchmark(ctx context.Context, e *env, bc *benchConfig) error {
 	}
 	// The same keys the server child uses by default: its KEK file in its
 	// data directory, in the default environment.
-	cfg.keys = &keysConfig{Env: DefaultEnv, KEK: "file://" + filepath.ToSlash(filepath.Join(cfg.DataDir, "kek.json")), CacheTTL: keys.DefaultTTL}
+	cfg.keys = defaultKeys(cfg.DataDir)
 	fmt.Fprintf(e.stderr, "bench: starting a server (%s) in %s\n", bc.backend, tmp)
 	srvArgs := []string{"serve", "--data", cfg.DataDir, "--addr", cfg.Addr, "--metrics-addr", "off", "--log-level", "error", "--db", cfg.DB}
 	if bc.cpuProfile != "" {

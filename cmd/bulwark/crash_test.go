@@ -80,7 +80,7 @@ func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 	if err := cfg.finish(); err != nil {
 		t.Fatal(err)
 	}
-	cfg.keys = &keysConfig{Env: DefaultEnv, KEK: "file://" + filepath.ToSlash(filepath.Join(data, "kek.json")), CacheTTL: time.Minute}
+	cfg.keys = defaultKeys(data)
 	db, err := openStore(ctx, &cfg, newLogger(&env{stderr: io.Discard}, "error"), false)
 	if err != nil {
 		t.Fatal(err)

@@ -92,12 +92,24 @@ func (kc *keysConfig) load(c *command, e *env, dataDir string) error {
 		return fmt.Errorf("--env %q: %s", kc.Env, bulwark.ErrorMessage(err))
 	}
 	if kc.KEK == "" {
-		kc.KEK = "file://" + filepath.ToSlash(filepath.Join(dataDir, "kek.json"))
+		kc.KEK = defaultKEK(dataDir)
 	}
 	if kc.CacheTTL <= 0 {
 		return errors.New("--key-cache-ttl must be positive")
 	}
 	return nil
+}
+
+// defaultKEK is the KEK URL used when none is given: a key file in the
+// data directory.
+func defaultKEK(dataDir string) string {
+	return "file://" + filepath.ToSlash(filepath.Join(dataDir, "kek.json"))
+}
+
+// defaultKeys is the keys configuration of a process that gives no key
+// flags: the default environment and KEK file of dataDir.
+func defaultKeys(dataDir string) *keysConfig {
+	return &keysConfig{Env: DefaultEnv, KEK: defaultKEK(dataDir), CacheTTL: keys.DefaultTTL}
 }
 
 // open opens the keeper (creating the KEK file on first use) and the ring.
