@@ -48,7 +48,7 @@ func refreshSSOMetadata(ctx context.Context, s *sso.Service, every time.Duration
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			n, err := s.RefreshMetadata(ctx)
+			n, err := s.RefreshMetadata(systemContext(ctx))
 			if err != nil {
 				log.Warn("SSO metadata refresh", "err", err, "updated", n)
 			} else if n > 0 {

@@ -622,6 +622,9 @@ func (db *DB) FederatedLogout(ctx context.Context, pr *sso.Provider, issuer, sub
 // metadata comes from a URL, for the periodic refresh. It is a system
 // task: it returns no secrets and reads no tenant data but the provider.
 func (db *DB) SSOMetadataSources(ctx context.Context) ([]sso.MetadataSource, error) {
+	if err := requireSystem(ctx); err != nil {
+		return nil, err
+	}
 	var tenants []string
 	err := db.inGlobal(ctx, false, func(t *globalTx) error {
 		rows, err := t.query("SELECT id FROM tenants ORDER BY id")
@@ -671,6 +674,9 @@ func (db *DB) SSOMetadataSources(ctx context.Context) ([]sso.MetadataSource, err
 // SetSSOMetadata replaces a provider's IdP metadata with a refreshed copy
 // (system task, audited in the tenant).
 func (db *DB) SetSSOMetadata(ctx context.Context, tenantID, providerID, metadata string) error {
+	if err := requireSystem(ctx); err != nil {
+		return err
+	}
 	return db.inTenantID(ctx, tenantID, nil, true, func(t *tenantTx) error {
 		res, err := t.exec("UPDATE sso_providers SET idp_metadata = ?, updated_at = ? WHERE tenant_id = ? AND id = ? AND kind = ?",
 			metadata, micros(t.now), t.tenantID, providerID, sso.KindSAML)

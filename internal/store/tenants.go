@@ -27,6 +27,16 @@ func requireOperator(ctx context.Context) error {
 	return nil
 }
 
+// requireSystem fails unless ctx carries the system principal: the few
+// methods that take a tenant id from their caller (background jobs across
+// tenants) serve the process itself, never a request.
+func requireSystem(ctx context.Context) error {
+	if p := bulwark.FromContext(ctx); p == nil || p.Kind != bulwark.KindSystem {
+		return bulwark.Errorf(bulwark.EForbidden, "only the system itself may do this")
+	}
+	return nil
+}
+
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
 
 // CreateTenant creates a tenant and invites its first owner.

@@ -219,7 +219,10 @@ func TestE2ESAMLMetadataRefresh(t *testing.T) {
 	}), 201))
 	id := v["id"].(string)
 	svc := e.api.deps.SSO
-	if n, err := svc.RefreshMetadata(context.Background()); err != nil || n != 0 {
+	if _, err := svc.RefreshMetadata(context.Background()); err == nil {
+		t.Fatal("a metadata refresh without the system principal was allowed")
+	}
+	if n, err := svc.RefreshMetadata(storetest.System(context.Background())); err != nil || n != 0 {
 		t.Fatalf("unchanged metadata: updated %d, %v", n, err)
 	}
 	key, _ := rsa.GenerateKey(rand.Reader, 2048)
@@ -228,7 +231,7 @@ func TestE2ESAMLMetadataRefresh(t *testing.T) {
 	next, _ := x509.ParseCertificate(der)
 	idp.server.IDP.Certificate = next
 	idp.server.IDP.Key = key
-	if n, err := svc.RefreshMetadata(context.Background()); err != nil || n != 1 {
+	if n, err := svc.RefreshMetadata(storetest.System(context.Background())); err != nil || n != 1 {
 		t.Fatalf("rolled certificate: updated %d, %v", n, err)
 	}
 	got := decodeInto[map[string]any](t, e.want(e.do("GET", "/api/v1/settings/sso/providers/"+id, owner, nil), 200))
