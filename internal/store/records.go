@@ -221,6 +221,7 @@ func sortedKeys(m map[string]any) []string {
 func (db *DB) CreateRecord(ctx context.Context, collection string, data map[string]any) (*bulwark.Record, error) {
 	var r *bulwark.Record
 	err := db.inTenant(ctx, true, func(t *tenantTx) error {
+		t.keepAuth = true
 		c, lk, err := t.recordScope(bulwark.PermRecordsWrite, collection, lockShare)
 		if err != nil {
 			return err
@@ -271,6 +272,7 @@ func checkVersion(r *bulwark.Record, ifVersion int64) error {
 func (db *DB) UpdateRecord(ctx context.Context, collection, id string, patch map[string]any, ifVersion int64) (*bulwark.Record, error) {
 	var r *bulwark.Record
 	err := db.inTenant(ctx, true, func(t *tenantTx) error {
+		t.keepAuth = true
 		c, lk, err := t.recordScope(bulwark.PermRecordsWrite, collection, lockShare)
 		if err != nil {
 			return err
@@ -314,6 +316,7 @@ func (db *DB) UpdateRecord(ctx context.Context, collection, id string, patch map
 // DeleteRecord removes a record.
 func (db *DB) DeleteRecord(ctx context.Context, collection, id string, ifVersion int64) error {
 	return db.inTenant(ctx, true, func(t *tenantTx) error {
+		t.keepAuth = true
 		c, _, err := t.recordScope(bulwark.PermRecordsDelete, collection, lockNone)
 		if err != nil {
 			return err

@@ -42,6 +42,7 @@ var errLeaseLost = &bulwark.Error{Code: bulwark.EConflict, Message: "another pro
 func (db *DB) AcquireAuditLease(ctx context.Context, holder string, ttl time.Duration) (bool, error) {
 	var ok bool
 	err := db.inGlobal(ctx, true, func(t *globalTx) error {
+		t.keepAuth = true
 		res, err := t.exec("UPDATE leases SET holder = ?, until = ? WHERE name = ? AND (until < ? OR holder = ?)",
 			holder, micros(t.now.Add(ttl)), sequencerLease, micros(t.now), holder)
 		if err != nil {

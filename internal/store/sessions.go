@@ -331,14 +331,19 @@ func (db *DB) Authenticate(ctx context.Context, bearer string) (*bulwark.Princip
 		}
 		return db.authenticateOperator(ctx, hash)
 	}
+	if p, ok := db.auth.get(scope, hash, micros(db.now())); ok {
+		return p, nil
+	}
+	gen := db.auth.snapshot(scope)
 	var p *bulwark.Principal
 	var touch bool
+	var until int64
 	err := db.inTenantID(ctx, scope, nil, false, func(t *tenantTx) error {
 		var err error
 		if kind == secret.Session {
-			p, touch, err = t.sessionPrincipal(hash)
+			p, touch, until, err = t.sessionPrincipal(hash)
 		} else {
-			p, touch, err = t.tokenPrincipal(hash)
+			p, touch, until, err = t.tokenPrincipal(hash)
 		}
 		if err != nil {
 			return err
@@ -353,6 +358,7 @@ func (db *DB) Authenticate(ctx context.Context, bearer string) (*bulwark.Princip
 	}
 	if touch {
 		err = db.inTenantID(ctx, scope, p, true, func(t *tenantTx) error {
+			t.keepAuth = true // the last use moves, the principal does not
 			if kind == secret.Session {
 				_, err := t.exec("UPDATE user_secrets SET last_seen_at = ? WHERE tenant_id = ? AND id = ?", micros(t.now), t.tenantID, hash)
 				return err
@@ -364,27 +370,33 @@ func (db *DB) Authenticate(ctx context.Context, bearer string) (*bulwark.Princip
 			return nil, err
 		}
 	}
+	db.auth.put(scope, hash, gen, p, until)
 	return p, nil
 }
 
-func (t *tenantTx) sessionPrincipal(hash string) (*bulwark.Principal, bool, error) {
+// The principal readers return, besides the principal, whether its last use
+// is due to be written (touch) and until when (microseconds) it may be
+// cached: the earliest of its end, its idle end, its next touch and
+// authCacheMaxAge from now, counting a due touch as done.
+
+func (t *tenantTx) sessionPrincipal(hash string) (p *bulwark.Principal, touch bool, until int64, err error) {
 	var userID, stage string
 	var expires, lastSeen, idle, authAt int64
-	err := t.queryRow(`SELECT s.user_id, s.expires_at, s.last_seen_at, s.stage, s.idle_us, s.auth_at FROM user_secrets s
+	err = t.queryRow(`SELECT s.user_id, s.expires_at, s.last_seen_at, s.stage, s.idle_us, s.auth_at FROM user_secrets s
 		JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id
 		WHERE s.tenant_id = ? AND s.id = ? AND s.kind = ? AND u.status = ?`,
 		t.tenantID, hash, secret.Session, bulwark.StatusActive).Scan(&userID, &expires, &lastSeen, &stage, &idle, &authAt)
 	if err != nil {
-		return nil, false, err
+		return nil, false, 0, err
 	}
 	if idle <= 0 {
 		idle = t.db.opt.SessionIdle.Microseconds()
 	}
 	now := micros(t.now)
 	if now >= expires || now >= lastSeen+idle {
-		return nil, false, errBadSecret
+		return nil, false, 0, errBadSecret
 	}
-	p := &bulwark.Principal{Kind: bulwark.KindUser, ID: userID, TenantID: t.tenantID, SessionID: hash, Stage: stage, Grants: []bulwark.ResolvedGrant{}}
+	p = &bulwark.Principal{Kind: bulwark.KindUser, ID: userID, TenantID: t.tenantID, SessionID: hash, Stage: stage, Grants: []bulwark.ResolvedGrant{}}
 	if authAt > 0 {
 		p.AuthAt = fromMicros(authAt)
 	}
@@ -393,37 +405,45 @@ func (t *tenantTx) sessionPrincipal(hash string) (*bulwark.Principal, bool, erro
 	if stage == "" {
 		gs, err := t.grantsOf(userID)
 		if err != nil {
-			return nil, false, err
+			return nil, false, 0, err
 		}
 		roles, err := t.rolesFor(gs[userID])
 		if err != nil {
-			return nil, false, err
+			return nil, false, 0, err
 		}
 		p.Grants = resolve(roles, gs[userID])
 	}
-	return p, now-lastSeen >= touchEvery.Microseconds(), nil
+	touch = now >= lastSeen+touchEvery.Microseconds()
+	if touch {
+		lastSeen = now // the caller writes it
+	}
+	return p, touch, min(expires, lastSeen+idle, lastSeen+touchEvery.Microseconds(), now+authCacheMaxAge.Microseconds()), nil
 }
 
-func (t *tenantTx) tokenPrincipal(hash string) (*bulwark.Principal, bool, error) {
+func (t *tenantTx) tokenPrincipal(hash string) (p *bulwark.Principal, touch bool, until int64, err error) {
 	var id string
 	var g bulwark.Grant
 	var expires int64
 	var revoked, used sql.NullInt64
-	err := t.queryRow(`SELECT id, role, collection, expires_at, revoked_at, last_used_at FROM api_tokens WHERE tenant_id = ? AND secret_hash = ?`,
+	err = t.queryRow(`SELECT id, role, collection, expires_at, revoked_at, last_used_at FROM api_tokens WHERE tenant_id = ? AND secret_hash = ?`,
 		t.tenantID, hash).Scan(&id, &g.Role, &g.Collection, &expires, &revoked, &used)
 	if err != nil {
-		return nil, false, err
+		return nil, false, 0, err
 	}
 	now := micros(t.now)
 	if revoked.Valid || now >= expires {
-		return nil, false, errBadSecret
+		return nil, false, 0, errBadSecret
 	}
 	roles, err := t.rolesFor([]bulwark.Grant{g})
 	if err != nil {
-		return nil, false, err
+		return nil, false, 0, err
 	}
-	p := &bulwark.Principal{Kind: bulwark.KindToken, ID: id, TenantID: t.tenantID, Grants: resolve(roles, []bulwark.Grant{g})}
-	return p, !used.Valid || now-used.Int64 >= touchEvery.Microseconds(), nil
+	p = &bulwark.Principal{Kind: bulwark.KindToken, ID: id, TenantID: t.tenantID, Grants: resolve(roles, []bulwark.Grant{g})}
+	touch = !used.Valid || now >= used.Int64+touchEvery.Microseconds()
+	if touch {
+		used.Int64 = now // the caller writes it
+	}
+	return p, touch, min(expires, used.Int64+touchEvery.Microseconds(), now+authCacheMaxAge.Microseconds()), nil
 }
 
 func (db *DB) authenticateOperator(ctx context.Context, hash string) (*bulwark.Principal, error) {

@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -84,6 +85,11 @@ type DB struct {
 	batch *batcher
 	// stmts caches prepared statements on SQLite (see stmts.go).
 	stmts *stmtCache
+	// auth caches resolved principals (see authcache.go); on PostgreSQL
+	// stopListen ends its invalidation listener.
+	auth       *authCache
+	stopListen context.CancelFunc
+	listening  sync.WaitGroup
 }
 
 // Open opens the database at dbURL: sqlite:///abs/path.db (or
@@ -154,6 +160,8 @@ func (db *DB) openSQLite(u *url.URL) error {
 	db.dialect, db.write, db.read = sqliteDialect{}, w, r
 	db.stmts = newStmtCache()
 	db.batch = newBatcher(db)
+	// One process is the only writer: invalidation is local and complete.
+	db.auth = newAuthCache(true)
 	return nil
 }
 
@@ -165,6 +173,15 @@ func (db *DB) openPostgres(ctx context.Context, dbURL string) error {
 	p.SetMaxOpenConns(20)
 	p.SetConnMaxIdleTime(5 * time.Minute)
 	db.dialect, db.write, db.read = postgresDialect{}, p, p
+	// Other nodes write too: the cache is on only while the listener is.
+	db.auth = newAuthCache(false)
+	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	db.stopListen = cancel
+	db.listening.Add(1)
+	go func() {
+		defer db.listening.Done()
+		db.listenAuthChanges(lctx, dbURL)
+	}()
 	return nil
 }
 
@@ -172,6 +189,10 @@ func (db *DB) openPostgres(ctx context.Context, dbURL string) error {
 func (db *DB) Close() error {
 	if db.batch != nil {
 		db.batch.close()
+	}
+	if db.stopListen != nil {
+		db.stopListen()
+		db.listening.Wait()
 	}
 	db.stmts.close()
 	err := db.write.Close()

@@ -57,7 +57,7 @@ func FailureKey(kind string, parts ...string) string {
 // Attempt counts one attempt against key. It fails with rate_limited,
 // without counting, while the key is throttled or locked.
 func (db *DB) Attempt(ctx context.Context, key string) error {
-	return db.inGlobal(ctx, true, func(t *globalTx) error { return t.attempt(key) })
+	return db.inGlobal(ctx, true, func(t *globalTx) error { t.keepAuth = true; return t.attempt(key) })
 }
 
 func (t *tx) attempt(key string) error {
@@ -93,7 +93,7 @@ func (t *tx) attempt(key string) error {
 
 // ClearFailures forgets key's failures, after a success.
 func (db *DB) ClearFailures(ctx context.Context, key string) error {
-	return db.inGlobal(ctx, true, func(t *globalTx) error { return t.clearFailures(key) })
+	return db.inGlobal(ctx, true, func(t *globalTx) error { t.keepAuth = true; return t.clearFailures(key) })
 }
 
 func (t *tx) clearFailures(key string) error {

@@ -52,6 +52,10 @@ type tenantTx struct {
 	tx
 	tenantID  string
 	principal *bulwark.Principal
+	// keepAuth says the transaction changes nothing a principal is made
+	// of, so cached principals survive it (authcache.go). Only set it
+	// where that is plainly true: records, the last-use touch, logins.
+	keepAuth bool
 }
 
 // globalTx reaches deployment-level tables only (tenants, operators). On
@@ -59,6 +63,7 @@ type tenantTx struct {
 type globalTx struct {
 	tx
 	principal *bulwark.Principal
+	keepAuth  bool // as in tenantTx
 }
 
 func (db *DB) begin(ctx context.Context, write bool) (*tx, error) {
@@ -132,9 +137,24 @@ func (db *DB) inTenant(ctx context.Context, write bool, fn func(*tenantTx) error
 // credential being checked (a login, a session or token, an activation
 // secret) rather than from a principal. It is unexported on purpose.
 func (db *DB) inTenantID(ctx context.Context, tenantID string, p *bulwark.Principal, write bool, fn func(*tenantTx) error) error {
-	return db.run(ctx, write, func(t *tx) error { return db.setTenant(t, tenantID) }, func(t *tx) error {
-		return fn(&tenantTx{tx: *t, tenantID: tenantID, principal: p})
+	invalidate := false
+	err := db.run(ctx, write, func(t *tx) error { return db.setTenant(t, tenantID) }, func(t *tx) error {
+		tt := &tenantTx{tx: *t, tenantID: tenantID, principal: p}
+		if err := fn(tt); err != nil {
+			return err
+		}
+		if !write || tt.keepAuth {
+			return nil
+		}
+		invalidate = true
+		return t.notifyAuthChange(tenantID)
 	})
+	// After the commit (or its failure: then nothing changed, and dropping
+	// entries costs only a re-read).
+	if invalidate {
+		db.auth.invalidate(tenantID)
+	}
+	return err
 }
 
 func (db *DB) setTenant(t *tx, tenantID string) error {
@@ -149,9 +169,22 @@ func (db *DB) setTenant(t *tx, tenantID string) error {
 
 // inGlobal runs fn in a deployment-level transaction.
 func (db *DB) inGlobal(ctx context.Context, write bool, fn func(*globalTx) error) error {
-	return db.run(ctx, write, nil, func(t *tx) error {
-		return fn(&globalTx{tx: *t, principal: bulwark.FromContext(ctx)})
+	invalidate := false
+	err := db.run(ctx, write, nil, func(t *tx) error {
+		gt := &globalTx{tx: *t, principal: bulwark.FromContext(ctx)}
+		if err := fn(gt); err != nil {
+			return err
+		}
+		if !write || gt.keepAuth {
+			return nil
+		}
+		invalidate = true
+		return t.notifyAuthChange("")
 	})
+	if invalidate {
+		db.auth.invalidate("")
+	}
+	return err
 }
 
 // formatError maps driver errors to application errors, in one place for

@@ -1,0 +1,192 @@
+package store
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/bulwarkhq/bulwark"
+)
+
+// The principal cache.
+//
+// Authenticating a session or an API token reads the secret, the user, the
+// grants and the roles: a read transaction before every request's own, a
+// fifth of all CPU under load. The cache keeps resolved tenant principals
+// by secret hash, and revocation stays immediate (ASVS V7.4.1, V8.3.2)
+// because every write transaction in a tenant invalidates that tenant's
+// entries when it commits, unless the transaction says it changes nothing
+// a principal is made of (record writes, the last-use touch, a login).
+// Invalidating by default means a new write path cannot forget to; a
+// deployment-level write (tenants, operators) invalidates every tenant.
+//
+// Races: Authenticate takes the tenant's generation before its read
+// transaction and stores what it read only if the generation has not moved
+// since, and the writer moves it after its commit; so an entry read before
+// a revocation committed is never kept after it.
+//
+// PostgreSQL nodes share the database but not this cache: an invalidating
+// transaction also calls pg_notify, which PostgreSQL delivers to every
+// node's listener when (and only if) it commits. A node whose listener is
+// not connected does not use its cache at all, so a missed notification
+// can never leave a revoked credential usable; the propagation delay is the
+// notification's (milliseconds on a LAN).
+//
+// Entries also expire by time: at the session's absolute or idle end, when
+// its last use is due to be written again (touchEvery), and after maxAge
+// at most.
+
+const (
+	// authCacheMax bounds the entries; a full cache drops an arbitrary one.
+	authCacheMax = 100_000
+	// authCacheMaxAge bounds an entry's life whatever else happens.
+	authCacheMaxAge = 5 * time.Minute
+	// authChannel is the PostgreSQL notification channel; the payload is a
+	// tenant id, or "*" for every tenant.
+	authChannel = "bulwark_auth"
+)
+
+type authCache struct {
+	mu      sync.Mutex
+	enabled bool // PostgreSQL: only while the listener is connected
+	entries map[string]authEntry
+	gens    map[string]uint64 // per tenant
+	global  uint64
+}
+
+type authEntry struct {
+	p           bulwark.Principal
+	gen, global uint64
+	until       int64 // microseconds
+	tenantID    string
+}
+
+// authGen is a snapshot of the generations that guard one tenant's entries.
+type authGen struct{ tenant, global uint64 }
+
+func newAuthCache(enabled bool) *authCache {
+	return &authCache{enabled: enabled, entries: map[string]authEntry{}, gens: map[string]uint64{}}
+}
+
+// get returns a copy of the principal cached for hash in tenantID, if it is
+// still valid at now (microseconds).
+func (c *authCache) get(tenantID, hash string, now int64) (*bulwark.Principal, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[hash]
+	if !ok || !c.enabled {
+		return nil, false
+	}
+	if e.tenantID != tenantID || e.gen != c.gens[tenantID] || e.global != c.global || now >= e.until {
+		delete(c.entries, hash)
+		return nil, false
+	}
+	p := e.p // the caller may change its copy; Grants is never written
+	return &p, true
+}
+
+// snapshot returns tenantID's generations, to be given back to put.
+func (c *authCache) snapshot(tenantID string) authGen {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return authGen{c.gens[tenantID], c.global}
+}
+
+// put caches p for hash until until, unless tenantID's entries have been
+// invalidated since g was taken.
+func (c *authCache) put(tenantID, hash string, g authGen, p *bulwark.Principal, until int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.enabled || g != (authGen{c.gens[tenantID], c.global}) {
+		return
+	}
+	if len(c.entries) >= authCacheMax {
+		for k := range c.entries {
+			delete(c.entries, k)
+			break
+		}
+	}
+	c.entries[hash] = authEntry{p: *p, gen: g.tenant, global: g.global, until: until, tenantID: tenantID}
+}
+
+// invalidate drops tenantID's entries; "" drops every tenant's.
+func (c *authCache) invalidate(tenantID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if tenantID == "" {
+		c.global++
+		clear(c.entries)
+		return
+	}
+	c.gens[tenantID]++
+}
+
+// setEnabled turns the cache on or off; either way it starts empty.
+func (c *authCache) setEnabled(on bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.enabled = on
+	c.global++
+	clear(c.entries)
+}
+
+// notifyAuthChange, in a PostgreSQL write transaction, tells every node's
+// listener to invalidate tenantID ("" for all) when the transaction commits.
+func (t *tx) notifyAuthChange(tenantID string) error {
+	if t.db.dialect.name() != "postgres" {
+		return nil
+	}
+	if tenantID == "" {
+		tenantID = "*"
+	}
+	_, err := t.exec("SELECT pg_notify('"+authChannel+"', ?)", tenantID)
+	return err
+}
+
+// listenAuthChanges keeps a PostgreSQL connection listening on authChannel
+// until ctx ends, invalidating as notifications arrive. The cache is on
+// only while the listener is connected.
+func (db *DB) listenAuthChanges(ctx context.Context, dsn string) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := db.listenOnce(ctx, dsn)
+		db.auth.setEnabled(false)
+		if ctx.Err() != nil {
+			return
+		}
+		db.opt.Logger.Warn("principal cache off: the invalidation listener lost its connection; retrying", "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
+func (db *DB) listenOnce(ctx context.Context, dsn string) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+authChannel); err != nil {
+		return err
+	}
+	// Anything committed before LISTEN took effect was never notified:
+	// start from an empty cache.
+	db.auth.setEnabled(true)
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		if n.Payload == "*" {
+			db.auth.invalidate("")
+		} else {
+			db.auth.invalidate(n.Payload)
+		}
+	}
+}
