@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/beevik/etree"
+	"github.com/crewjam/saml/xmlenc"
 	dsig "github.com/russellhaering/goxmldsig"
 )
 
@@ -67,6 +68,7 @@ type respOpts struct {
 	sigMethod            string
 	canon                dsig.Canonicalizer
 	authnContext         string
+	encryptTo            *x509.Certificate // encrypt the (signed) assertion to this SP certificate
 }
 
 func (idp *testIdP) signingContext(o respOpts) *dsig.SigningContext {
@@ -168,6 +170,28 @@ func (idp *testIdP) response(t *testing.T, u SPURLs, now time.Time, o respOpts) 
 			t.Fatal(err)
 		}
 		a = signed
+	}
+	if o.encryptTo != nil {
+		// Encrypted the way crewjam/saml's IdP does it (RSA-OAEP key
+		// transport, AES-CBC content), an implementation independent of
+		// gosaml2's decryption.
+		d := etree.NewDocument()
+		d.SetRoot(a)
+		plain, err := d.WriteToBytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc := xmlenc.OAEP()
+		enc.BlockCipher = xmlenc.AES128CBC
+		enc.DigestMethod = &xmlenc.SHA1
+		ed, err := enc.Encrypt(o.encryptTo, plain, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ed.CreateAttr("Type", "http://www.w3.org/2001/04/xmlenc#Element")
+		ea := etree.NewElement("saml:EncryptedAssertion")
+		ea.AddChild(ed)
+		a = ea
 	}
 	r.AddChild(a)
 	if o.signResponse {

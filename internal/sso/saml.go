@@ -11,6 +11,7 @@ import (
 	saml2 "github.com/russellhaering/gosaml2"
 	"github.com/russellhaering/gosaml2/types"
 	dsig "github.com/russellhaering/goxmldsig"
+	dsigtypes "github.com/russellhaering/goxmldsig/types"
 
 	"github.com/bulwarkhq/bulwark"
 )
@@ -51,7 +52,7 @@ const nameIDTransient = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"
 
 func (sp *SP) library(pr *Provider, md *IdPMetadata, u SPURLs) *saml2.SAMLServiceProvider {
 	certs := dsig.MemoryX509CertificateStore{Roots: md.Certs}
-	return &saml2.SAMLServiceProvider{
+	lib := &saml2.SAMLServiceProvider{
 		IdentityProviderSSOURL:      md.SSOURL,
 		IdentityProviderSSOBinding:  md.SSOBinding,
 		IdentityProviderSLOURL:      md.SLOURL,
@@ -69,23 +70,51 @@ func (sp *SP) library(pr *Provider, md *IdPMetadata, u SPURLs) *saml2.SAMLServic
 		MaximumDecompressedBodySize: MaxResponseBytes,
 		MaximumXMLTokens:            maxXMLTokens,
 	}
+	if pr.SPKey.usable() {
+		// The same key signs requests and decrypts assertions; gosaml2
+		// reads the decryption key only from the SPKeyStore field.
+		ks := pr.SPKey.keyStore()
+		lib.SPKeyStore, lib.SPSigningKeyStore = ks, ks
+		lib.SignAuthnRequestsAlgorithm = dsig.RSASHA256SignatureMethod
+		lib.SignAuthnRequests = pr.SignRequests
+	}
+	return lib
 }
 
-// Metadata returns the SP metadata a tenant admin gives their IdP.
-func (sp *SP) Metadata(u SPURLs) ([]byte, error) {
+// withDecryptionKey is lib decrypting with k instead (rollover: an IdP
+// may still encrypt to the key published next to the active one).
+func withDecryptionKey(lib *saml2.SAMLServiceProvider, k *SPKey) {
+	lib.SPKeyStore = k.keyStore()
+}
+
+// Metadata returns the SP metadata a tenant admin gives their IdP: the
+// entity id, ACS and SLO endpoints, and the provider's certificates, each
+// for signing and for encryption. The next key, once made, is listed too,
+// so an IdP that refreshes metadata trusts it before it becomes active.
+func (sp *SP) Metadata(pr *Provider, u SPURLs) ([]byte, error) {
 	ed := types.EntityDescriptor{
 		EntityID:   u.EntityID,
 		ValidUntil: sp.now().Add(7 * 24 * time.Hour).UTC(),
 		SPSSODescriptor: &types.SPSSODescriptor{
-			AuthnRequestsSigned:        false,
+			AuthnRequestsSigned:        pr.SignRequests && pr.SPKey != nil,
 			WantAssertionsSigned:       true,
 			ProtocolSupportEnumeration: "urn:oasis:names:tc:SAML:2.0:protocol",
 			NameIDFormats:              []string{"urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress", "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"},
 			AssertionConsumerServices:  []types.IndexedEndpoint{{Binding: BindingPOST, Location: u.ACS, Index: 1}},
 		},
 	}
+	for _, k := range []*SPKey{pr.SPKey, pr.SPNextKey} {
+		if k == nil || k.Cert == nil {
+			continue
+		}
+		for _, use := range []string{"signing", "encryption"} {
+			kd := types.KeyDescriptor{Use: use}
+			kd.KeyInfo.X509Data.X509Certificates = []dsigtypes.X509Certificate{{Data: k.certBase64()}}
+			ed.SPSSODescriptor.KeyDescriptors = append(ed.SPSSODescriptor.KeyDescriptors, kd)
+		}
+	}
 	if u.SLO != "" {
-		ed.SPSSODescriptor.SingleLogoutServices = []types.Endpoint{{Binding: BindingPOST, Location: u.SLO}}
+		ed.SPSSODescriptor.SingleLogoutServices = []types.Endpoint{{Binding: BindingRedirect, Location: u.SLO}, {Binding: BindingPOST, Location: u.SLO}}
 	}
 	b, err := xml.MarshalIndent(ed, "", "  ")
 	if err != nil {
@@ -117,11 +146,13 @@ func (sp *SP) Begin(ctx context.Context, st State, pr *Provider, u SPURLs, retur
 	if err := st.SaveRequest(ctx, req); err != nil {
 		return "", err
 	}
-	if md.SSOBinding == BindingPOST {
-		// An IdP that takes only POST still gets a redirect: the
-		// request is small and unsigned either way.
-		lib.IdentityProviderSSOBinding = BindingRedirect
+	if lib.SignAuthnRequests {
+		// HTTP-Redirect binding: the signature covers the query string
+		// (SAMLRequest, SigAlg), made with the provider's SP key.
+		return lib.BuildAuthURLRedirect("", doc)
 	}
+	// An IdP that takes only POST still gets a redirect: the request is
+	// small and unsigned.
 	return lib.BuildAuthURLFromDocument("", doc)
 }
 
@@ -160,9 +191,21 @@ func (sp *SP) ACS(ctx context.Context, st State, pr *Provider, u SPURLs, samlRes
 		return nil, "", refused("%d assertions in a %s", scan.assertions, scan.root.Local)
 	}
 	now, skew := sp.now(), sp.skew()
-	resp, err := sp.library(pr, md, u).ValidateEncodedResponse(enc)
+	lib := sp.library(pr, md, u)
+	resp, err := lib.ValidateEncodedResponse(enc)
+	if err != nil && scan.encrypted && pr.SPNextKey.usable() {
+		// Rollover: an IdP may encrypt to the other published key.
+		withDecryptionKey(lib, pr.SPNextKey)
+		resp, err = lib.ValidateEncodedResponse(enc)
+	}
 	if err != nil {
 		return nil, "", refused("SAMLResponse rejected: %v", err)
+	}
+	// An encrypted assertion must still carry its own verified signature
+	// or sit in a verified signed Response (gosaml2 decrypts first, then
+	// checks signatures on what it decrypted).
+	if scan.encrypted && !resp.SignatureValidated && !(len(resp.Assertions) == 1 && resp.Assertions[0].SignatureValidated) {
+		return nil, "", refused("encrypted assertion not signed")
 	}
 	if len(resp.Assertions) != 1 || len(resp.EncryptedAssertions) != 0 {
 		return nil, "", refused("not exactly one verified assertion")
@@ -240,7 +283,7 @@ func (sp *SP) ACS(ctx context.Context, st State, pr *Provider, u SPURLs, samlRes
 		}
 		return nil, "", err
 	}
-	id := &Identity{Issuer: md.EntityID, Subject: nameID}
+	id := &Identity{Issuer: md.EntityID, Subject: nameID, NameIDFormat: sub.NameID.Format}
 	attrs := map[string]string{}
 	if a.AttributeStatement != nil {
 		for _, at := range a.AttributeStatement.Attributes {

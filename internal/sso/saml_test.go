@@ -97,7 +97,7 @@ func TestSAMLLogin(t *testing.T) {
 		}
 	})
 	t.Run("SP metadata", func(t *testing.T) {
-		b, err := e.sp.Metadata(e.u)
+		b, err := e.sp.Metadata(e.pr, e.u)
 		if err != nil || !strings.Contains(string(b), e.u.ACS) || !strings.Contains(string(b), `entityID="`+e.u.EntityID+`"`) {
 			t.Fatalf("%s %v", b, err)
 		}

@@ -28,6 +28,7 @@ type Backend interface {
 	SSOMetadataSources(ctx context.Context) ([]MetadataSource, error)
 	SetSSOMetadata(ctx context.Context, tenantID, providerID, metadata string) error
 	SetSSOSettings(ctx context.Context, s Settings) (*Settings, error)
+	RolloverSPKey(ctx context.Context, id, action string) (*Provider, error)
 }
 
 // Service runs the browser flows and the admin configuration. BaseURL
@@ -139,7 +140,7 @@ func (s *Service) Metadata(ctx context.Context, slug, id string) ([]byte, error)
 	if pr.Kind != KindSAML {
 		return nil, bulwark.NotFound("identity provider")
 	}
-	return s.SP.Metadata(s.URLs(slug, id))
+	return s.SP.Metadata(pr, s.URLs(slug, id))
 }
 
 // refused audits a refused answer of the IdP and returns err.

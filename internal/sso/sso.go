@@ -57,6 +57,17 @@ type Provider struct {
 	EmailAttribute string `json:"email_attribute,omitempty"`
 	NameAttribute  string `json:"name_attribute,omitempty"`
 	RoleAttribute  string `json:"role_attribute,omitempty"`
+	// SignRequests signs AuthnRequests with the provider's SP key (an IdP
+	// that requires signed requests needs it on).
+	SignRequests bool `json:"sign_requests,omitempty"`
+
+	// SPKey is this provider's SAML key pair (signing and decryption);
+	// SPNextKey, if any, is published beside it before it becomes active
+	// (rollover), or kept after it retired, and decrypts too. Neither is
+	// ever read from or written to JSON; redacted copies hold only the
+	// certificate.
+	SPKey     *SPKey `json:"-"`
+	SPNextKey *SPKey `json:"-"`
 
 	// Provisioning: JIT creates unknown users with DefaultRole; without it
 	// only existing users may log in (invite-only).
@@ -87,8 +98,10 @@ type Identity struct {
 	MFA bool
 	// Role is a role name from the RoleAttribute, if mapped.
 	Role string
-	// SessionIndex is SAML's, for logout.
+	// SessionIndex and NameIDFormat are SAML's, kept with the session so
+	// logout can name it to the IdP.
 	SessionIndex string
+	NameIDFormat string
 }
 
 // Request is a login Bulwark began and has not finished: stored server-side

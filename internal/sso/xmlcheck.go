@@ -40,9 +40,12 @@ var (
 	}
 )
 
+const digestSHA1 = "http://www.w3.org/2000/09/xmldsig#sha1"
+
 // xmlScan is what checkXML learned about a document.
 type xmlScan struct {
-	assertions int // Assertion and EncryptedAssertion elements, anywhere
+	assertions int  // Assertion and EncryptedAssertion elements, anywhere
+	encrypted  bool // at least one EncryptedAssertion
 	root       xml.Name
 }
 
@@ -67,6 +70,7 @@ func checkXML(b []byte, limit int) (*xmlScan, error) {
 	d.Strict = true
 	s := &xmlScan{}
 	depth, tokens := 0, 0
+	var parents []string // local names of the open elements
 	for {
 		tok, err := d.RawToken()
 		if errors.Is(err, io.EOF) {
@@ -86,9 +90,15 @@ func checkXML(b []byte, limit int) (*xmlScan, error) {
 			if depth == 1 {
 				s.root = t.Name
 			}
+			parent := ""
+			if len(parents) > 0 {
+				parent = parents[len(parents)-1]
+			}
+			parents = append(parents, t.Name.Local)
 			switch t.Name.Local {
 			case "Assertion", "EncryptedAssertion":
 				s.assertions++
+				s.encrypted = s.encrypted || t.Name.Local == "EncryptedAssertion"
 			case "SignatureMethod", "DigestMethod", "CanonicalizationMethod", "Transform":
 				alg := attr(t, "Algorithm")
 				ok := false
@@ -96,7 +106,10 @@ func checkXML(b []byte, limit int) (*xmlScan, error) {
 				case "SignatureMethod":
 					ok = allowedSignatureMethods[alg]
 				case "DigestMethod":
-					ok = allowedDigestMethods[alg]
+					// RSA-OAEP key transport names its own digest inside
+					// EncryptionMethod; SHA-1 there is OAEP's default and
+					// not a signature digest.
+					ok = allowedDigestMethods[alg] || parent == "EncryptionMethod" && alg == digestSHA1
 				default:
 					ok = allowedTransforms[alg]
 				}
@@ -106,6 +119,9 @@ func checkXML(b []byte, limit int) (*xmlScan, error) {
 			}
 		case xml.EndElement:
 			depth--
+			if len(parents) > 0 {
+				parents = parents[:len(parents)-1]
+			}
 		case xml.ProcInst:
 			if t.Target != "xml" {
 				return nil, errorf("processing instruction %q", t.Target)

@@ -39,7 +39,7 @@ const (
 // with the tenant's data key (sealSecret): retiring a key checks them, so a
 // key is disabled only when nothing at all uses it. Each is a (table,
 // column) pair; the column holds raw ciphertext (BLOB/BYTEA).
-var sealedColumns = [][2]string{{"mfa_totp", "secret"}, {"sso_providers", "client_secret"}}
+var sealedColumns = [][2]string{{"mfa_totp", "secret"}, {"sso_providers", "client_secret"}, {"sso_providers", "sp_key"}, {"sso_providers", "sp_next_key"}}
 
 // startReseal starts the tenant's re-seal job, or restarts it from the
 // beginning if one is running (a second rotation, another reclassified

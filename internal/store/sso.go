@@ -28,6 +28,7 @@ type ssoConfig struct {
 	RoleAttribute  string   `json:"role_attribute,omitempty"`
 	JIT            bool     `json:"jit,omitempty"`
 	DefaultRole    string   `json:"default_role,omitempty"`
+	SignRequests   bool     `json:"sign_requests,omitempty"`
 }
 
 // validateProvider checks a provider's shape (not whether its IdP works).
@@ -77,17 +78,25 @@ func validateProvider(p *sso.Provider) error {
 func configOf(p *sso.Provider) string {
 	b, _ := json.Marshal(ssoConfig{Issuer: p.Issuer, ClientID: p.ClientID, AllowedDomains: p.AllowedDomains, HostedDomain: p.HostedDomain,
 		MetadataURL: p.MetadataURL, IdPInitiated: p.IdPInitiated, EmailAttribute: p.EmailAttribute, NameAttribute: p.NameAttribute,
-		RoleAttribute: p.RoleAttribute, JIT: p.JIT, DefaultRole: p.DefaultRole})
+		RoleAttribute: p.RoleAttribute, JIT: p.JIT, DefaultRole: p.DefaultRole, SignRequests: p.SignRequests})
 	return string(b)
 }
 
-const providerCols = "id, kind, name, config, client_secret, idp_metadata"
+const providerCols = "id, kind, name, config, client_secret, idp_metadata, sp_cert, sp_next_cert"
 
 func (t *tenantTx) scanProvider(s interface{ Scan(...any) error }) (*sso.Provider, error) {
 	var p sso.Provider
 	var cfg string
-	var sealed []byte
-	if err := s.Scan(&p.ID, &p.Kind, &p.Name, &cfg, &sealed, &p.IdPMetadata); err != nil {
+	var sealed, cert, nextCert []byte
+	if err := s.Scan(&p.ID, &p.Kind, &p.Name, &cfg, &sealed, &p.IdPMetadata, &cert, &nextCert); err != nil {
+		return nil, err
+	}
+	// Certificates only: private keys are opened by provider().
+	var err error
+	if p.SPKey, err = certOnly(cert); err != nil {
+		return nil, err
+	}
+	if p.SPNextKey, err = certOnly(nextCert); err != nil {
 		return nil, err
 	}
 	// The secret is opened by provider(), after the row is read (a query
@@ -102,7 +111,7 @@ func (t *tenantTx) scanProvider(s interface{ Scan(...any) error }) (*sso.Provide
 	p.TenantID = t.tenantID
 	p.Issuer, p.ClientID, p.AllowedDomains, p.HostedDomain = c.Issuer, c.ClientID, c.AllowedDomains, c.HostedDomain
 	p.MetadataURL, p.IdPInitiated, p.EmailAttribute, p.NameAttribute, p.RoleAttribute = c.MetadataURL, c.IdPInitiated, c.EmailAttribute, c.NameAttribute, c.RoleAttribute
-	p.JIT, p.DefaultRole = c.JIT, c.DefaultRole
+	p.JIT, p.DefaultRole, p.SignRequests = c.JIT, c.DefaultRole, c.SignRequests
 	return &p, nil
 }
 
@@ -134,6 +143,11 @@ func (t *tenantTx) provider(id string) (*sso.Provider, error) {
 		}
 		p.ClientSecret = string(plain)
 	}
+	if p.Kind == sso.KindSAML {
+		if err := t.openSPKeys(p); err != nil {
+			return nil, err
+		}
+	}
 	return p, nil
 }
 
@@ -150,6 +164,15 @@ func (db *DB) CreateSSOProvider(ctx context.Context, p sso.Provider) (*sso.Provi
 		return nil, err
 	}
 	p.ID = newID()
+	p.SPKey, p.SPNextKey = nil, nil
+	if p.Kind == sso.KindSAML {
+		// Generated before the transaction: RSA key generation is slow.
+		k, err := sso.NewSPKey("bulwark-saml-sp-"+p.ID, db.now())
+		if err != nil {
+			return nil, err
+		}
+		p.SPKey = k
+	}
 	err := db.inTenant(ctx, true, func(t *tenantTx) error {
 		if err := t.requireCan(bulwark.PermSettingsManage); err != nil {
 			return err
@@ -166,7 +189,10 @@ func (db *DB) CreateSSOProvider(ctx context.Context, p sso.Provider) (*sso.Provi
 			t.tenantID, p.ID, p.Kind, p.Name, configOf(&p), sealed, p.IdPMetadata, micros(t.now), micros(t.now)); err != nil {
 			return err
 		}
-		return t.audit(auditEntry{Action: "sso.provider.create", TargetKind: "sso_provider", TargetID: p.ID, Fields: []string{"kind", "name", "config"}, Privileged: true})
+		if err := t.storeSPKeys(p.ID, p.SPKey, nil); err != nil {
+			return err
+		}
+		return t.audit(auditEntry{Action: "sso.provider.create", TargetKind: "sso_provider", TargetID: p.ID, Fields: []string{"kind", "name", "config", "sp_key"}, Privileged: true})
 	})
 	if err != nil {
 		return nil, err
@@ -187,6 +213,7 @@ func (db *DB) UpdateSSOProvider(ctx context.Context, id string, p sso.Provider) 
 			return err
 		}
 		p.ID, p.Kind, p.TenantID = old.ID, old.Kind, t.tenantID
+		p.SPKey, p.SPNextKey = old.SPKey, old.SPNextKey // keys change only through RolloverSPKey
 		if p.ClientSecret == "" {
 			p.ClientSecret = old.ClientSecret
 		}
@@ -272,12 +299,14 @@ func (db *DB) ListSSOProviders(ctx context.Context) ([]*sso.Provider, error) {
 	return out, err
 }
 
-// redact withholds the client secret: it is write-only.
+// redact withholds the client secret (write-only) and the SP private
+// keys (never shown).
 func redact(p *sso.Provider) *sso.Provider {
 	c := *p
 	if c.ClientSecret != "" {
 		c.ClientSecret = "********"
 	}
+	c.SPKey, c.SPNextKey = c.SPKey.Public(), c.SPNextKey.Public()
 	return &c
 }
 

@@ -142,6 +142,7 @@ func TestE2ECrossTenant(t *testing.T) {
 			crossCase{pattern: "GET /api/v1/settings/sso/providers/{id}", pathB: "/api/v1/settings/sso/providers/" + bProv, pathMiss: "/api/v1/settings/sso/providers/" + miss},
 			crossCase{pattern: "PUT /api/v1/settings/sso/providers/{id}", pathB: "/api/v1/settings/sso/providers/" + bProv, pathMiss: "/api/v1/settings/sso/providers/" + miss, bodyB: prov, bodyMiss: prov},
 			crossCase{pattern: "DELETE /api/v1/settings/sso/providers/{id}", pathB: "/api/v1/settings/sso/providers/" + bProv, pathMiss: "/api/v1/settings/sso/providers/" + miss},
+			crossCase{pattern: "POST /api/v1/settings/sso/providers/{id}/sp-keys", pathB: "/api/v1/settings/sso/providers/" + bProv + "/sp-keys", pathMiss: "/api/v1/settings/sso/providers/" + miss + "/sp-keys", bodyB: `{"action":"prepare"}`, bodyMiss: `{"action":"prepare"}`},
 			crossCase{pattern: "GET /api/v1/settings/sso", pathB: "/api/v1/settings/sso", pathMiss: "/api/v1/settings/sso"},
 			crossCase{pattern: "PUT /api/v1/settings/sso", pathB: "/api/v1/settings/sso", pathMiss: "/api/v1/settings/sso", bodyB: `{"sso_only":false,"fallback_users":["` + bUser + `"]}`, bodyMiss: `{"sso_only":false,"fallback_users":["` + miss + `"]}`},
 			crossCase{pattern: "POST /api/v1/settings/sso/providers", pathB: "/api/v1/settings/sso/providers", pathMiss: "/api/v1/settings/sso/providers",

@@ -48,10 +48,11 @@ func (a *API) routeTable() []route {
 
 		// The vendor's staff (PRIV-1: no tenant data here).
 		{"POST", "/api/v1/operator/login", public, handleOperatorLogin(d.Auth)},
-		{"GET", "/api/v1/operator/tenants", operator, handleListTenants(d.Tenants)},
-		{"POST", "/api/v1/operator/tenants", operator, handleCreateTenant(d.Tenants)},
-		{"POST", "/api/v1/operator/operators", operator, handleCreateOperator(d.Operators)},
-		{"GET", "/api/v1/operator/keys", operator, handleListKeys(d.Keys)},
+		{"GET", "/api/v1/operator/tenants", operator(bulwark.OperatorAdmin), handleListTenants(d.Tenants)},
+		{"POST", "/api/v1/operator/tenants", operator(bulwark.OperatorAdmin), handleCreateTenant(d.Tenants)},
+		{"POST", "/api/v1/operator/operators", operator(bulwark.OperatorAdmin), handleCreateOperator(d.Operators)},
+		{"GET", "/api/v1/operator/keys", operator(bulwark.OperatorAdmin), handleListKeys(d.Keys)},
+		{"GET", "/api/v1/operator/audit", operator(bulwark.OperatorSecurity), handleSearchAllAudit(d.Audit)},
 
 		// Users of the caller's tenant (AUTH-6).
 		{"GET", "/api/v1/users", tenant(bulwark.PermUsersRead), handleListUsers(d.Users)},
@@ -77,6 +78,7 @@ func (a *API) routeTable() []route {
 		{"GET", "/api/v1/settings/sso/providers/{id}", tenant(bulwark.PermSettingsManage), handleGetSSOProvider(d.SSO)},
 		{"PUT", "/api/v1/settings/sso/providers/{id}", tenant(bulwark.PermSettingsManage), handleUpdateSSOProvider(d.SSO)},
 		{"DELETE", "/api/v1/settings/sso/providers/{id}", tenant(bulwark.PermSettingsManage), handleDeleteSSOProvider(d.SSO)},
+		{"POST", "/api/v1/settings/sso/providers/{id}/sp-keys", tenant(bulwark.PermSettingsManage), handleRolloverSPKey(d.SSO)},
 
 		// Browser single sign-on: public, the IdP's signed answer is the
 		// credential (sso.go).

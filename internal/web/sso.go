@@ -195,7 +195,12 @@ type providerView struct {
 	EntityID    string `json:"sp_entity_id,omitempty"`
 	ACSURL      string `json:"sp_acs_url,omitempty"`
 	MetadataURL string `json:"sp_metadata_url,omitempty"`
-	StartURL    string `json:"login_url"`
+	SLOURL      string `json:"sp_slo_url,omitempty"`
+	// The SP certificates (PEM): the active one, and the next (before a
+	// rollover) or previous (after it) one, if any.
+	Certificate     string `json:"sp_certificate,omitempty"`
+	NextCertificate string `json:"sp_next_certificate,omitempty"`
+	StartURL        string `json:"login_url"`
 }
 
 func viewOf(s *sso.Service, r *http.Request, p *sso.Provider) providerView {
@@ -205,7 +210,13 @@ func viewOf(s *sso.Service, r *http.Request, p *sso.Provider) providerView {
 		v.RedirectURI = s.RedirectURI(slug, p.ID)
 	} else {
 		u := s.URLs(slug, p.ID)
-		v.EntityID, v.ACSURL, v.MetadataURL = u.EntityID, u.ACS, u.EntityID
+		v.EntityID, v.ACSURL, v.MetadataURL, v.SLOURL = u.EntityID, u.ACS, u.EntityID, u.SLO
+		if p.SPKey != nil {
+			v.Certificate = p.SPKey.CertPEM()
+		}
+		if p.SPNextKey != nil {
+			v.NextCertificate = p.SPNextKey.CertPEM()
+		}
 	}
 	return v
 }
@@ -301,6 +312,28 @@ func handlePutSSOSettings(s *sso.Service) http.Handler {
 			return err
 		}
 		encode(w, http.StatusOK, set)
+		return nil
+	})
+}
+
+// handleRolloverSPKey prepares, activates or retires a SAML provider's
+// next SP key.
+func handleRolloverSPKey(s *sso.Service) http.Handler {
+	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		in, err := decode[struct {
+			Action string `json:"action"`
+		}](w, r)
+		if err != nil {
+			return err
+		}
+		if err := noSSO(s); err != nil {
+			return err
+		}
+		p, err := s.B.RolloverSPKey(r.Context(), r.PathValue("id"), in.Action)
+		if err != nil {
+			return err
+		}
+		encode(w, http.StatusOK, viewOf(s, r, p))
 		return nil
 	})
 }

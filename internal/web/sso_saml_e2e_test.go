@@ -173,6 +173,11 @@ func TestE2ESAMLLogin(t *testing.T) {
 		if !strings.Contains(acsPage, "SAMLResponse") {
 			t.Fatalf("no SAMLResponse form: %d %s", resp.StatusCode, acsPage)
 		}
+		// The SP metadata lists an encryption certificate, so crewjam's
+		// IdP encrypts the assertion to the provider's SP key.
+		if raw := samlResponseOf(t, acsPage); !strings.Contains(raw, "EncryptedAssertion") || strings.Contains(raw, "carol@alpha.example") {
+			t.Fatalf("assertion not encrypted: %.300s", raw)
+		}
 		resp = submitForm(t, c, idp.srv.URL, acsPage, nil)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console/records" {
@@ -238,4 +243,18 @@ func TestE2ESAMLMetadataRefresh(t *testing.T) {
 	if !strings.Contains(got["idp_metadata"].(string), base64.StdEncoding.EncodeToString(next.Raw)[:40]) {
 		t.Fatal("the new certificate is not in the stored metadata")
 	}
+}
+
+// samlResponseOf decodes the SAMLResponse field of an auto-post page.
+func samlResponseOf(t *testing.T, page string) string {
+	t.Helper()
+	m := regexp.MustCompile(`name="SAMLResponse" value="([^"]+)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no SAMLResponse in %.300s", page)
+	}
+	b, err := base64.StdEncoding.DecodeString(html.UnescapeString(m[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
