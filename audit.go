@@ -43,6 +43,12 @@ type AuditEntry struct {
 	Outcome    string      `json:"outcome"`
 	RequestID  string      `json:"request_id"`
 	Privileged bool        `json:"privileged"`
+	// Client and UserAgent are the request's client address and user
+	// agent, opened from their sealed form for the tenant's own readers
+	// (audit.read). They are empty when nothing was recorded, for
+	// deployment-level entries, and once the tenant's keys are destroyed.
+	Client    string `json:"client,omitempty"`
+	UserAgent string `json:"user_agent,omitempty"`
 }
 
 // AuditFilter selects audit entries. Empty fields do not filter.

@@ -42,8 +42,10 @@ func TestPostgresMigrateServeAndCLI(t *testing.T) {
 		t.Errorf("/readyz: %d", r.StatusCode)
 	}
 
-	// The admin commands do not need the data directory on PostgreSQL.
-	r = runCmd(t, vars, "tenant", "create", "acme", "--data", filepath.Join(t.TempDir(), "none"),
+	// The admin commands do not need the data directory on PostgreSQL; they
+	// need the server's key-encryption key (here its KEK file; in production
+	// a KMS), or the tenant's keys would be wrapped under another one.
+	r = runCmd(t, vars, "tenant", "create", "acme", "--data", filepath.Join(t.TempDir(), "none"), "--kek", defaultKEK(data),
 		"--name", "Acme", "--admin-email", "ada@acme.example", "--json")
 	if r.code != exitOK {
 		t.Fatalf("tenant create: exit %d, stderr %s", r.code, r.stderr)

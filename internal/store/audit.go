@@ -17,8 +17,11 @@ import (
 
 // AuditOptions configures what the store writes into audit entries.
 type AuditOptions struct {
-	// Sealer seals the client address and user agent of each entry. Nil
-	// leaves them out: they are personal data and are never stored clear.
+	// Sealer seals the client address and user agent of deployment-level
+	// entries, and of a tenant's entries when no key ring is configured or
+	// the tenant's keys cannot be had (see audit_seal.go); a tenant's
+	// entries are otherwise sealed under the tenant's data key. Nil leaves
+	// them out: they are personal data and are never stored clear.
 	Sealer audit.Sealer
 	// Gate is asked before every audited write; an error refuses the write
 	// (strict mode: the replica is too far behind). Nil allows everything.
@@ -69,18 +72,9 @@ func (t *tx) appendAudit(tenantID *string, p *bulwark.Principal, e auditEntry) e
 		outcome = bulwark.OutcomeSuccess
 	}
 	ri := bulwark.RequestInfoFrom(t.ctx)
-	var client, agent string
-	if ao.Sealer != nil {
-		tid := ""
-		if tenantID != nil {
-			tid = *tenantID
-		}
-		if client, err = ao.Sealer.Seal(tid, "client", ri.ClientIP); err != nil {
-			return fmt.Errorf("seal audit client address: %w", err)
-		}
-		if agent, err = ao.Sealer.Seal(tid, "user_agent", ri.UserAgent); err != nil {
-			return fmt.Errorf("seal audit user agent: %w", err)
-		}
+	client, agent, err := t.sealClient(tenantID, ri)
+	if err != nil {
+		return err
 	}
 	privileged := any(e.Privileged)
 	if t.db.dialect.name() == "sqlite" {
@@ -201,6 +195,7 @@ func (db *DB) SearchAudit(ctx context.Context, f bulwark.AuditFilter) ([]*bulwar
 		}
 		defer rows.Close()
 		var seqs []int64
+		var sealed []string
 		for rows.Next() {
 			e, rowSeq, err := scanEntry(rows)
 			if err != nil {
@@ -212,9 +207,15 @@ func (db *DB) SearchAudit(ctx context.Context, f bulwark.AuditFilter) ([]*bulwar
 			}
 			out = append(out, pe)
 			seqs = append(seqs, rowSeq)
+			sealed = append(sealed, e.Client)
 		}
 		if err := rows.Err(); err != nil {
 			return err
+		}
+		rows.Close()
+		o := &clientOpener{t: t}
+		for i, pe := range out {
+			o.open(pe, sealed[i])
 		}
 		if len(out) > limit {
 			out, next = out[:limit], strconv.FormatInt(seqs[limit-1], 10)

@@ -563,9 +563,16 @@ func TestAuditEveryMutation(t *testing.T) {
 		noErr(t, r.Auth.Logout(owner))
 		expect("Logout", "user", me, "auth.logout", "user", me, false)
 
-		// The sealed fields hold a keyed hash, never the value.
+		// The client fields are sealed: a tenant's entry under the
+		// tenant's key (one value for both), a deployment-level one as a
+		// keyed hash under the deployment key; never the value.
 		for _, e := range r.auditRows(t) {
-			if e["request_id"] == "req-1" && (!strings.HasPrefix(e["client"], "hmac-sha256:") || !strings.HasPrefix(e["user_agent"], "hmac-sha256:")) {
+			if e["request_id"] != "req-1" {
+				continue
+			}
+			tenantSealed := strings.HasPrefix(e["client"], "aead:") && e["user_agent"] == ""
+			deploymentSealed := strings.HasPrefix(e["client"], "hmac-sha256:") && strings.HasPrefix(e["user_agent"], "hmac-sha256:")
+			if (e["tenant"] != "" && !tenantSealed) || (e["tenant"] == "" && !deploymentSealed) {
 				t.Fatalf("client fields not sealed: %v", e)
 			}
 		}

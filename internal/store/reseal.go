@@ -253,6 +253,9 @@ func (t *tenantTx) retireUnusedKeys() error {
 		}
 	}
 	data := krows[keys.PurposeData]
+	if err := t.auditKeyIDs(data.w, inUse); err != nil {
+		return err
+	}
 	w, _, err := t.db.opt.Keys.Retire(t.ctx, data.w, func(id uint32) bool { return inUse[id] })
 	if err != nil {
 		return err
