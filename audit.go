@@ -53,6 +53,9 @@ type AuditEntry struct {
 
 // AuditFilter selects audit entries. Empty fields do not filter.
 type AuditFilter struct {
+	// Tenant is a tenant id; only the cross-tenant search of security
+	// operators takes it (a tenant's own search is its tenant).
+	Tenant  string
 	Actor   string // actor id
 	Action  string // exact action, or a prefix ending in '.', such as "record."
 	Target  string // target id
@@ -83,4 +86,9 @@ type AuditService interface {
 	// RecordDenial records that the principal in ctx was refused. It is
 	// written in its own transaction: there is no change to attach it to.
 	RecordDenial(ctx context.Context, d Denial) error
+	// SearchAllAudit lists entries of every tenant and of the deployment,
+	// newest first, for operators with the security role. The search is
+	// itself recorded (who searched, which filters by name) before any
+	// entry is returned. Sealed client fields are never opened here.
+	SearchAllAudit(ctx context.Context, f AuditFilter) ([]*AuditEntry, string, error)
 }

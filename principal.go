@@ -39,6 +39,24 @@ type Principal struct {
 	// AuthAt is when the person behind a session last proved who they are
 	// (login or re-authentication); step-up checks it.
 	AuthAt time.Time
+	// OperatorRoles are an operator's roles (PRIV-1); empty for everyone
+	// else.
+	OperatorRoles []OperatorRole
+}
+
+// HasOperatorRole reports whether p is a complete operator session
+// holding role. Deny by default: any other principal, an operator that
+// still owes its second factor, or one without the role, has none.
+func (p *Principal) HasOperatorRole(role OperatorRole) bool {
+	if p == nil || p.Kind != KindOperator || p.Stage != "" {
+		return false
+	}
+	for _, r := range p.OperatorRoles {
+		if r == role {
+			return true
+		}
+	}
+	return false
 }
 
 // Session stages: what a login still owes.

@@ -60,7 +60,11 @@ type TenantService interface {
 
 // OperatorService manages the vendor's staff accounts.
 type OperatorService interface {
-	CreateOperator(ctx context.Context, email string) (*Operator, *Invitation, error)
+	// CreateOperator creates an operator holding roles. Without roles the
+	// operator can log in and reach nothing (deny by default).
+	CreateOperator(ctx context.Context, email string, roles ...OperatorRole) (*Operator, *Invitation, error)
+	// SetOperatorRoles replaces the roles of the operator with email.
+	SetOperatorRoles(ctx context.Context, email string, roles []OperatorRole) (*Operator, error)
 }
 
 // UserService manages the users of the caller's tenant (AUTH-6).

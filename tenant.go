@@ -74,8 +74,54 @@ func (n *NewTenant) Validate() error {
 // Operator is one of the vendor's staff. Operators are not tenant users and
 // see no tenant data (PRIV-1).
 type Operator struct {
-	ID        string    `json:"id"`
-	Email     string    `json:"email"`
-	Status    Status    `json:"status"`
-	CreatedAt time.Time `json:"created_at"`
+	ID        string         `json:"id"`
+	Email     string         `json:"email"`
+	Status    Status         `json:"status"`
+	Roles     []OperatorRole `json:"roles"`
+	CreatedAt time.Time      `json:"created_at"`
+}
+
+// OperatorRole is what an operator may do (PRIV-1). An operator holds one
+// or more; every operator route requires one, and none grants access to
+// tenant data.
+type OperatorRole string
+
+const (
+	// OperatorAdmin runs the deployment: tenant lifecycle, keys, operators.
+	OperatorAdmin OperatorRole = "admin"
+	// OperatorSecurity searches the audit log across tenants (itself
+	// audited).
+	OperatorSecurity OperatorRole = "security"
+)
+
+// OperatorRoles lists every operator role.
+var OperatorRoles = []OperatorRole{OperatorAdmin, OperatorSecurity}
+
+// Valid reports whether r is a known operator role.
+func (r OperatorRole) Valid() bool {
+	for _, k := range OperatorRoles {
+		if r == k {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckOperatorRoles validates a set of roles for field: at least one,
+// each known, none twice.
+func CheckOperatorRoles(field string, roles []OperatorRole) error {
+	if len(roles) == 0 {
+		return FieldError(field, "must name at least one role: admin or security")
+	}
+	seen := map[OperatorRole]bool{}
+	for _, r := range roles {
+		if !r.Valid() {
+			return FieldError(field, "names an unknown role: the roles are admin and security")
+		}
+		if seen[r] {
+			return FieldError(field, "names a role twice")
+		}
+		seen[r] = true
+	}
+	return nil
 }

@@ -47,7 +47,7 @@ func TestDataDirWithOpenPermissionsRefused(t *testing.T) {
 			{"migrate"},
 			{"tenant", "list"},
 			{"tenant", "create", "acme", "--name", "Acme", "--admin-email", "a@acme.example"},
-			{"operator", "create", "ops@vendor.example"},
+			{"operator", "create", "ops@vendor.example", "--role", "admin"},
 		} {
 			r := runCmd(t, map[string]string{"BULWARK_DATA": data}, args...)
 			if r.code != exitError {
@@ -82,7 +82,7 @@ func TestAdminCommandsNeedDataDir(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "typo")
 	for _, args := range [][]string{
 		{"tenant", "list", "--data", data},
-		{"operator", "create", "ops@vendor.example", "--data", data},
+		{"operator", "create", "ops@vendor.example", "--role", "admin", "--data", data},
 	} {
 		r := runCmd(t, nil, args...)
 		if r.code != exitError || !strings.Contains(r.stderr, "no data directory") {
@@ -142,6 +142,7 @@ type createdJSON struct {
 	} `json:"tenant"`
 	Operator struct {
 		ID, Email, Status string
+		Roles             []string
 	} `json:"operator"`
 	AdminEmail string    `json:"admin_email"`
 	Token      string    `json:"activation_token"`
@@ -220,7 +221,7 @@ func TestOperatorCreate(t *testing.T) {
 	if r := runCmd(t, vars, "migrate"); r.code != exitOK {
 		t.Fatalf("migrate: %s", r.stderr)
 	}
-	r := runCmd(t, vars, "operator", "create", "ops@vendor.example", "--json")
+	r := runCmd(t, vars, "operator", "create", "ops@vendor.example", "--role", "admin,security", "--json")
 	if r.code != exitOK {
 		t.Fatalf("exit %d, stderr %s", r.code, r.stderr)
 	}
@@ -228,14 +229,15 @@ func TestOperatorCreate(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
 		t.Fatal(err)
 	}
-	if got.Operator.Email != "ops@vendor.example" || got.Operator.Status != "invited" || got.Token == "" || got.ExpiresAt.IsZero() {
+	if got.Operator.Email != "ops@vendor.example" || got.Operator.Status != "invited" || got.Token == "" || got.ExpiresAt.IsZero() ||
+		strings.Join(got.Operator.Roles, " ") != "admin security" {
 		t.Errorf("created %+v", got)
 	}
-	r = runCmd(t, vars, "operator", "create", "eve@vendor.example")
+	r = runCmd(t, vars, "operator", "create", "eve@vendor.example", "--role", "admin")
 	if r.code != exitOK || !strings.Contains(r.stdout, "/api/v1/auth/activate") || !strings.Contains(r.stdout, "Operator eve@vendor.example created") {
 		t.Errorf("exit %d, stdout %s", r.code, r.stdout)
 	}
-	if r := runCmd(t, vars, "operator", "create", "ops@vendor.example"); r.code != exitError {
+	if r := runCmd(t, vars, "operator", "create", "ops@vendor.example", "--role", "admin"); r.code != exitError {
 		t.Errorf("duplicate operator: exit %d, want 1", r.code)
 	}
 }

@@ -85,11 +85,12 @@ func TestEveryCommandHelp(t *testing.T) {
 	}{
 		{[]string{"serve"}, "bulwark serve", []string{"--data", "--addr", "--db", "--db-owner", "--metrics-addr", "--invite-ttl", "--log-level", "BULWARK_DB_FILE"}},
 		{[]string{"migrate"}, "bulwark migrate", []string{"--data", "--db", "--db-owner", "--log-level"}},
-		{[]string{"operator", "create"}, "bulwark operator create EMAIL", []string{"--data", "--db", "--invite-ttl", "--json"}},
+		{[]string{"operator", "create"}, "bulwark operator create EMAIL", []string{"--role", "--data", "--db", "--invite-ttl", "--json"}},
+		{[]string{"operator", "roles"}, "bulwark operator roles EMAIL", []string{"--role", "--data", "--db"}},
 		{[]string{"tenant", "create"}, "bulwark tenant create SLUG", []string{"--name", "--admin-email", "--data", "--db", "--invite-ttl", "--json"}},
 		{[]string{"tenant", "list"}, "bulwark tenant list", []string{"--data", "--db", "--json"}},
 		{[]string{"version"}, "bulwark version", nil},
-		{[]string{"operator"}, "bulwark operator <command>", []string{"create EMAIL"}},
+		{[]string{"operator"}, "bulwark operator <command>", []string{"create EMAIL", "roles EMAIL"}},
 		{[]string{"tenant"}, "bulwark tenant <command>", []string{"create SLUG", "list"}},
 	} {
 		name := strings.Join(tc.args, " ")

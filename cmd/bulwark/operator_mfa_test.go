@@ -12,7 +12,7 @@ func TestOperatorResetMFA(t *testing.T) {
 	if r := runCmd(t, vars, "migrate"); r.code != exitOK {
 		t.Fatalf("migrate: %s", r.stderr)
 	}
-	if r := runCmd(t, vars, "operator", "create", "ops@vendor.example"); r.code != exitOK {
+	if r := runCmd(t, vars, "operator", "create", "ops@vendor.example", "--role", "admin"); r.code != exitOK {
 		t.Fatalf("create: %s", r.stderr)
 	}
 	r := runCmd(t, vars, "operator", "reset-mfa", "ops@vendor.example")

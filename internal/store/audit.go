@@ -150,43 +150,12 @@ func (db *DB) SearchAudit(ctx context.Context, f bulwark.AuditFilter) ([]*bulwar
 		if err := t.requireCan(bulwark.PermAuditRead); err != nil {
 			return err
 		}
-		q := "SELECT " + auditColumns + " FROM audit_log WHERE tenant_id = ?"
-		args := []any{t.tenantID}
-		if f.Cursor != "" {
-			c, err := strconv.ParseInt(f.Cursor, 10, 64)
-			if err != nil || c <= 0 {
-				return bulwark.FieldError("cursor", "is not a cursor this API returned")
-			}
-			q += " AND seq < ?"
-			args = append(args, c)
+		where, args, err := auditWhere(f)
+		if err != nil {
+			return err
 		}
-		if f.Actor != "" {
-			q += " AND actor_id = ?"
-			args = append(args, f.Actor)
-		}
-		if prefix, ok := strings.CutSuffix(f.Action, "."); ok && prefix != "" {
-			q += " AND action >= ? AND action < ?"
-			args = append(args, prefix+".", prefix+"/") // '/' sorts right after '.'
-		} else if f.Action != "" {
-			q += " AND action = ?"
-			args = append(args, f.Action)
-		}
-		if f.Target != "" {
-			q += " AND target_id = ?"
-			args = append(args, f.Target)
-		}
-		if f.Outcome != "" {
-			q += " AND outcome = ?"
-			args = append(args, f.Outcome)
-		}
-		if !f.Since.IsZero() {
-			q += " AND at >= ?"
-			args = append(args, micros(f.Since))
-		}
-		if !f.Until.IsZero() {
-			q += " AND at < ?"
-			args = append(args, micros(f.Until))
-		}
+		q := "SELECT " + auditColumns + " FROM audit_log WHERE tenant_id = ?" + where
+		args = append([]any{t.tenantID}, args...)
 		q += " ORDER BY seq DESC LIMIT ?"
 		args = append(args, limit+1)
 		rows, err := t.query(q, args...)
@@ -223,6 +192,49 @@ func (db *DB) SearchAudit(ctx context.Context, f bulwark.AuditFilter) ([]*bulwar
 		return nil
 	})
 	return out, next, err
+}
+
+// auditWhere turns a filter (all but its tenant) into SQL conditions, each
+// starting with " AND ", and their arguments.
+func auditWhere(f bulwark.AuditFilter) (string, []any, error) {
+	var q string
+	var args []any
+	if f.Cursor != "" {
+		c, err := strconv.ParseInt(f.Cursor, 10, 64)
+		if err != nil || c <= 0 {
+			return "", nil, bulwark.FieldError("cursor", "is not a cursor this API returned")
+		}
+		q += " AND seq < ?"
+		args = append(args, c)
+	}
+	if f.Actor != "" {
+		q += " AND actor_id = ?"
+		args = append(args, f.Actor)
+	}
+	if prefix, ok := strings.CutSuffix(f.Action, "."); ok && prefix != "" {
+		q += " AND action >= ? AND action < ?"
+		args = append(args, prefix+".", prefix+"/") // '/' sorts right after '.'
+	} else if f.Action != "" {
+		q += " AND action = ?"
+		args = append(args, f.Action)
+	}
+	if f.Target != "" {
+		q += " AND target_id = ?"
+		args = append(args, f.Target)
+	}
+	if f.Outcome != "" {
+		q += " AND outcome = ?"
+		args = append(args, f.Outcome)
+	}
+	if !f.Since.IsZero() {
+		q += " AND at >= ?"
+		args = append(args, micros(f.Since))
+	}
+	if !f.Until.IsZero() {
+		q += " AND at < ?"
+		args = append(args, micros(f.Until))
+	}
+	return q, args, nil
 }
 
 // RecordDenial implements bulwark.AuditService: an authorization refusal

@@ -450,10 +450,10 @@ func (db *DB) authenticateOperator(ctx context.Context, hash string) (*bulwark.P
 	var p *bulwark.Principal
 	var touch bool
 	err := db.inGlobal(ctx, false, func(t *globalTx) error {
-		var opID, stage string
+		var opID, stage, roles string
 		var expires, lastSeen, authAt int64
-		err := t.queryRow(`SELECT s.operator_id, s.expires_at, s.last_seen_at, s.stage, s.auth_at FROM operator_secrets s JOIN operators o ON o.id = s.operator_id
-			WHERE s.id = ? AND s.kind = ? AND o.status = ?`, hash, secret.Session, bulwark.StatusActive).Scan(&opID, &expires, &lastSeen, &stage, &authAt)
+		err := t.queryRow(`SELECT s.operator_id, s.expires_at, s.last_seen_at, s.stage, s.auth_at, o.roles FROM operator_secrets s JOIN operators o ON o.id = s.operator_id
+			WHERE s.id = ? AND s.kind = ? AND o.status = ?`, hash, secret.Session, bulwark.StatusActive).Scan(&opID, &expires, &lastSeen, &stage, &authAt, &roles)
 		if err != nil {
 			return err
 		}
@@ -461,7 +461,7 @@ func (db *DB) authenticateOperator(ctx context.Context, hash string) (*bulwark.P
 		if now >= expires || now >= lastSeen+db.opt.SessionIdle.Microseconds() {
 			return errBadSecret
 		}
-		p = &bulwark.Principal{Kind: bulwark.KindOperator, ID: opID, SessionID: hash, Stage: stage}
+		p = &bulwark.Principal{Kind: bulwark.KindOperator, ID: opID, SessionID: hash, Stage: stage, OperatorRoles: parseRoles(roles)}
 		if authAt > 0 {
 			p.AuthAt = fromMicros(authAt)
 		}

@@ -129,7 +129,7 @@ func TestOperators(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, backend string) {
 		f := storetest.NewFixture(t, backend)
 		ctx := context.Background()
-		_, inv := must2[*bulwark.Operator, *bulwark.Invitation](t)(f.CreateOperator(storetest.System(ctx), "ops@vendor.example"))
+		_, inv := must2[*bulwark.Operator, *bulwark.Invitation](t)(f.CreateOperator(storetest.System(ctx), "ops@vendor.example", bulwark.OperatorAdmin))
 		if err := f.Auth.Activate(ctx, inv.Token, storetest.Password); err != nil {
 			t.Fatal(err)
 		}

@@ -24,6 +24,11 @@ func requireOperator(ctx context.Context) error {
 	if p.Stage != "" {
 		return bulwark.Errorf(bulwark.EForbidden, "complete the second factor first")
 	}
+	// What this guards (tenant lifecycle, keys, operators) is the admin
+	// role's (PRIV-1); the command line (system) may do it all.
+	if p.Kind == bulwark.KindOperator && !p.HasOperatorRole(bulwark.OperatorAdmin) {
+		return bulwark.Errorf(bulwark.EForbidden, "this needs the operator role admin")
+	}
 	return nil
 }
 
@@ -117,7 +122,7 @@ func (db *DB) ListTenants(ctx context.Context) ([]*bulwark.Tenant, error) {
 }
 
 // CreateOperator creates an operator account and its activation secret.
-func (db *DB) CreateOperator(ctx context.Context, email string) (*bulwark.Operator, *bulwark.Invitation, error) {
+func (db *DB) CreateOperator(ctx context.Context, email string, roles ...bulwark.OperatorRole) (*bulwark.Operator, *bulwark.Invitation, error) {
 	if err := requireOperator(ctx); err != nil {
 		return nil, nil, err
 	}
@@ -125,12 +130,17 @@ func (db *DB) CreateOperator(ctx context.Context, email string) (*bulwark.Operat
 	if err != nil {
 		return nil, nil, err
 	}
-	op := &bulwark.Operator{ID: newID(), Email: email, Status: bulwark.StatusInvited}
+	if len(roles) > 0 {
+		if err := bulwark.CheckOperatorRoles("roles", roles); err != nil {
+			return nil, nil, err
+		}
+	}
+	op := &bulwark.Operator{ID: newID(), Email: email, Status: bulwark.StatusInvited, Roles: sortedRoles(roles)}
 	var inv *bulwark.Invitation
 	err = db.inGlobal(ctx, true, func(t *globalTx) error {
 		op.CreatedAt = t.now
-		_, err := t.exec("INSERT INTO operators (id, email, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-			op.ID, op.Email, op.Status, micros(t.now), micros(t.now))
+		_, err := t.exec("INSERT INTO operators (id, email, status, roles, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+			op.ID, op.Email, op.Status, joinRoles(op.Roles), micros(t.now), micros(t.now))
 		if db.dialect.isUnique(err) {
 			return bulwark.Conflict("email", "is taken by another operator")
 		}
@@ -144,7 +154,7 @@ func (db *DB) CreateOperator(ctx context.Context, email string) (*bulwark.Operat
 			return err
 		}
 		inv = &bulwark.Invitation{Token: plain, ExpiresAt: exp}
-		return t.audit(auditEntry{Action: "operator.create", TargetKind: "operator", TargetID: op.ID, Fields: []string{"email"}, Privileged: true})
+		return t.audit(auditEntry{Action: "operator.create", TargetKind: "operator", TargetID: op.ID, Fields: []string{"email", "roles"}, Privileged: true})
 	})
 	if err != nil {
 		return nil, nil, err

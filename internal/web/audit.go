@@ -12,45 +12,9 @@ import (
 // ending in '.'), target, outcome and a time range (DATA-7).
 func handleSearchAudit(a bulwark.AuditService) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		q, err := query(r)
+		f, err := auditFilter(r, false)
 		if err != nil {
 			return err
-		}
-		opt, err := listOptions(q)
-		if err != nil {
-			return err
-		}
-		f := bulwark.AuditFilter{Limit: opt.Limit, Cursor: opt.Cursor}
-		for k, vs := range q {
-			if len(vs) != 1 || len(vs[0]) > 200 {
-				return bulwark.FieldError(truncate(k, 64), "give it once, at most 200 characters")
-			}
-			v := vs[0]
-			switch k {
-			case "actor":
-				f.Actor = v
-			case "action":
-				f.Action = v
-			case "target":
-				f.Target = v
-			case "outcome":
-				if v != bulwark.OutcomeSuccess && v != bulwark.OutcomeFailure && v != bulwark.OutcomeDenied {
-					return bulwark.FieldError("outcome", "must be success, failure or denied")
-				}
-				f.Outcome = v
-			case "since", "until":
-				t, err := time.Parse(time.RFC3339Nano, v)
-				if err != nil {
-					return bulwark.FieldError(k, "must be an RFC 3339 time such as 2026-11-01T12:00:00Z")
-				}
-				if k == "since" {
-					f.Since = t
-				} else {
-					f.Until = t
-				}
-			default:
-				return bulwark.FieldError(truncate(k, 64), "unknown query parameter")
-			}
 		}
 		es, next, err := a.SearchAudit(r.Context(), f)
 		if err != nil {
@@ -59,6 +23,76 @@ func handleSearchAudit(a bulwark.AuditService) http.Handler {
 		encode(w, http.StatusOK, listOf(es, next))
 		return nil
 	})
+}
+
+// handleSearchAllAudit serves GET /api/v1/operator/audit: the same search
+// across every tenant and the deployment's own entries, with a tenant
+// filter, for operators with the security role (PRIV-1). The service
+// records the search itself before answering.
+func handleSearchAllAudit(a bulwark.AuditService) http.Handler {
+	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		f, err := auditFilter(r, true)
+		if err != nil {
+			return err
+		}
+		es, next, err := a.SearchAllAudit(r.Context(), f)
+		if err != nil {
+			return err
+		}
+		encode(w, http.StatusOK, listOf(es, next))
+		return nil
+	})
+}
+
+// auditFilter reads the search's query parameters; withTenant admits the
+// tenant filter of the cross-tenant search.
+func auditFilter(r *http.Request, withTenant bool) (bulwark.AuditFilter, error) {
+	q, err := query(r)
+	if err != nil {
+		return bulwark.AuditFilter{}, err
+	}
+	opt, err := listOptions(q)
+	if err != nil {
+		return bulwark.AuditFilter{}, err
+	}
+	f := bulwark.AuditFilter{Limit: opt.Limit, Cursor: opt.Cursor}
+	for k, vs := range q {
+		if len(vs) != 1 || len(vs[0]) > 200 {
+			return f, bulwark.FieldError(truncate(k, 64), "give it once, at most 200 characters")
+		}
+		v := vs[0]
+		switch k {
+		case "tenant":
+			if !withTenant {
+				return f, bulwark.FieldError("tenant", "unknown query parameter")
+			}
+			f.Tenant = v
+		case "actor":
+			f.Actor = v
+		case "action":
+			f.Action = v
+		case "target":
+			f.Target = v
+		case "outcome":
+			if v != bulwark.OutcomeSuccess && v != bulwark.OutcomeFailure && v != bulwark.OutcomeDenied {
+				return f, bulwark.FieldError("outcome", "must be success, failure or denied")
+			}
+			f.Outcome = v
+		case "since", "until":
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				return f, bulwark.FieldError(k, "must be an RFC 3339 time such as 2026-11-01T12:00:00Z")
+			}
+			if k == "since" {
+				f.Since = t
+			} else {
+				f.Until = t
+			}
+		default:
+			return f, bulwark.FieldError(truncate(k, 64), "unknown query parameter")
+		}
+	}
+	return f, nil
 }
 
 // handleExportAudit serves GET /api/v1/audit/export: the tenant's entries

@@ -97,7 +97,7 @@ func TestE2EAuthentication(t *testing.T) {
 // a later password login owes the code.
 func TestE2EOperatorNeedsMFA(t *testing.T) {
 	e := newE2E(t, "sqlite")
-	_, inv, err := e.fx.CreateOperator(storetest.System(context.Background()), "ops@vendor.example")
+	_, inv, err := e.fx.CreateOperator(storetest.System(context.Background()), "ops@vendor.example", bulwark.OperatorAdmin)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -226,7 +226,7 @@ func TestE2EFlow(t *testing.T) {
 		e.want(e.do("GET", "/readyz", "", nil), 200)
 
 		// Operator, created by the command line, activated over the API.
-		_, opInv, err := e.fx.CreateOperator(storetest.System(context.Background()), "ops@vendor.example")
+		_, opInv, err := e.fx.CreateOperator(storetest.System(context.Background()), "ops@vendor.example", bulwark.OperatorAdmin)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -261,7 +261,7 @@ func TestE2EFlow(t *testing.T) {
 		}
 		e.want(e.do("GET", "/api/v1/users", opTok, nil), 403, bulwark.EForbidden)
 		e.want(e.do("GET", "/api/v1/collections", opTok, nil), 403, bulwark.EForbidden)
-		r = e.want(e.do("POST", "/api/v1/operator/operators", opTok, createOperatorRequest{Email: "ops2@vendor.example"}), 201)
+		r = e.want(e.do("POST", "/api/v1/operator/operators", opTok, createOperatorRequest{Email: "ops2@vendor.example", Roles: []bulwark.OperatorRole{bulwark.OperatorSecurity}}), 201)
 		if o := decodeInto[createOperatorResponse](t, r); o.Operator.Email != "ops2@vendor.example" || o.Invitation.Token == "" || r.header.Get("Location") == "" {
 			t.Errorf("create operator = %s", r.body)
 		}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -90,8 +91,10 @@ func ownerPrincipal() *bulwark.Principal {
 	return tenantPrincipal(bulwark.ResolvedGrant{Grant: bulwark.Grant{Role: bulwark.RoleOwner}, Permissions: bulwark.AllPermissions})
 }
 
+// operatorPrincipal is an operator holding every operator role, so it
+// passes the gate of every operator route.
 func operatorPrincipal() *bulwark.Principal {
-	return &bulwark.Principal{Kind: bulwark.KindOperator, ID: "op1", SessionID: "s2"}
+	return &bulwark.Principal{Kind: bulwark.KindOperator, ID: "op1", SessionID: "s2", OperatorRoles: slices.Clone(bulwark.OperatorRoles)}
 }
 
 // Test doubles, only to inject faults.

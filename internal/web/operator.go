@@ -18,7 +18,8 @@ type createTenantResponse struct {
 }
 
 type createOperatorRequest struct {
-	Email string `json:"email"`
+	Email string                 `json:"email"`
+	Roles []bulwark.OperatorRole `json:"roles"`
 }
 
 type createOperatorResponse struct {
@@ -61,7 +62,12 @@ func handleCreateOperator(ops bulwark.OperatorService) http.Handler {
 		if err != nil {
 			return err
 		}
-		o, inv, err := ops.CreateOperator(r.Context(), in.Email)
+		// Deny by default: an operator is made with the roles named, and
+		// at least one must be.
+		if err := bulwark.CheckOperatorRoles("roles", in.Roles); err != nil {
+			return err
+		}
+		o, inv, err := ops.CreateOperator(r.Context(), in.Email, in.Roles...)
 		if err != nil {
 			return err
 		}

@@ -18,7 +18,7 @@ const (
 	accessNone          accessKind = iota
 	accessPublic                   // anyone, no credentials (AUTH-1 allow-list)
 	accessAuthenticated            // any principal: tenant user, token or operator
-	accessOperator                 // operators only; no tenant principal
+	accessOperator                 // operators holding the route's role; no tenant principal
 	accessTenant                   // a tenant principal holding perm tenant-wide
 	accessTenantScoped             // ... holding perm for the {collection} in the path
 	accessTenantSome               // ... holding perm for at least one collection
@@ -28,13 +28,17 @@ const (
 type access struct {
 	kind accessKind
 	perm bulwark.Permission
+	role bulwark.OperatorRole // of an operator route
 }
 
 var (
 	public        = access{kind: accessPublic}
 	authenticated = access{kind: accessAuthenticated}
-	operator      = access{kind: accessOperator}
 )
+
+// operator requires an operator holding role (PRIV-1): every operator
+// route names the one role it needs.
+func operator(role bulwark.OperatorRole) access { return access{kind: accessOperator, role: role} }
 
 // tenant requires perm tenant-wide.
 func tenant(perm bulwark.Permission) access { return access{kind: accessTenant, perm: perm} }
@@ -59,10 +63,16 @@ func (rt route) pattern() string { return rt.method + " " + rt.path }
 
 // check panics on a route that would not be safe to serve.
 func (rt route) check() {
+	if rt.access.kind != accessOperator && rt.access.role != "" {
+		panic(fmt.Sprintf("web: route %s: operator role given with a non-operator access level", rt.pattern()))
+	}
 	switch rt.access.kind {
 	case accessPublic, accessAuthenticated, accessOperator:
 		if rt.access.perm != "" {
 			panic(fmt.Sprintf("web: route %s: permission given with a non-tenant access level", rt.pattern()))
+		}
+		if rt.access.kind == accessOperator && !rt.access.role.Valid() {
+			panic(fmt.Sprintf("web: route %s: an operator route must name a known operator role", rt.pattern()))
 		}
 	case accessTenant, accessTenantScoped, accessTenantSome:
 		if !rt.access.perm.Valid() {
@@ -177,9 +187,9 @@ func allowed(a access, p *bulwark.Principal, r *http.Request) error {
 	case accessAuthenticated:
 		return nil
 	case accessOperator:
-		// An operator session that still owes its second factor is not
-		// an operator yet (AUTH-8).
-		if p.Kind == bulwark.KindOperator && p.Stage == "" {
+		// Only an operator holding the route's role; an operator session
+		// that still owes its second factor holds none yet (AUTH-8).
+		if p.HasOperatorRole(a.role) {
 			return nil
 		}
 	case accessTenant:

@@ -48,10 +48,11 @@ func (a *API) routeTable() []route {
 
 		// The vendor's staff (PRIV-1: no tenant data here).
 		{"POST", "/api/v1/operator/login", public, handleOperatorLogin(d.Auth)},
-		{"GET", "/api/v1/operator/tenants", operator, handleListTenants(d.Tenants)},
-		{"POST", "/api/v1/operator/tenants", operator, handleCreateTenant(d.Tenants)},
-		{"POST", "/api/v1/operator/operators", operator, handleCreateOperator(d.Operators)},
-		{"GET", "/api/v1/operator/keys", operator, handleListKeys(d.Keys)},
+		{"GET", "/api/v1/operator/tenants", operator(bulwark.OperatorAdmin), handleListTenants(d.Tenants)},
+		{"POST", "/api/v1/operator/tenants", operator(bulwark.OperatorAdmin), handleCreateTenant(d.Tenants)},
+		{"POST", "/api/v1/operator/operators", operator(bulwark.OperatorAdmin), handleCreateOperator(d.Operators)},
+		{"GET", "/api/v1/operator/keys", operator(bulwark.OperatorAdmin), handleListKeys(d.Keys)},
+		{"GET", "/api/v1/operator/audit", operator(bulwark.OperatorSecurity), handleSearchAllAudit(d.Audit)},
 
 		// Users of the caller's tenant (AUTH-6).
 		{"GET", "/api/v1/users", tenant(bulwark.PermUsersRead), handleListUsers(d.Users)},

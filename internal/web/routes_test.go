@@ -20,10 +20,11 @@ var wantAccess = map[string]access{
 	"POST /api/v1/auth/logout":                             authenticated,
 	"GET /api/v1/auth/me":                                  authenticated,
 	"POST /api/v1/operator/login":                          public,
-	"GET /api/v1/operator/tenants":                         operator,
-	"POST /api/v1/operator/tenants":                        operator,
-	"POST /api/v1/operator/operators":                      operator,
-	"GET /api/v1/operator/keys":                            operator,
+	"GET /api/v1/operator/tenants":                         operator(bulwark.OperatorAdmin),
+	"POST /api/v1/operator/tenants":                        operator(bulwark.OperatorAdmin),
+	"POST /api/v1/operator/operators":                      operator(bulwark.OperatorAdmin),
+	"GET /api/v1/operator/keys":                            operator(bulwark.OperatorAdmin),
+	"GET /api/v1/operator/audit":                           operator(bulwark.OperatorSecurity),
 	"GET /api/v1/users":                                    tenant(bulwark.PermUsersRead),
 	"POST /api/v1/users":                                   tenant(bulwark.PermUsersManage),
 	"GET /api/v1/users/{id}":                               tenant(bulwark.PermUsersRead),
@@ -189,6 +190,9 @@ func TestBadRouteDeclarationsPanic(t *testing.T) {
 		{"scoped without {collection}", route{"GET", "/x/{id}", scoped(bulwark.PermRecordsRead), ok}},
 		{"scoped unscopable permission", route{"GET", "/x/{collection}", scoped(bulwark.PermUsersRead), ok}},
 		{"permission on public route", route{"GET", "/x", access{kind: accessPublic, perm: bulwark.PermUsersRead}, ok}},
+		{"operator route without a role", route{"GET", "/x", access{kind: accessOperator}, ok}},
+		{"operator route with an unknown role", route{"GET", "/x", operator("support"), ok}},
+		{"operator role on a tenant route", route{"GET", "/x", access{kind: accessTenant, perm: bulwark.PermUsersRead, role: bulwark.OperatorAdmin}, ok}},
 		{"no handler", route{"GET", "/x", public, nil}},
 		{"relative path", route{"GET", "x", public, ok}},
 	}
@@ -225,9 +229,27 @@ func TestAccessMatrix(t *testing.T) {
 		allowed func(acc access) bool
 	}
 	var principals []principal
+	operatorWith := func(stage string, roles ...bulwark.OperatorRole) *bulwark.Principal {
+		p := operatorPrincipal()
+		p.Stage, p.OperatorRoles = stage, roles
+		return p
+	}
 	principals = append(principals,
-		principal{"operator", operatorPrincipal(), func(acc access) bool {
+		// PRIV-1: each operator route needs its role; no role, no route.
+		principal{"operator admin", operatorWith("", bulwark.OperatorAdmin), func(acc access) bool {
+			return acc.kind == accessPublic || acc.kind == accessAuthenticated || (acc.kind == accessOperator && acc.role == bulwark.OperatorAdmin)
+		}},
+		principal{"operator security", operatorWith("", bulwark.OperatorSecurity), func(acc access) bool {
+			return acc.kind == accessPublic || acc.kind == accessAuthenticated || (acc.kind == accessOperator && acc.role == bulwark.OperatorSecurity)
+		}},
+		principal{"operator admin and security", operatorWith("", bulwark.OperatorAdmin, bulwark.OperatorSecurity), func(acc access) bool {
 			return acc.kind == accessPublic || acc.kind == accessAuthenticated || acc.kind == accessOperator
+		}},
+		principal{"operator without roles", operatorWith(""), func(acc access) bool {
+			return acc.kind == accessPublic || acc.kind == accessAuthenticated
+		}},
+		principal{"operator owing its second factor", operatorWith(bulwark.StageMFA, bulwark.OperatorAdmin, bulwark.OperatorSecurity), func(acc access) bool {
+			return acc.kind == accessPublic || acc.kind == accessAuthenticated
 		}},
 		principal{"tenant user without grants", tenantPrincipal(), func(acc access) bool {
 			return acc.kind == accessPublic || acc.kind == accessAuthenticated

@@ -1,0 +1,93 @@
+package store
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/bulwarkhq/bulwark"
+)
+
+// SearchAllAudit implements bulwark.AuditService: the cross-tenant search
+// of operators with the security role (DATA-7, PRIV-1). The search is
+// recorded first, in its own transaction, as a privileged deployment-level
+// entry naming the operator and the filters used (by name, never their
+// values, which may identify a person); if that entry cannot be written,
+// nothing is returned. Like the sequencer's, its read sets
+// app.audit_scope = 'all' on PostgreSQL, which the audit_sequencer policy
+// admits. Entries come back as stored: sealed client fields are never
+// opened for operators, who see no personal data.
+func (db *DB) SearchAllAudit(ctx context.Context, f bulwark.AuditFilter) ([]*bulwark.AuditEntry, string, error) {
+	p := bulwark.FromContext(ctx)
+	if p == nil {
+		return nil, "", bulwark.Errorf(bulwark.EUnauthenticated, "an operator login is required")
+	}
+	if !p.HasOperatorRole(bulwark.OperatorSecurity) {
+		return nil, "", bulwark.Errorf(bulwark.EForbidden, "this needs the operator role security")
+	}
+	where, args, err := auditWhere(f)
+	if err != nil {
+		return nil, "", err
+	}
+	if f.Tenant != "" {
+		where += " AND tenant_id = ?"
+		args = append(args, f.Tenant)
+	}
+	target := f.Tenant
+	if target == "" {
+		target = "*"
+	}
+	err = db.inGlobal(ctx, true, func(t *globalTx) error {
+		return t.audit(auditEntry{Action: "audit.search", TargetKind: "audit_log", TargetID: target, Fields: filterNames(f), Privileged: true})
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	limit := pageSize(f.Limit)
+	var out []*bulwark.AuditEntry
+	var seqs []int64
+	err = db.inAudit(ctx, false, func(t *tx) error {
+		rows, err := t.query("SELECT "+auditColumns+" FROM audit_log WHERE 1 = 1"+where+" ORDER BY seq DESC LIMIT ?", append(args, limit+1)...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			e, rowSeq, err := scanEntry(rows)
+			if err != nil {
+				return err
+			}
+			pe := e.Public()
+			if e.Seq < 0 {
+				pe.Seq = nil
+			}
+			out = append(out, pe)
+			seqs = append(seqs, rowSeq)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	var next string
+	if len(out) > limit {
+		out, next = out[:limit], strconv.FormatInt(seqs[limit-1], 10)
+	}
+	return out, next, nil
+}
+
+// filterNames names the filters f uses, in a fixed order.
+func filterNames(f bulwark.AuditFilter) []string {
+	names := []string{}
+	for _, c := range []struct {
+		name string
+		used bool
+	}{
+		{"tenant", f.Tenant != ""}, {"actor", f.Actor != ""}, {"action", f.Action != ""}, {"target", f.Target != ""},
+		{"outcome", f.Outcome != ""}, {"since", !f.Since.IsZero()}, {"until", !f.Until.IsZero()}, {"cursor", f.Cursor != ""},
+	} {
+		if c.used {
+			names = append(names, c.name)
+		}
+	}
+	return names
+}
