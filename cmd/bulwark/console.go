@@ -7,14 +7,19 @@ import (
 
 	"github.com/bulwarkhq/bulwark/internal/auth"
 	"github.com/bulwarkhq/bulwark/internal/console"
+	"github.com/bulwarkhq/bulwark/internal/sso"
 	"github.com/bulwarkhq/bulwark/internal/store"
 )
 
 // withConsole serves the browser console under /console on the same
 // listener as the API. The two are separate muxes (the console has
 // cookies and CSRF protection, the API bearer tokens only).
-func withConsole(api http.Handler, a *auth.Service, db *store.DB, log *slog.Logger) http.Handler {
-	c := console.New(console.Deps{Auth: a, Account: a, Sessions: db, Settings: db, Logger: log}).Handler()
+func withConsole(api http.Handler, a *auth.Service, db *store.DB, s *sso.Service, log *slog.Logger) http.Handler {
+	d := console.Deps{Auth: a, Account: a, Sessions: db, Settings: db, Logger: log}
+	if s != nil {
+		d.EndSession = s.EndSession // SAML single logout from the console
+	}
+	c := console.New(d).Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/console" {
 			http.Redirect(w, r, "/console/", http.StatusMovedPermanently)

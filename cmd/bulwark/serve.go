@@ -159,7 +159,7 @@ func serve(ctx context.Context, e *env, cfg *Config) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	srv := web.NewServer(cfg.Addr, withConsole(api.Handler(), authSvc, db, log), tlsCfg)
+	srv := web.NewServer(cfg.Addr, withConsole(api.Handler(), authSvc, db, ssoSvc, log), tlsCfg)
 	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	servers := []*http.Server{srv}
 	listeners := []net.Listener{ln}

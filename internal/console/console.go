@@ -12,6 +12,7 @@
 package console
 
 import (
+	"context"
 	"embed"
 	"encoding/base64"
 	"encoding/json"
@@ -46,7 +47,11 @@ type Deps struct {
 	Account  bulwark.AccountService
 	Sessions bulwark.SessionService  // the sessions page
 	Settings bulwark.SettingsService // the tenant settings page (admins)
-	Logger   *slog.Logger
+	// EndSession, if set, logs out through logout and returns the
+	// identity provider's single-logout URL when the session came from a
+	// SAML login (sso.Service.EndSession); nil logs out locally only.
+	EndSession func(ctx context.Context, logout func(context.Context) error) (string, error)
+	Logger     *slog.Logger
 }
 
 // Console serves the browser pages.
@@ -234,10 +239,25 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
+	idp := ""
 	if bulwark.FromContext(r.Context()) != nil {
-		c.d.Auth.Logout(r.Context())
+		if c.d.EndSession != nil {
+			idp, _ = c.d.EndSession(r.Context(), c.d.Auth.Logout)
+		} else {
+			c.d.Auth.Logout(r.Context())
+		}
 	}
 	clearSession(w)
+	if idp != "" {
+		// SAML single logout: on to the IdP. Not a redirect: form-action
+		// 'self' would stop this form post's redirect to another origin;
+		// a page that navigates by itself starts a new navigation.
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		u := template.HTMLEscapeString(idp)
+		io.WriteString(w, `<!doctype html><meta http-equiv="refresh" content="0;url=`+u+`"><title>Signing out</title><p><a href="`+u+`">Continue to your organisation's sign-out</a></p>`)
+		return
+	}
 	http.Redirect(w, r, "/console/login", http.StatusSeeOther)
 }
 

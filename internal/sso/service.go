@@ -17,6 +17,10 @@ type Backend interface {
 	SSOState() State
 	FederatedLogin(ctx context.Context, pr *Provider, id *Identity) (*bulwark.Session, error)
 	FederatedLogout(ctx context.Context, pr *Provider, issuer, subject string) error
+	// SAMLSession returns the provider (with its keys) and the SAML
+	// session reference of the caller's session; nil, nil if the session
+	// did not come from a federated login.
+	SAMLSession(ctx context.Context) (*Provider, *SessionRef, error)
 	SSOLoginRefused(ctx context.Context, pr *Provider) error
 
 	CreateSSOProvider(ctx context.Context, p Provider) (*Provider, error)
@@ -153,32 +157,75 @@ func (s *Service) refused(ctx context.Context, pr *Provider, err error) error {
 	return err
 }
 
-// Logout handles an IdP-initiated LogoutRequest (HTTP-POST binding):
-// unsigned ones are refused; a signed one ends every session of the user
-// linked to its NameID. No LogoutResponse is sent back yet.
-func (s *Service) Logout(ctx context.Context, slug, id, samlRequest string) error {
+// SLO handles a message at provider id's single-logout endpoint. A
+// signed LogoutRequest from the IdP ends the sessions opened through the
+// provider for its NameID and returns the signed LogoutResponse to send
+// (nil when the IdP has no SLO endpoint or the provider no SP key). A
+// signed LogoutResponse must answer a LogoutRequest Bulwark issued (used
+// once); it returns the local page to go to. Anything else is refused
+// and changes nothing.
+func (s *Service) SLO(ctx context.Context, slug, id string, in SLOInput) (*LogoutAnswer, string, error) {
 	if err := s.addrs.allow(ctx, time.Now()); err != nil {
-		return err
+		return nil, "", err
 	}
 	pr, _, err := s.B.SSOProvider(ctx, slug, id)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	if pr.Kind != KindSAML {
-		return bulwark.NotFound("identity provider")
-	}
-	req, err := s.SP.Logout(pr, s.URLs(slug, id), samlRequest)
-	if err != nil {
-		return err
+		return nil, "", bulwark.NotFound("identity provider")
 	}
 	md, err := ParseMetadata([]byte(pr.IdPMetadata))
 	if err != nil {
-		return err
+		return nil, "", err
 	}
-	if req.NameID == nil || strings.TrimSpace(req.NameID.Value) == "" {
-		return refused("LogoutRequest without NameID")
+	u := s.URLs(slug, id)
+	m, err := s.SP.readSLO(pr, md, u, in)
+	if err != nil {
+		return nil, "", s.refused(ctx, pr, err)
 	}
-	return s.B.FederatedLogout(ctx, pr, md.EntityID, strings.TrimSpace(req.NameID.Value))
+	if r := m.response; r != nil {
+		req, err := s.B.SSOState().TakeRequest(ctx, pr.TenantID, pr.ID, r.InResponseTo)
+		if err != nil || req.Nonce != logoutNonce {
+			return nil, "", s.refused(ctx, pr, refused("LogoutResponse InResponseTo %q unknown, used or not a logout", r.InResponseTo))
+		}
+		return nil, req.ReturnTo, nil
+	}
+	r := m.request
+	if r.NameID == nil || strings.TrimSpace(r.NameID.Value) == "" {
+		return nil, "", s.refused(ctx, pr, refused("LogoutRequest without NameID"))
+	}
+	if err := s.B.FederatedLogout(ctx, pr, md.EntityID, strings.TrimSpace(r.NameID.Value)); err != nil {
+		return nil, "", err
+	}
+	ans, err := s.SP.answerLogout(pr, md, u, r.ID, m.relay)
+	return ans, "", err
+}
+
+// EndSession logs the caller out through logout and, when the session
+// came from a SAML login with an IdP that has an HTTP-Redirect SLO
+// endpoint, returns where to send the browser so the IdP ends its
+// session too (SP-initiated logout). Bulwark's own session ends first,
+// whatever happens with the IdP.
+func (s *Service) EndSession(ctx context.Context, logout func(context.Context) error) (string, error) {
+	p := bulwark.FromContext(ctx)
+	var pr *Provider
+	var ref *SessionRef
+	if p != nil && p.Kind == bulwark.KindUser && p.SessionID != "" {
+		// A failed lookup only means no IdP logout.
+		pr, ref, _ = s.B.SAMLSession(ctx)
+	}
+	if err := logout(ctx); err != nil {
+		return "", err
+	}
+	if pr == nil || ref == nil || pr.Kind != KindSAML {
+		return "", nil
+	}
+	loc, err := s.SP.StartLogout(ctx, s.B.SSOState(), pr, s.URLs(p.TenantSlug, pr.ID), ref)
+	if err != nil {
+		return "", nil
+	}
+	return loc, nil
 }
 
 // prepare fetches SAML metadata from MetadataURL (through the guard) when

@@ -479,6 +479,9 @@ func (db *DB) FederatedLogin(ctx context.Context, pr *sso.Provider, id *sso.Iden
 		if s, err = t.newSession(userID, stage, settings, t.now); err != nil {
 			return err
 		}
+		if err := t.rememberFederation(s, pr, id); err != nil {
+			return err
+		}
 		return t.audit(auditEntry{Action: "auth.login", TargetKind: "user", TargetID: userID, Fields: append([]string{"method:sso"}, stageFields(stage)...)})
 	})
 	if err != nil {
@@ -627,23 +630,25 @@ func (db *DB) SSOLoginRefused(ctx context.Context, pr *sso.Provider) error {
 	return db.auditLoginFailure(ctx, pr.TenantID, "sso_provider", pr.ID)
 }
 
-// FederatedLogout ends every session of the user linked to (issuer,
-// subject) in the provider's tenant, for a verified IdP logout request.
-// An unknown identity ends nothing and is not an error.
+// FederatedLogout ends the sessions opened through provider pr for
+// (issuer, subject), in the provider's tenant, for a verified IdP logout
+// request. The user's other sessions (a password login, another IdP)
+// stay. An unknown identity ends nothing and is not an error.
 func (db *DB) FederatedLogout(ctx context.Context, pr *sso.Provider, issuer, subject string) error {
 	return db.inTenantID(ctx, pr.TenantID, nil, true, func(t *tenantTx) error {
 		var userID string
-		err := t.queryRow("SELECT user_id FROM federated_identities WHERE tenant_id = ? AND issuer = ? AND subject = ?", t.tenantID, issuer, subject).Scan(&userID)
+		err := t.queryRow("SELECT user_id FROM federated_identities WHERE tenant_id = ? AND issuer = ? AND subject = ? AND provider_id = ?", t.tenantID, issuer, subject, pr.ID).Scan(&userID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		if err := t.killSessions(userID, ""); err != nil {
+		n, err := t.endFederatedSessions(userID, pr.ID, subject)
+		if err != nil || n == 0 {
 			return err
 		}
-		return t.audit(auditEntry{Action: "auth.logout", TargetKind: "user", TargetID: userID, Fields: []string{"method:sso"}})
+		return t.audit(auditEntry{Action: "auth.logout", TargetKind: "user", TargetID: userID, Fields: []string{"method:sso", "initiator:idp"}})
 	})
 }
 

@@ -22,7 +22,7 @@ func (a *API) routeTable() []route {
 		// Sessions.
 		{"POST", "/api/v1/auth/login", public, handleLogin(d.Auth)},
 		{"POST", "/api/v1/auth/activate", public, handleActivate(d.Auth)},
-		{"POST", "/api/v1/auth/logout", authenticated, handleLogout(d.Auth)},
+		{"POST", "/api/v1/auth/logout", authenticated, handleLogoutSSO(d.Auth, d.SSO)},
 		{"GET", "/api/v1/auth/me", authenticated, handleMe()},
 
 		// A person's own credentials (AUTH-2, AUTH-3, AUTH-7). An
@@ -87,7 +87,8 @@ func (a *API) routeTable() []route {
 		{"GET", "/sso/{tenant}/oidc/{provider}/callback", public, handleOIDCCallback(d.SSO)},
 		{"POST", "/sso/{tenant}/saml/{provider}/acs", public, handleSAMLACS(d.SSO)},
 		{"GET", "/sso/{tenant}/saml/{provider}/metadata", public, handleSAMLMetadata(d.SSO)},
-		{"POST", "/sso/{tenant}/saml/{provider}/slo", public, handleSAMLLogout(d.SSO)},
+		{"POST", "/sso/{tenant}/saml/{provider}/slo", public, handleSAMLSLO(d.SSO)},
+		{"GET", "/sso/{tenant}/saml/{provider}/slo", public, handleSAMLSLO(d.SSO)},
 
 		// Custom roles.
 		{"GET", "/api/v1/roles", tenant(bulwark.PermUsersRead), handleListRoles(d.Roles)},

@@ -93,6 +93,7 @@ var wantAccess = map[string]access{
 	"POST /sso/{tenant}/saml/{provider}/acs":           public,
 	"GET /sso/{tenant}/saml/{provider}/metadata":       public,
 	"POST /sso/{tenant}/saml/{provider}/slo":           public,
+	"GET /sso/{tenant}/saml/{provider}/slo":            public,
 }
 
 func TestRouteTableMatchesPolicy(t *testing.T) {
@@ -142,6 +143,7 @@ func TestPublicAllowList(t *testing.T) {
 		"POST /sso/{tenant}/saml/{provider}/acs",
 		"GET /sso/{tenant}/saml/{provider}/metadata",
 		"POST /sso/{tenant}/saml/{provider}/slo",
+		"GET /sso/{tenant}/saml/{provider}/slo",
 	}
 	var got []string
 	for _, rt := range New(Deps{}).routes {

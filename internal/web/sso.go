@@ -155,19 +155,70 @@ func handleSAMLMetadata(s *sso.Service) http.Handler {
 	})
 }
 
-func handleSAMLLogout(s *sso.Service) http.Handler {
+// handleSAMLSLO is the single-logout endpoint: GET for the HTTP-Redirect
+// binding, POST for HTTP-POST. An IdP's LogoutRequest is answered with
+// its signed LogoutResponse (a redirect, or a form the browser posts to
+// the IdP); an IdP's LogoutResponse to Bulwark's request ends at the
+// console's login page.
+func handleSAMLSLO(s *sso.Service) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		if err := noSSO(s); err != nil {
 			return err
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxACSBody)
-		if err := r.ParseForm(); err != nil {
-			return bulwark.Errorf(bulwark.EInvalid, "the SAML request could not be read")
+		in := sso.SLOInput{RawQuery: r.URL.RawQuery}
+		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, maxACSBody)
+			if err := r.ParseForm(); err != nil {
+				return bulwark.Errorf(bulwark.EInvalid, "the SAML message could not be read")
+			}
+			in = sso.SLOInput{Post: true, Form: r.PostForm}
 		}
-		if err := s.Logout(r.Context(), r.PathValue("tenant"), r.PathValue("provider"), r.PostForm.Get("SAMLRequest")); err != nil {
+		ans, to, err := s.SLO(r.Context(), r.PathValue("tenant"), r.PathValue("provider"), in)
+		if err != nil {
 			return err
 		}
-		w.WriteHeader(http.StatusNoContent)
+		switch {
+		case to != "":
+			http.Redirect(w, r, sso.LocalPath(to), http.StatusSeeOther)
+		case ans == nil:
+			w.WriteHeader(http.StatusNoContent)
+		case ans.Redirect != "":
+			http.Redirect(w, r, ans.Redirect, http.StatusSeeOther)
+		default:
+			// HTTP-POST binding without script (the CSP allows none): the
+			// user presses the button.
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-store")
+			fmt.Fprintf(w, `<!doctype html><title>Signed out</title><form method="post" action="%s"><input type="hidden" name="SAMLResponse" value="%s">`,
+				html.EscapeString(ans.PostURL), html.EscapeString(ans.PostValue))
+			if ans.RelayState != "" {
+				fmt.Fprintf(w, `<input type="hidden" name="RelayState" value="%s">`, html.EscapeString(ans.RelayState))
+			}
+			fmt.Fprint(w, `<p>You are signed out of this application.</p><button type="submit">Continue to your organisation's sign-out</button></form>`)
+		}
+		return nil
+	})
+}
+
+// handleLogoutSSO is the API logout: it ends the caller's session and,
+// when the session came from a SAML login whose IdP offers single
+// logout, answers 200 with the IdP URL (a signed LogoutRequest) to send
+// the browser to; otherwise 204 as before.
+func handleLogoutSSO(auth bulwark.AuthService, s *sso.Service) http.Handler {
+	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		if s == nil {
+			handleLogout(auth).ServeHTTP(w, r)
+			return nil
+		}
+		loc, err := s.EndSession(r.Context(), auth.Logout)
+		if err != nil {
+			return err
+		}
+		if loc == "" {
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		}
+		encode(w, http.StatusOK, map[string]string{"logout_url": loc})
 		return nil
 	})
 }

@@ -42,6 +42,8 @@ func (emailNameID) MakeAssertion(req *saml.IdpAuthnRequest, s *saml.Session) err
 type testSAMLIdP struct {
 	srv    *httptest.Server
 	server *samlidp.Server
+	key    *rsa.PrivateKey
+	cert   *x509.Certificate
 }
 
 func startSAMLIdP(t *testing.T) *testSAMLIdP {
@@ -57,7 +59,7 @@ func startSAMLIdP(t *testing.T) *testSAMLIdP {
 		t.Fatal(err)
 	}
 	cert, _ := x509.ParseCertificate(der)
-	idp := &testSAMLIdP{}
+	idp := &testSAMLIdP{key: key, cert: cert}
 	var handler http.Handler
 	idp.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	t.Cleanup(idp.srv.Close)
@@ -74,6 +76,9 @@ func startSAMLIdP(t *testing.T) *testSAMLIdP {
 		t.Fatal(err)
 	}
 	idp.server.IDP.SignatureMethod = dsig.RSASHA256SignatureMethod
+	// samlidp serves no single logout; its metadata still announces an
+	// HTTP-Redirect SLO endpoint, where tests look at what Bulwark sends.
+	idp.server.IDP.LogoutURL = *u.JoinPath("slo")
 	idp.server.IDP.AssertionMaker = emailNameID{}
 	handler = idp.server
 	return idp

@@ -1,0 +1,397 @@
+package sso
+
+import (
+	"bytes"
+	"compress/flate"
+	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/xml"
+	"errors"
+	"io"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/beevik/etree"
+	saml2 "github.com/russellhaering/gosaml2"
+	"github.com/russellhaering/gosaml2/types"
+	dsig "github.com/russellhaering/goxmldsig"
+)
+
+// SAML Single Logout (AUTH-5), HTTP-Redirect and HTTP-POST bindings.
+//
+// SP-initiated: a user whose session came from a SAML login logs out;
+// Bulwark ends the session, then sends the browser to the IdP with a
+// LogoutRequest signed with the provider's SP key, naming the NameID and
+// SessionIndex stored with the session. The request id is stored like an
+// AuthnRequest's, so the IdP's LogoutResponse is accepted once, on any
+// node, only in answer to it.
+//
+// IdP-initiated: a LogoutRequest signed by a key of the IdP's metadata
+// ends the sessions opened through this provider for its NameID, and
+// Bulwark answers with a signed LogoutResponse to the IdP's SLO endpoint.
+//
+// Signatures: HTTP-POST messages carry an enveloped XML signature
+// (checked by gosaml2/goxmldsig). HTTP-Redirect messages carry either a
+// signature over the query string (SigAlg, Signature; checked with the
+// standard library's x509 verification against the metadata's
+// certificates) or, as crewjam/saml sends them, an enveloped XML
+// signature inside the deflated message. Anything else is refused.
+
+// SessionRef is what a federated login left with its session.
+type SessionRef struct {
+	ProviderID   string
+	NameID       string
+	NameIDFormat string
+	SessionIndex string
+}
+
+// logoutNonce marks a stored request as a LogoutRequest, so a
+// LogoutResponse can never consume an AuthnRequest's id or the reverse.
+const logoutNonce = "saml-logout"
+
+// issueWindow bounds how old an IdP's logout message may be.
+const issueWindow = RequestTTL
+
+// StartLogout returns where to send the browser to end the IdP session
+// after Bulwark ended its own: the IdP's SLO endpoint with a signed
+// LogoutRequest. It returns "" when the IdP has no SLO endpoint, only a
+// POST one, or the provider has no SP key to sign with.
+func (sp *SP) StartLogout(ctx context.Context, st State, pr *Provider, u SPURLs, ref *SessionRef) (string, error) {
+	md, err := ParseMetadata([]byte(pr.IdPMetadata))
+	if err != nil {
+		return "", err
+	}
+	if md.SLOURL == "" || md.SLOBinding != BindingRedirect || !pr.SPKey.usable() || ref.NameID == "" {
+		return "", nil
+	}
+	lib := sp.library(pr, md, u)
+	lib.NameIdFormat = ref.NameIDFormat
+	doc, err := lib.BuildLogoutRequestDocumentNoSig(ref.NameID, ref.SessionIndex)
+	if err != nil {
+		return "", err
+	}
+	if ref.SessionIndex == "" {
+		// gosaml2 always writes the element; an empty one is invalid.
+		if si := doc.Root().SelectElement("SessionIndex"); si != nil {
+			doc.Root().RemoveChild(si)
+		}
+	}
+	id := doc.Root().SelectAttrValue("ID", "")
+	if id == "" {
+		return "", errorf("LogoutRequest without ID")
+	}
+	if err := st.SaveRequest(ctx, &Request{ID: id, TenantID: pr.TenantID, ProviderID: pr.ID, Nonce: logoutNonce, ReturnTo: "/console/login", ExpiresAt: sp.now().Add(RequestTTL)}); err != nil {
+		return "", err
+	}
+	// gosaml2 signs the query (SAMLRequest, SigAlg) with the SP key.
+	return lib.BuildLogoutURLRedirect("", doc)
+}
+
+// SLOInput is a message arriving at the SLO endpoint: a GET's raw query
+// (HTTP-Redirect) or a POST's form (HTTP-POST).
+type SLOInput struct {
+	Post     bool
+	RawQuery string
+	Form     url.Values
+}
+
+// sloMessage is a verified logout message.
+type sloMessage struct {
+	request  *saml2.LogoutRequest
+	response *types.LogoutResponse
+	relay    string
+	binding  string
+}
+
+// LogoutAnswer is how Bulwark answers an IdP's LogoutRequest: a redirect
+// (HTTP-Redirect binding) or a form the browser posts (HTTP-POST).
+type LogoutAnswer struct {
+	Redirect   string
+	PostURL    string
+	PostValue  string // SAMLResponse
+	RelayState string
+}
+
+// readSLO decodes and verifies a logout message at provider pr's SLO
+// endpoint; every failure is refused().
+func (sp *SP) readSLO(pr *Provider, md *IdPMetadata, u SPURLs, in SLOInput) (*sloMessage, error) {
+	lib := sp.library(pr, md, u)
+	m := &sloMessage{}
+	var raw []byte
+	var param string
+	var querySigned bool
+	if in.Post {
+		m.binding = BindingPOST
+		req, resp := in.Form.Get("SAMLRequest"), in.Form.Get("SAMLResponse")
+		if (req == "") == (resp == "") {
+			return nil, refused("POST with neither or both of SAMLRequest and SAMLResponse")
+		}
+		param, m.relay = "SAMLRequest", in.Form.Get("RelayState")
+		enc := req
+		if resp != "" {
+			param, enc = "SAMLResponse", resp
+		}
+		b, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(enc), ""))
+		if err != nil {
+			return nil, refused("%s is not base64", param)
+		}
+		raw = b
+	} else {
+		m.binding = BindingRedirect
+		q, err := rawQuery(in.RawQuery)
+		if err != nil {
+			return nil, err
+		}
+		_, hasReq := q["SAMLRequest"]
+		_, hasResp := q["SAMLResponse"]
+		if hasReq == hasResp {
+			return nil, refused("query with neither or both of SAMLRequest and SAMLResponse")
+		}
+		param = "SAMLRequest"
+		if hasResp {
+			param = "SAMLResponse"
+		}
+		val, err := url.QueryUnescape(q[param])
+		if err != nil {
+			return nil, refused("%s is not URL-encoded", param)
+		}
+		if m.relay, err = url.QueryUnescape(q["RelayState"]); err != nil {
+			return nil, refused("RelayState is not URL-encoded")
+		}
+		deflated, err := base64.StdEncoding.DecodeString(val)
+		if err != nil {
+			return nil, refused("%s is not base64", param)
+		}
+		if raw, err = inflate(deflated); err != nil {
+			return nil, err
+		}
+		if _, signed := q["Signature"]; signed {
+			if err := verifyQuery(q, param, md.Certs); err != nil {
+				return nil, err
+			}
+			querySigned = true
+		}
+	}
+	scan, err := checkXML(raw, MaxResponseBytes)
+	if err != nil {
+		return nil, refused("%s: %v", param, err)
+	}
+	want := map[string]string{"SAMLRequest": "LogoutRequest", "SAMLResponse": "LogoutResponse"}[param]
+	if scan.root.Local != want || scan.assertions != 0 {
+		return nil, refused("%s holds a %s", param, scan.root.Local)
+	}
+	enc := base64.StdEncoding.EncodeToString(raw)
+	switch {
+	case param == "SAMLRequest" && querySigned:
+		var r saml2.LogoutRequest
+		if err := xml.Unmarshal(raw, &r); err != nil {
+			return nil, refused("LogoutRequest: %v", err)
+		}
+		if err := lib.ValidateDecodedLogoutRequest(&r); err != nil {
+			return nil, refused("LogoutRequest rejected: %v", err)
+		}
+		r.SignatureValidated = true
+		m.request = &r
+	case param == "SAMLRequest":
+		r, err := lib.ValidateEncodedLogoutRequestPOST(enc)
+		if err != nil {
+			return nil, refused("LogoutRequest rejected: %v", err)
+		}
+		m.request = r
+	case querySigned:
+		var r types.LogoutResponse
+		if err := xml.Unmarshal(raw, &r); err != nil {
+			return nil, refused("LogoutResponse: %v", err)
+		}
+		if err := lib.ValidateDecodedLogoutResponse(&r); err != nil {
+			return nil, refused("LogoutResponse rejected: %v", err)
+		}
+		r.SignatureValidated = true
+		m.response = &r
+	default:
+		r, err := lib.ValidateEncodedLogoutResponsePOST(enc)
+		if err != nil {
+			return nil, refused("LogoutResponse rejected: %v", err)
+		}
+		m.response = r
+	}
+	// Bulwark's own checks on top of gosaml2's (which accepts an absent
+	// Destination and does not look at IssueInstant).
+	var dest, issuer, id string
+	var issued time.Time
+	if r := m.request; r != nil {
+		if !r.SignatureValidated {
+			return nil, refused("LogoutRequest not signed")
+		}
+		dest, id, issued = r.Destination, r.ID, r.IssueInstant
+		if r.Issuer != nil {
+			issuer = r.Issuer.Value
+		}
+	} else {
+		r := m.response
+		if !r.SignatureValidated {
+			return nil, refused("LogoutResponse not signed")
+		}
+		dest, id, issued = r.Destination, r.ID, r.IssueInstant
+		if r.Issuer != nil {
+			issuer = r.Issuer.Value
+		}
+	}
+	now, skew := sp.now(), sp.skew()
+	switch {
+	case dest != u.SLO:
+		return nil, refused("logout destination %q", dest)
+	case issuer != md.EntityID:
+		return nil, refused("logout issuer")
+	case id == "" || len(id) > 256:
+		return nil, refused("logout message without a usable ID")
+	case issued.After(now.Add(skew)) || issued.Before(now.Add(-issueWindow-skew)):
+		return nil, refused("logout message issued at %s", issued)
+	}
+	return m, nil
+}
+
+// rawQuery splits a query string into its still-encoded values: the
+// redirect binding's signature covers the octets as sent. A parameter
+// given twice is refused.
+func rawQuery(q string) (map[string]string, error) {
+	if len(q) > MaxResponseBytes*2 {
+		return nil, refused("query too long")
+	}
+	out := map[string]string{}
+	for _, kv := range strings.Split(q, "&") {
+		if kv == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(kv, "=")
+		if _, dup := out[k]; dup {
+			return nil, refused("query parameter %q repeated", k)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// querySigAlgs maps the allowed redirect-binding SigAlg values (S12:
+// SHA-2 only) to the standard library's algorithms.
+var querySigAlgs = map[string]x509.SignatureAlgorithm{
+	"http://www.w3.org/2001/04/xmldsig-more#rsa-sha256":   x509.SHA256WithRSA,
+	"http://www.w3.org/2001/04/xmldsig-more#rsa-sha512":   x509.SHA512WithRSA,
+	"http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256": x509.ECDSAWithSHA256,
+	"http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512": x509.ECDSAWithSHA512,
+}
+
+// verifyQuery checks an HTTP-Redirect signature (SAML bindings 3.4.4.1):
+// over "param=v&RelayState=v&SigAlg=v" exactly as received, with one of
+// the IdP's metadata certificates.
+func verifyQuery(q map[string]string, param string, certs []*x509.Certificate) error {
+	alg, err := url.QueryUnescape(q["SigAlg"])
+	if err != nil {
+		return refused("SigAlg is not URL-encoded")
+	}
+	algo, ok := querySigAlgs[alg]
+	if !ok {
+		return refused("SigAlg %q not allowed", alg)
+	}
+	sigText, err := url.QueryUnescape(q["Signature"])
+	if err != nil {
+		return refused("Signature is not URL-encoded")
+	}
+	sig, err := base64.StdEncoding.DecodeString(sigText)
+	if err != nil || len(sig) == 0 {
+		return refused("Signature is not base64")
+	}
+	signed := param + "=" + q[param]
+	if rs, ok := q["RelayState"]; ok {
+		signed += "&RelayState=" + rs
+	}
+	signed += "&SigAlg=" + q["SigAlg"]
+	for _, c := range certs {
+		if c.CheckSignature(algo, []byte(signed), sig) == nil {
+			return nil
+		}
+	}
+	return refused("query signature does not verify with the IdP's certificates")
+}
+
+// inflate undoes the redirect binding's DEFLATE, bounded (a deflate bomb
+// stops at MaxResponseBytes).
+func inflate(b []byte) ([]byte, error) {
+	r := flate.NewReader(bytes.NewReader(b))
+	defer r.Close()
+	out, err := io.ReadAll(io.LimitReader(r, MaxResponseBytes+1))
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, refused("message is not DEFLATE-compressed")
+	}
+	if len(out) > MaxResponseBytes {
+		return nil, refused("inflated message too large")
+	}
+	return out, nil
+}
+
+// answerLogout builds the signed LogoutResponse to the IdP's request id,
+// for the IdP's SLO endpoint: on its HTTP-Redirect binding if it has one,
+// else on HTTP-POST. Without an SP key or an IdP SLO endpoint there is
+// nothing to sign or nowhere to send it: nil.
+func (sp *SP) answerLogout(pr *Provider, md *IdPMetadata, u SPURLs, requestID, relay string) (*LogoutAnswer, error) {
+	if md.SLOURL == "" || !pr.SPKey.usable() {
+		return nil, nil
+	}
+	lib := sp.library(pr, md, u)
+	if md.SLOBinding == BindingPOST {
+		doc, err := lib.BuildLogoutResponseDocument(saml2.StatusCodeSuccess, requestID)
+		if err != nil {
+			return nil, err
+		}
+		b, err := doc.WriteToBytes()
+		if err != nil {
+			return nil, err
+		}
+		return &LogoutAnswer{PostURL: md.SLOURL, PostValue: base64.StdEncoding.EncodeToString(b), RelayState: relay}, nil
+	}
+	doc, err := lib.BuildLogoutResponseDocumentNoSig(saml2.StatusCodeSuccess, requestID)
+	if err != nil {
+		return nil, err
+	}
+	loc, err := redirectURL(lib.SigningContext(), md.SLOURL, "SAMLResponse", doc, relay)
+	if err != nil {
+		return nil, err
+	}
+	return &LogoutAnswer{Redirect: loc}, nil
+}
+
+// redirectURL encodes doc for the HTTP-Redirect binding and signs the
+// query with the SP key (goxmldsig's SignString).
+func redirectURL(ctx *dsig.SigningContext, dest, param string, doc *etree.Document, relay string) (string, error) {
+	x, err := doc.WriteToBytes()
+	if err != nil {
+		return "", err
+	}
+	var buf bytes.Buffer
+	fw, err := flate.NewWriter(&buf, flate.BestCompression)
+	if err != nil {
+		return "", err
+	}
+	if _, err := fw.Write(x); err != nil {
+		return "", err
+	}
+	if err := fw.Close(); err != nil {
+		return "", err
+	}
+	signed := param + "=" + url.QueryEscape(base64.StdEncoding.EncodeToString(buf.Bytes()))
+	if relay != "" {
+		signed += "&RelayState=" + url.QueryEscape(relay)
+	}
+	signed += "&SigAlg=" + url.QueryEscape(ctx.GetSignatureMethodIdentifier())
+	sig, err := ctx.SignString(signed)
+	if err != nil {
+		return "", err
+	}
+	sep := "?"
+	if strings.Contains(dest, "?") {
+		sep = "&"
+	}
+	return dest + sep + signed + "&Signature=" + url.QueryEscape(base64.StdEncoding.EncodeToString(sig)), nil
+}
