@@ -24,6 +24,9 @@ The tamper-evident audit log (DATA-5, DATA-6, DATA-7; see docs/audit.md).
 Commands:
 
 	public-key     print the public key that verifies the log's checkpoints
+	               (--all: with the retired keys)
+	rotate-key     replace the checkpoint signing key; the old public key
+	               is kept as retired
 	verify         verify the primary log and its agreement with the replica;
 	               with --replica URL --public-key FILE, verify a replica alone
 	verify-export FILE --public-key FILE
@@ -35,6 +38,7 @@ Run "bulwark audit <command> --help" for its flags.
 func runAudit(ctx context.Context, e *env, args []string) int {
 	return subcommands(e, "audit", auditHelp, args, map[string]func([]string) int{
 		"public-key":    func(args []string) int { return runAuditPublicKey(ctx, e, args) },
+		"rotate-key":    func(args []string) int { return runAuditRotateKey(ctx, e, args) },
 		"verify":        func(args []string) int { return runAuditVerify(ctx, e, args) },
 		"verify-export": func(args []string) int { return runAuditVerifyExport(ctx, e, args) },
 	})
@@ -153,13 +157,15 @@ func startAudit(ctx context.Context, cfg *Config, ac *auditConfig, db *store.DB,
 }
 
 // stop runs a last round, so entries acknowledged before shutdown are
-// numbered and shipped, then stops the sequencer.
+// numbered and shipped, then stops the sequencer and gives up its lease,
+// so a restarted process signs at once.
 func (rt *auditRuntime) stop(ctx context.Context) {
 	rt.cancel()
 	<-rt.done
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	rt.seq.Step(sctx)
+	rt.seq.Release(sctx)
 	rt.replica.Close()
 }
 
@@ -169,7 +175,10 @@ auditors and customers with "bulwark audit verify --public-key" and
 "bulwark audit verify-export --public-key". The key pair is made on first
 start of "bulwark serve" in the data directory (audit-signing.key, mode
 0600: the private half sealed under the key-encryption key, the public half
-in clear).`
+in clear). With --all it prints, one per line, the current key and every
+key "bulwark audit rotate-key" retired (newest first): checkpoints signed
+before a rotation verify only with the keys of their time, so publish the
+whole list.`
 
 func runAuditPublicKey(ctx context.Context, e *env, args []string) int {
 	cfg := DefaultConfig()
@@ -177,6 +186,7 @@ func runAuditPublicKey(ctx context.Context, e *env, args []string) int {
 	c := newCommand("audit public-key", "bulwark audit public-key [flags]", auditPublicKeyHelp)
 	cfg.bind(c, "data")
 	ac.bind(c, false, true, false)
+	all := c.fs.Bool("all", false, "print the retired keys too, one key per line, current first")
 	if _, code, ok := c.parse(e, args, 0); !ok {
 		return code
 	}
@@ -189,11 +199,45 @@ func runAuditPublicKey(ctx context.Context, e *env, args []string) int {
 	if err := prepareDataDir(cfg.DataDir, true); err != nil {
 		return fail(e, "audit public-key", err)
 	}
-	vkey, err := auditPublicKey(auditSigningKeyPath(cfg.DataDir))
+	vkeys, err := auditPublicKeys(auditSigningKeyPath(cfg.DataDir))
 	if err != nil {
 		return fail(e, "audit public-key", err)
 	}
-	fmt.Fprintln(e.stdout, vkey)
+	if !*all {
+		vkeys = vkeys[:1]
+	}
+	for _, k := range vkeys {
+		fmt.Fprintln(e.stdout, k)
+	}
+	return exitOK
+}
+
+const auditRotateKeyHelp = `Replace the audit log's checkpoint signing key with a new Ed25519 key for
+the same log (same origin), sealed under the key-encryption key like the
+current one. The current public key is kept in audit-signing.key as
+retired, so "bulwark audit verify" goes on verifying checkpoints signed
+before the rotation. The rotation is recorded in the audit log
+(audit.rotate_key, privileged). Restart "bulwark serve" afterwards: a
+running server signs with the key it started with. Then publish the new
+list ("bulwark audit public-key --all") to auditors and customers.`
+
+func runAuditRotateKey(ctx context.Context, e *env, args []string) int {
+	db, cfg, _, code, ok := keysCommand(ctx, e, "audit rotate-key", "bulwark audit rotate-key [flags]", auditRotateKeyHelp, args, nil)
+	if !ok {
+		return code
+	}
+	defer db.Close()
+	ring, err := cfg.keyRing(ctx)
+	if err != nil {
+		return fail(e, "audit rotate-key", err)
+	}
+	vkey, old, err := rotateAuditSigner(ctx, ring, auditSigningKeyPath(cfg.DataDir), func(newKey, oldKey string) error {
+		return db.RecordAuditKeyRotation(systemContext(ctx), newKey, oldKey)
+	})
+	if err != nil {
+		return fail(e, "audit rotate-key", err)
+	}
+	fmt.Fprintf(e.stdout, "The audit log's checkpoints are now signed with\n\t%s\nretired (still verifies older checkpoints):\n\t%s\nRestart bulwark serve to sign with the new key, and publish \"bulwark audit public-key --all\".\n", vkey, old)
 	return exitOK
 }
 
@@ -209,6 +253,10 @@ directory unless --public-key is given.
 
 With --replica URL --public-key FILE it verifies that replica alone, with no
 access to the database: what an auditor holding the public key can do.
+--public-key may be repeated, and a file may hold several keys, one per
+line: after "bulwark audit rotate-key" the log's checkpoints were signed by
+successive keys, and each must verify under one of those given. A
+checkpoint signed by no given key fails (bad-signature) with its index.
 
 On failure it names the first bad index and why (edited, missing,
 reordered, truncated, forked, bad-signature, hash-altered), prints both
@@ -221,7 +269,8 @@ func runAuditVerify(ctx context.Context, e *env, args []string) int {
 	cfg.bind(c, "data", "db", "log-level")
 	ac.bind(c, true, false, false)
 	replicaOnly := c.fs.String("replica", "", "verify only the replica at this blob `URL`, without the database")
-	pubFile := c.fs.String("public-key", "", "the public key `FILE` (default: from the data directory)")
+	var pubFiles fileList
+	c.fs.Var(&pubFiles, "public-key", "a `FILE` of public keys, one per line; repeat for several (default: the current and retired keys of the data directory)")
 	if _, code, ok := c.parse(e, args, 0); !ok {
 		return code
 	}
@@ -231,10 +280,10 @@ func runAuditVerify(ctx context.Context, e *env, args []string) int {
 	if err := ac.load(c, e, cfg.DataDir); err != nil {
 		return c.configError(e, err)
 	}
-	if *replicaOnly != "" && *pubFile == "" {
+	if *replicaOnly != "" && len(pubFiles) == 0 {
 		return c.usageError(e, "bulwark audit verify: --replica needs --public-key: a replica is checked against a key you trust, not one it carries")
 	}
-	v, err := loadVerifier(cfg.DataDir, *pubFile)
+	v, err := loadVerifier(cfg.DataDir, pubFiles)
 	if err != nil {
 		return fail(e, "audit verify", err)
 	}
@@ -299,33 +348,49 @@ func printProblems(e *env, r *audit.Report) {
 	}
 }
 
-func loadVerifier(dataDir, pubFile string) (*audit.Verifier, error) {
-	if pubFile != "" {
-		return audit.ReadVerifier(pubFile)
+func loadVerifier(dataDir string, pubFiles []string) (*audit.Verifier, error) {
+	if len(pubFiles) > 0 {
+		return audit.ReadVerifier(pubFiles...)
 	}
-	// Only the public half is used: verification never needs the secret.
-	vkey, err := auditPublicKey(auditSigningKeyPath(dataDir))
+	// Only the public halves are used: verification never needs a secret.
+	vkeys, err := auditPublicKeys(auditSigningKeyPath(dataDir))
 	if err != nil {
 		return nil, fmt.Errorf("%w (or give --public-key FILE)", err)
 	}
-	return audit.NewVerifier(vkey)
+	return audit.NewVerifier(vkeys...)
+}
+
+// fileList is a repeatable flag naming files.
+type fileList []string
+
+func (l *fileList) String() string { return strings.Join(*l, ",") }
+
+func (l *fileList) Set(v string) error {
+	if v == "" {
+		return errors.New("an empty file name")
+	}
+	*l = append(*l, v)
+	return nil
 }
 
 const auditVerifyExportHelp = `Verify a tenant's audit export (GET /api/v1/audit/export) offline: the
-signature of its checkpoint by the public key, and every entry's inclusion
-proof against that checkpoint. No access to the deployment is needed.`
+signature of its checkpoint by one of the public keys (give the list that
+"bulwark audit public-key --all" prints, in one file or several), and every
+entry's inclusion proof against that checkpoint. No access to the
+deployment is needed.`
 
 func runAuditVerifyExport(ctx context.Context, e *env, args []string) int {
 	c := newCommand("audit verify-export", "bulwark audit verify-export FILE --public-key FILE", auditVerifyExportHelp)
-	pubFile := c.fs.String("public-key", "", "the public key `FILE` (required)")
+	var pubFiles fileList
+	c.fs.Var(&pubFiles, "public-key", "a `FILE` of public keys, one per line; repeat for several (required)")
 	pos, code, ok := c.parse(e, args, 1)
 	if !ok {
 		return code
 	}
-	if *pubFile == "" {
+	if len(pubFiles) == 0 {
 		return c.usageError(e, "bulwark audit verify-export: --public-key is required")
 	}
-	v, err := audit.ReadVerifier(*pubFile)
+	v, err := audit.ReadVerifier(pubFiles...)
 	if err != nil {
 		return fail(e, "audit verify-export", err)
 	}

@@ -21,6 +21,9 @@ import (
 //
 //	audit-signing.key  line 1: "sealed:" + the sealed Ed25519 signer key
 //	                   line 2: the verifier (public) key, in clear
+//	                   then, after `bulwark audit rotate-key`, one line
+//	                   "retired:" + verifier key per key it replaced,
+//	                   newest first: checkpoints they signed still verify
 //	audit-seal.key     line 1: "sealed:" + the sealed HMAC key
 //
 // Files written by earlier versions, with the secrets in clear, are sealed
@@ -39,8 +42,9 @@ func loadOrCreateAuditSigner(ctx context.Context, ring *keys.Ring, path, origin 
 	} else if err != nil {
 		return nil, err
 	}
-	if len(lines) != 2 {
-		return nil, fmt.Errorf("%s: want two lines (sealed private key, public key)", path)
+	retired, err := retiredKeys(path, lines)
+	if err != nil {
+		return nil, err
 	}
 	skey, err := openKeyLine(ctx, ring, "audit/signing-key", lines[0])
 	if err != nil {
@@ -54,7 +58,85 @@ func loadOrCreateAuditSigner(ctx context.Context, ring *keys.Ring, path, origin 
 	if err != nil {
 		return nil, err
 	}
-	return s, writeKeyFile(path, sealed, lines[1])
+	return s, writeKeyFile(path, append([]string{sealed, lines[1]}, retiredLines(retired)...)...)
+}
+
+const retiredPrefix = "retired:"
+
+// retiredKeys checks the shape of a signing key file's lines and returns
+// the retired verifier keys (lines 3 and on).
+func retiredKeys(path string, lines []string) ([]string, error) {
+	if len(lines) < 2 {
+		return nil, fmt.Errorf("%s: want a sealed private key and a public key", path)
+	}
+	var out []string
+	for _, l := range lines[2:] {
+		k, ok := strings.CutPrefix(l, retiredPrefix)
+		if !ok {
+			return nil, fmt.Errorf("%s: a line after the public key is not a retired key", path)
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+func retiredLines(keys []string) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = retiredPrefix + k
+	}
+	return out
+}
+
+// rotateAuditSigner replaces the checkpoint signing key with a new one for
+// the same log (same origin), sealed like the old one, and keeps the old
+// public key as retired. It writes the new file beside the old one and
+// calls commit before putting it in place, so that a rotation that cannot
+// be recorded does not happen. It returns the new and the retired public
+// key.
+func rotateAuditSigner(ctx context.Context, ring *keys.Ring, path string, commit func(newKey, oldKey string) error) (string, string, error) {
+	lines, err := readKeyFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", "", fmt.Errorf("no audit signing key at %s yet: it is made at the first start of bulwark serve", path)
+	}
+	if err != nil {
+		return "", "", err
+	}
+	retired, err := retiredKeys(path, lines)
+	if err != nil {
+		return "", "", err
+	}
+	// The current key must open: a rotation is done by whoever holds the
+	// KEK, not by anyone who can write the data directory.
+	old, err := openKeyLine(ctx, ring, "audit/signing-key", lines[0])
+	if err != nil {
+		return "", "", fmt.Errorf("%s: %w", path, err)
+	}
+	cur, err := audit.NewSigner(string(old), lines[1])
+	if err != nil {
+		return "", "", err
+	}
+	_, skey, vkey, err := audit.GenerateSigner(cur.Origin())
+	if err != nil {
+		return "", "", err
+	}
+	sealed, err := sealKeyLine(ctx, ring, "audit/signing-key", []byte(skey))
+	if err != nil {
+		return "", "", err
+	}
+	next := append([]string{sealed, vkey}, retiredLines(append([]string{lines[1]}, retired...))...)
+	tmp := path + ".next"
+	if err := writeKeyFile(tmp, next...); err != nil {
+		return "", "", err
+	}
+	defer os.Remove(tmp)
+	if err := commit(vkey, lines[1]); err != nil {
+		return "", "", err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return "", "", err
+	}
+	return vkey, lines[1], nil
 }
 
 func loadOrCreateAuditSealKey(ctx context.Context, ring *keys.Ring, path string) ([]byte, error) {
@@ -85,17 +167,28 @@ func loadOrCreateAuditSealKey(ctx context.Context, ring *keys.Ring, path string)
 
 // auditPublicKey reads the verifier key from the signing key file.
 func auditPublicKey(path string) (string, error) {
-	lines, err := readKeyFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("no audit signing key at %s yet: it is made at the first start of bulwark serve", path)
-	}
+	keys, err := auditPublicKeys(path)
 	if err != nil {
 		return "", err
 	}
-	if len(lines) != 2 {
-		return "", fmt.Errorf("audit key file %s is malformed", path)
+	return keys[0], nil
+}
+
+// auditPublicKeys reads every verifier key of the signing key file: the
+// current one first, then the retired ones, newest first.
+func auditPublicKeys(path string) ([]string, error) {
+	lines, err := readKeyFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("no audit signing key at %s yet: it is made at the first start of bulwark serve", path)
 	}
-	return lines[1], nil
+	if err != nil {
+		return nil, err
+	}
+	retired, err := retiredKeys(path, lines)
+	if err != nil {
+		return nil, err
+	}
+	return append([]string{lines[1]}, retired...), nil
 }
 
 func readKeyFile(path string) ([]string, error) {

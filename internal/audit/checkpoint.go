@@ -106,37 +106,85 @@ func (s *Signer) Sign(size int64, root tlog.Hash) (*Checkpoint, error) {
 	return &Checkpoint{Size: size, Root: root, Note: signed}, nil
 }
 
-// Verifier checks checkpoints against a log's public key.
+// Verifier checks checkpoints against a log's public keys: the current
+// one and those it replaced (`bulwark audit rotate-key`), so a log whose
+// checkpoints were signed by successive keys verifies from start to end.
+// Every key names the same log (its origin line).
 type Verifier struct {
-	v note.Verifier
+	vs []note.Verifier
 }
 
-// NewVerifier parses a verifier key ("origin+hash+key").
-func NewVerifier(vkey string) (*Verifier, error) {
-	v, err := note.NewVerifier(strings.TrimSpace(vkey))
-	if err != nil {
-		return nil, fmt.Errorf("parse public key: %w", err)
+// NewVerifier parses one or more verifier keys ("origin+hash+key"). They
+// must all name the same log and be different keys.
+func NewVerifier(vkeys ...string) (*Verifier, error) {
+	v := &Verifier{}
+	seen := map[uint32]bool{}
+	for _, k := range vkeys {
+		nv, err := note.NewVerifier(strings.TrimSpace(k))
+		if err != nil {
+			return nil, fmt.Errorf("parse public key: %w", err)
+		}
+		if len(v.vs) > 0 && nv.Name() != v.vs[0].Name() {
+			return nil, fmt.Errorf("the public keys name different logs (%q and %q): give the keys of one log", v.vs[0].Name(), nv.Name())
+		}
+		if seen[nv.KeyHash()] {
+			continue // the same key twice (two files that overlap)
+		}
+		seen[nv.KeyHash()] = true
+		v.vs = append(v.vs, nv)
 	}
-	return &Verifier{v: v}, nil
+	if len(v.vs) == 0 {
+		return nil, errors.New("no public key given")
+	}
+	return v, nil
 }
 
-// ReadVerifier reads a verifier key from a file.
-func ReadVerifier(path string) (*Verifier, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read public key: %w", err)
+// ReadVerifier reads the verifier keys in one or more files, one key per
+// line (blank lines and lines starting with '#' are skipped), as
+// `bulwark audit public-key --all` prints them.
+func ReadVerifier(paths ...string) (*Verifier, error) {
+	var keys []string
+	for _, path := range paths {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read public key: %w", err)
+		}
+		n := 0
+		for _, line := range strings.Split(string(b), "\n") {
+			line = strings.TrimSpace(line)
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			keys = append(keys, line)
+			n++
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("read public key: %s holds no key", path)
+		}
 	}
-	return NewVerifier(string(b))
+	return NewVerifier(keys...)
 }
 
 // Origin is the origin line the verifier accepts.
-func (v *Verifier) Origin() string { return v.v.Name() }
+func (v *Verifier) Origin() string { return v.vs[0].Name() }
 
-// Open checks a signed checkpoint: the signature by this key, the origin
-// line, the format. It returns the checkpoint or why it is not valid.
+// Keys is the number of keys the verifier trusts.
+func (v *Verifier) Keys() int { return len(v.vs) }
+
+// Open checks a signed checkpoint: a signature by one of the keys, the
+// origin line, the format. It returns the checkpoint or why it is not valid.
 func (v *Verifier) Open(signed []byte) (*Checkpoint, error) {
-	cp, _, _, err := log.ParseCheckpoint(signed, v.v.Name(), v.v)
+	var cp *log.Checkpoint
+	var err error
+	for _, k := range v.vs {
+		if cp, _, _, err = log.ParseCheckpoint(signed, k.Name(), k); err == nil {
+			break
+		}
+	}
 	if err != nil {
+		if len(v.vs) > 1 {
+			return nil, fmt.Errorf("checkpoint does not verify under any of the %d trusted keys: %w", len(v.vs), err)
+		}
 		return nil, fmt.Errorf("checkpoint does not verify: %w", err)
 	}
 	if len(cp.Hash) != tlog.HashSize || cp.Size > 1<<62 {

@@ -22,6 +22,9 @@ type Backend interface {
 	// AcquireAuditLease takes the sequencer lease for holder, or renews it,
 	// until now+ttl. It reports whether holder has it.
 	AcquireAuditLease(ctx context.Context, holder string, ttl time.Duration) (bool, error)
+	// ReleaseAuditLease gives up the lease if holder has it, so that the
+	// next process (a restart) takes over at once rather than after ttl.
+	ReleaseAuditLease(ctx context.Context, holder string) error
 	// IntegrateAudit numbers up to max committed, not yet numbered entries
 	// into the tree, in commit order, stores the new tree hashes, and, if
 	// the tree grew, stores the checkpoint that sign returns for the new
@@ -139,6 +142,16 @@ func (s *Sequencer) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// Release gives up the sequencer lease, after a last Step at shutdown: a
+// process that stops cleanly lets its successor sign at once.
+func (s *Sequencer) Release(ctx context.Context) error {
+	s.mu.Lock()
+	s.leader = false
+	s.mu.Unlock()
+	s.m.leader.Set(0)
+	return s.b.ReleaseAuditLease(ctx, s.opt.Holder)
 }
 
 // Step runs one round: take or renew the lease; if held, number every

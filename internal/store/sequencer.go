@@ -55,6 +55,16 @@ func (db *DB) AcquireAuditLease(ctx context.Context, holder string, ttl time.Dur
 	return ok, err
 }
 
+// ReleaseAuditLease implements audit.Backend: the lease ends now if holder
+// has it; another holder's lease is left alone.
+func (db *DB) ReleaseAuditLease(ctx context.Context, holder string) error {
+	return db.inGlobal(ctx, true, func(t *globalTx) error {
+		t.keepAuth = true
+		_, err := t.exec("UPDATE leases SET until = 0 WHERE name = ? AND holder = ?", sequencerLease, holder)
+		return err
+	})
+}
+
 // fence fails unless holder still holds the lease. On PostgreSQL the
 // UPDATE also locks the lease row until the transaction ends, so two
 // sequencers can never integrate at the same time even if one was paused
