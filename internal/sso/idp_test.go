@@ -69,6 +69,8 @@ type respOpts struct {
 	canon                dsig.Canonicalizer
 	authnContext         string
 	encryptTo            *x509.Certificate // encrypt the (signed) assertion to this SP certificate
+	groups               []string          // values of a "memberOf" attribute
+	displayName          string
 }
 
 func (idp *testIdP) signingContext(o respOpts) *dsig.SigningContext {
@@ -160,9 +162,22 @@ func (idp *testIdP) response(t *testing.T, u SPURLs, now time.Time, o respOpts) 
 		acr = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
 	}
 	as.CreateElement("saml:AuthnContext").CreateElement("saml:AuthnContextClassRef").SetText(acr)
-	at := a.CreateElement("saml:AttributeStatement").CreateElement("saml:Attribute")
+	ast := a.CreateElement("saml:AttributeStatement")
+	at := ast.CreateElement("saml:Attribute")
 	at.CreateAttr("Name", "email")
 	at.CreateElement("saml:AttributeValue").SetText(o.email)
+	if o.groups != nil {
+		g := ast.CreateElement("saml:Attribute")
+		g.CreateAttr("Name", "memberOf")
+		for _, v := range o.groups {
+			g.CreateElement("saml:AttributeValue").SetText(v)
+		}
+	}
+	if o.displayName != "" {
+		n := ast.CreateElement("saml:Attribute")
+		n.CreateAttr("Name", "http://schemas.microsoft.com/identity/claims/displayname")
+		n.CreateElement("saml:AttributeValue").SetText(o.displayName)
+	}
 
 	if !o.unsigned {
 		signed, err := idp.signingContext(o).SignEnveloped(a)

@@ -246,6 +246,14 @@ func (rp *RP) Verify(ctx context.Context, pr *Provider, raw, nonce string) (*Ide
 		return nil, refused("bad subject")
 	}
 	id := &Identity{Issuer: tok.Issuer, Subject: tok.Subject, Name: c.Name, MFA: mfaEvidence(c.AMR, c.ACR)}
+	if pr.GroupAttribute != "" {
+		// Only from the verified token: a groups claim (Entra ID, Okta)
+		// of one string or a list.
+		var all map[string]any
+		if err := tok.Claims(&all); err == nil {
+			id.Groups = groupValues(all[pr.GroupAttribute])
+		}
+	}
 	// Google's "accounts.google.com" and "https://accounts.google.com" are
 	// one issuer: key identities by the configured form.
 	id.Issuer = pr.Issuer

@@ -286,8 +286,16 @@ func (sp *SP) ACS(ctx context.Context, st State, pr *Provider, u SPURLs, samlRes
 	}
 	id := &Identity{Issuer: md.EntityID, Subject: nameID, NameIDFormat: sub.NameID.Format}
 	attrs := map[string]string{}
+	var groups []string
 	if a.AttributeStatement != nil {
 		for _, at := range a.AttributeStatement.Attributes {
+			if pr.GroupAttribute != "" && (at.Name == pr.GroupAttribute || at.FriendlyName == pr.GroupAttribute) {
+				vs := make([]string, 0, len(at.Values))
+				for _, v := range at.Values {
+					vs = append(vs, v.Value)
+				}
+				groups = append(groups, groupValues(vs)...)
+			}
 			if len(at.Values) > 0 {
 				attrs[at.Name] = strings.TrimSpace(at.Values[0].Value)
 				if at.FriendlyName != "" {
@@ -313,12 +321,16 @@ func (sp *SP) ACS(ctx context.Context, st State, pr *Provider, u SPURLs, samlRes
 		id.Email, id.EmailVerified = e, true
 	}
 	id.Name = attrs[pr.NameAttribute]
-	if id.Name == "" {
-		id.Name = attrs["displayName"]
+	for _, k := range nameAttributes {
+		if id.Name != "" {
+			break
+		}
+		id.Name = attrs[k]
 	}
 	if pr.RoleAttribute != "" {
 		id.Role = attrs[pr.RoleAttribute]
 	}
+	id.Groups = groups
 	if as := a.AuthnStatement; as != nil {
 		id.SessionIndex = as.SessionIndex
 		if as.AuthnContext != nil && as.AuthnContext.AuthnContextClassRef != nil {
@@ -326,6 +338,12 @@ func (sp *SP) ACS(ctx context.Context, st State, pr *Provider, u SPURLs, samlRes
 		}
 	}
 	return id, returnTo, nil
+}
+
+// Display-name attributes of common IdPs (Entra ID, Okta, Google, LDAP).
+var nameAttributes = []string{
+	"displayName", "http://schemas.microsoft.com/identity/claims/displayname", "name",
+	"urn:oid:2.16.840.1.113730.3.1.241", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name",
 }
 
 var emailAttributes = []string{

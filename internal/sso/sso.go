@@ -57,6 +57,10 @@ type Provider struct {
 	EmailAttribute string `json:"email_attribute,omitempty"`
 	NameAttribute  string `json:"name_attribute,omitempty"`
 	RoleAttribute  string `json:"role_attribute,omitempty"`
+	// GroupAttribute names the SAML attribute or OIDC claim holding the
+	// user's groups; RoleMappings turn its values into tenant roles.
+	GroupAttribute string        `json:"group_attribute,omitempty"`
+	RoleMappings   []RoleMapping `json:"role_mappings,omitempty"`
 	// SignRequests signs AuthnRequests with the provider's SP key (an IdP
 	// that requires signed requests needs it on).
 	SignRequests bool `json:"sign_requests,omitempty"`
@@ -98,6 +102,8 @@ type Identity struct {
 	MFA bool
 	// Role is a role name from the RoleAttribute, if mapped.
 	Role string
+	// Groups are the values of the provider's GroupAttribute.
+	Groups []string
 	// SessionIndex and NameIDFormat are SAML's, kept with the session so
 	// logout can name it to the IdP.
 	SessionIndex string

@@ -29,6 +29,9 @@ type ssoConfig struct {
 	JIT            bool     `json:"jit,omitempty"`
 	DefaultRole    string   `json:"default_role,omitempty"`
 	SignRequests   bool     `json:"sign_requests,omitempty"`
+
+	GroupAttribute string            `json:"group_attribute,omitempty"`
+	RoleMappings   []sso.RoleMapping `json:"role_mappings,omitempty"`
 }
 
 // validateProvider checks a provider's shape (not whether its IdP works).
@@ -72,13 +75,14 @@ func validateProvider(p *sso.Provider) error {
 	if p.DefaultRole == bulwark.RoleOwner {
 		return bulwark.FieldError("default_role", "cannot be owner")
 	}
-	return nil
+	return validateMappings(p)
 }
 
 func configOf(p *sso.Provider) string {
 	b, _ := json.Marshal(ssoConfig{Issuer: p.Issuer, ClientID: p.ClientID, AllowedDomains: p.AllowedDomains, HostedDomain: p.HostedDomain,
 		MetadataURL: p.MetadataURL, IdPInitiated: p.IdPInitiated, EmailAttribute: p.EmailAttribute, NameAttribute: p.NameAttribute,
-		RoleAttribute: p.RoleAttribute, JIT: p.JIT, DefaultRole: p.DefaultRole, SignRequests: p.SignRequests})
+		RoleAttribute: p.RoleAttribute, JIT: p.JIT, DefaultRole: p.DefaultRole, SignRequests: p.SignRequests,
+		GroupAttribute: p.GroupAttribute, RoleMappings: p.RoleMappings})
 	return string(b)
 }
 
@@ -112,6 +116,7 @@ func (t *tenantTx) scanProvider(s interface{ Scan(...any) error }) (*sso.Provide
 	p.Issuer, p.ClientID, p.AllowedDomains, p.HostedDomain = c.Issuer, c.ClientID, c.AllowedDomains, c.HostedDomain
 	p.MetadataURL, p.IdPInitiated, p.EmailAttribute, p.NameAttribute, p.RoleAttribute = c.MetadataURL, c.IdPInitiated, c.EmailAttribute, c.NameAttribute, c.RoleAttribute
 	p.JIT, p.DefaultRole, p.SignRequests = c.JIT, c.DefaultRole, c.SignRequests
+	p.GroupAttribute, p.RoleMappings = c.GroupAttribute, c.RoleMappings
 	return &p, nil
 }
 
@@ -151,11 +156,21 @@ func (t *tenantTx) provider(id string) (*sso.Provider, error) {
 	return p, nil
 }
 
+// checkDefaultRole checks the default role and every mapped role: each
+// must exist, and the admin configuring them must hold every permission
+// they carry (nobody hands out, even through an IdP, more than they have).
 func (t *tenantTx) checkDefaultRole(p *sso.Provider) error {
-	if p.DefaultRole == "" {
+	var gs []bulwark.Grant
+	if p.DefaultRole != "" {
+		gs = append(gs, bulwark.Grant{Role: p.DefaultRole})
+	}
+	for _, r := range p.ManagedRoles() {
+		gs = append(gs, bulwark.Grant{Role: r})
+	}
+	if len(gs) == 0 {
 		return nil
 	}
-	return t.checkGrantable([]bulwark.Grant{{Role: p.DefaultRole}})
+	return t.checkGrantable(gs)
 }
 
 // CreateSSOProvider adds an identity provider to the caller's tenant.
@@ -423,7 +438,7 @@ func (db *DB) FederatedLogin(ctx context.Context, pr *sso.Provider, id *sso.Iden
 	err := db.inTenantID(ctx, pr.TenantID, nil, true, func(t *tenantTx) error {
 		err := t.queryRow("SELECT user_id FROM federated_identities WHERE tenant_id = ? AND issuer = ? AND subject = ?",
 			t.tenantID, id.Issuer, id.Subject).Scan(&userID)
-		linked := err == nil
+		linked, provisioned := err == nil, false
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
@@ -441,6 +456,7 @@ func (db *DB) FederatedLogin(ctx context.Context, pr *sso.Provider, id *sso.Iden
 				if userID, err = t.provisionUser(pr, id); err != nil {
 					return err
 				}
+				provisioned = true
 			case err != nil:
 				return err
 			case status == string(bulwark.StatusDisabled):
@@ -464,6 +480,14 @@ func (db *DB) FederatedLogin(ctx context.Context, pr *sso.Provider, id *sso.Iden
 		var status string
 		if err := t.queryRow("SELECT status FROM users WHERE tenant_id = ? AND id = ?", t.tenantID, userID).Scan(&status); err != nil || status != string(bulwark.StatusActive) {
 			return errNoAccount
+		}
+		if err := t.setDisplayName(id); err != nil {
+			return err
+		}
+		if !provisioned {
+			if err := t.syncGrants(userID, pr, id); err != nil {
+				return err
+			}
 		}
 		t.principal = &bulwark.Principal{Kind: bulwark.KindUser, ID: userID, TenantID: t.tenantID}
 		settings, err := t.authSettings()
@@ -503,22 +527,26 @@ func (t *tenantTx) provisionUser(pr *sso.Provider, id *sso.Identity) (string, er
 	if err != nil {
 		return "", err
 	}
-	role := pr.DefaultRole
-	if _, ok := roles[id.Role]; ok && id.Role != "" && id.Role != bulwark.RoleOwner && id.Role != bulwark.RoleAdmin {
-		role = id.Role
-	}
-	if _, ok := roles[role]; !ok || role == bulwark.RoleOwner {
-		return "", bulwark.Errorf(bulwark.EFailedPrecondition, "the provider's default role no longer exists; ask your administrator")
+	grants := mappedGrants(pr, id, roles)
+	if len(grants) == 0 {
+		role := pr.DefaultRole
+		if _, ok := roles[id.Role]; ok && id.Role != "" && id.Role != bulwark.RoleOwner && id.Role != bulwark.RoleAdmin {
+			role = id.Role
+		}
+		if _, ok := roles[role]; !ok || role == bulwark.RoleOwner {
+			return "", bulwark.Errorf(bulwark.EFailedPrecondition, "the provider's default role no longer exists; ask your administrator")
+		}
+		grants = []bulwark.Grant{{Role: role}}
 	}
 	userID := newID()
 	if _, err := t.exec("INSERT INTO users (tenant_id, id, email, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
 		t.tenantID, userID, id.Email, bulwark.StatusActive, micros(t.now), micros(t.now)); err != nil {
 		return "", err
 	}
-	if err := t.setGrants(userID, []bulwark.Grant{{Role: role}}); err != nil {
+	if err := t.setGrants(userID, grants); err != nil {
 		return "", err
 	}
-	return userID, t.audit(auditEntry{Action: "user.provision", TargetKind: "user", TargetID: userID, Fields: []string{"email", "grants"}})
+	return userID, t.audit(auditEntry{Action: "user.provision", TargetKind: "user", TargetID: userID, Fields: []string{"email", "grants"}, Privileged: grantsPrivileged(grants)})
 }
 
 // GetSSOSettings reads the caller's tenant's SSO settings.

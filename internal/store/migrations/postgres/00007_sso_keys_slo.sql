@@ -19,7 +19,12 @@ ALTER TABLE user_secrets ADD COLUMN sso_name_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE user_secrets ADD COLUMN sso_name_id_format TEXT NOT NULL DEFAULT '';
 ALTER TABLE user_secrets ADD COLUMN sso_session_index TEXT NOT NULL DEFAULT '';
 
+-- The display name the IdP asserted (SAML attribute or OIDC name claim),
+-- refreshed at each login.
+ALTER TABLE federated_identities ADD COLUMN display_name TEXT NOT NULL DEFAULT '';
+
 -- +goose Down
+ALTER TABLE federated_identities DROP COLUMN display_name;
 ALTER TABLE user_secrets DROP COLUMN sso_session_index;
 ALTER TABLE user_secrets DROP COLUMN sso_name_id_format;
 ALTER TABLE user_secrets DROP COLUMN sso_name_id;
