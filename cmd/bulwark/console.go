@@ -18,6 +18,7 @@ func withConsole(api http.Handler, a *auth.Service, db *store.DB, s *sso.Service
 	d := console.Deps{Auth: a, Account: a, Sessions: db, Settings: db, Logger: log}
 	if s != nil {
 		d.EndSession = s.EndSession // SAML single logout from the console
+		d.SSO = s
 	}
 	c := console.New(d).Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

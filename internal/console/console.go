@@ -28,6 +28,7 @@ import (
 
 	bulwark "github.com/bulwarkhq/bulwark"
 	"github.com/bulwarkhq/bulwark/internal/headers"
+	"github.com/bulwarkhq/bulwark/internal/sso"
 )
 
 //go:embed templates/*.html
@@ -51,7 +52,9 @@ type Deps struct {
 	// identity provider's single-logout URL when the session came from a
 	// SAML login (sso.Service.EndSession); nil logs out locally only.
 	EndSession func(ctx context.Context, logout func(context.Context) error) (string, error)
-	Logger     *slog.Logger
+	// SSO, if set, serves the single sign-on page (sso.go).
+	SSO    *sso.Service
+	Logger *slog.Logger
 }
 
 // Console serves the browser pages.
@@ -90,6 +93,7 @@ func New(d Deps) *Console {
 	mux.HandleFunc("POST /console/sessions/revoke", c.complete(c.revokeSession))
 	mux.HandleFunc("GET /console/settings", c.complete(c.settings))
 	mux.HandleFunc("POST /console/settings", c.complete(c.saveSettings))
+	c.ssoRoutes(mux)
 	mux.HandleFunc("GET /console/static/console.js", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-cache")
