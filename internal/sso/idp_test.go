@@ -69,6 +69,7 @@ type respOpts struct {
 	canon                dsig.Canonicalizer
 	authnContext         string
 	encryptTo            *x509.Certificate // encrypt the (signed) assertion to this SP certificate
+	pkcs1                bool              // ...with RSA PKCS #1 v1.5 key transport instead of OAEP
 	groups               []string          // values of a "memberOf" attribute
 	displayName          string
 }
@@ -199,6 +200,11 @@ func (idp *testIdP) response(t *testing.T, u SPURLs, now time.Time, o respOpts) 
 		enc := xmlenc.OAEP()
 		enc.BlockCipher = xmlenc.AES128CBC
 		enc.DigestMethod = &xmlenc.SHA1
+		if o.pkcs1 {
+			enc = xmlenc.PKCS1v15()
+			enc.BlockCipher = xmlenc.AES128CBC
+		}
+
 		ed, err := enc.Encrypt(o.encryptTo, plain, nil)
 		if err != nil {
 			t.Fatal(err)

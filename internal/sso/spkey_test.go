@@ -177,6 +177,13 @@ func TestEncryptedAssertion(t *testing.T) {
 			t.Fatal("decrypted without the key")
 		}
 	})
+	t.Run("RSA PKCS #1 v1.5 key transport refused", func(t *testing.T) {
+		// gosaml2 would decrypt it; Bulwark's allow-list refuses it
+		// (padding-oracle class).
+		if _, err := e.post(t, respOpts{encryptTo: k.Cert, pkcs1: true}); err == nil {
+			t.Fatal("rsa-1_5 accepted")
+		}
+	})
 	t.Run("to the next key during rollover", func(t *testing.T) {
 		e.pr.SPNextKey = next
 		defer func() { e.pr.SPNextKey = nil }()

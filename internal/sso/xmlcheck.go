@@ -34,6 +34,18 @@ var (
 		"http://www.w3.org/2001/04/xmlenc#sha256": true,
 		"http://www.w3.org/2001/04/xmlenc#sha512": true,
 	}
+	// Encrypted assertions: AES content encryption and RSA-OAEP key
+	// transport only; Triple-DES and RSA PKCS #1 v1.5 key transport
+	// (Bleichenbacher-style oracles), which gosaml2 would take, are refused.
+	allowedEncryptionMethods = map[string]bool{
+		"http://www.w3.org/2001/04/xmlenc#aes128-cbc":     true,
+		"http://www.w3.org/2001/04/xmlenc#aes256-cbc":     true,
+		"http://www.w3.org/2009/xmlenc11#aes128-gcm":      true,
+		"http://www.w3.org/2009/xmlenc11#aes192-gcm":      true,
+		"http://www.w3.org/2009/xmlenc11#aes256-gcm":      true,
+		"http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p": true,
+		"http://www.w3.org/2009/xmlenc11#rsa-oaep":        true,
+	}
 	allowedTransforms = map[string]bool{
 		"http://www.w3.org/2001/10/xml-exc-c14n#":               true,
 		"http://www.w3.org/2000/09/xmldsig#enveloped-signature": true,
@@ -99,6 +111,10 @@ func checkXML(b []byte, limit int) (*xmlScan, error) {
 			case "Assertion", "EncryptedAssertion":
 				s.assertions++
 				s.encrypted = s.encrypted || t.Name.Local == "EncryptedAssertion"
+			case "EncryptionMethod":
+				if alg := attr(t, "Algorithm"); !allowedEncryptionMethods[alg] {
+					return nil, errorf("EncryptionMethod %q not allowed", alg)
+				}
 			case "SignatureMethod", "DigestMethod", "CanonicalizationMethod", "Transform":
 				alg := attr(t, "Algorithm")
 				ok := false
