@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
+
+	"github.com/bulwarkhq/bulwark"
 )
 
 func openSQLiteForTest(t *testing.T) *DB {
@@ -94,5 +98,92 @@ func TestGroupCommitAfterClose(t *testing.T) {
 	err := db.run(context.Background(), true, nil, func(t *tx) error { return nil })
 	if !errors.Is(err, errClosed) {
 		t.Fatalf("write after close = %v", err)
+	}
+}
+
+func insertTenant(db *DB, id string) error {
+	return db.run(context.Background(), true, nil, func(t *tx) error {
+		_, err := t.exec("INSERT INTO tenants (id, slug, name, created_at) VALUES (?, ?, ?, 0)", id, id, "x")
+		return err
+	})
+}
+
+// TestGroupCommitAcksAfterFsync: a write is acknowledged only after an
+// fsync of the WAL that began after its commit.
+func TestGroupCommitAcksAfterFsync(t *testing.T) {
+	db := openSQLiteForTest(t)
+	real := db.batch.syncWAL
+	entered, release := make(chan struct{}), make(chan struct{})
+	var calls atomic.Int32
+	db.batch.syncWAL = func() error {
+		if calls.Add(1) == 1 {
+			close(entered)
+			<-release
+		}
+		return real()
+	}
+	done := make(chan error, 1)
+	go func() { done <- insertTenant(db, "a") }()
+	select {
+	case <-entered:
+	case err := <-done:
+		t.Fatalf("the write was acknowledged (%v) before any fsync", err)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the write was acknowledged (%v) before the fsync after its commit", err)
+	default:
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if calls.Load() < 1 {
+		t.Fatal("no fsync")
+	}
+}
+
+// TestGroupCommitFailsClosedOnFsyncError: when an fsync fails, the writes
+// it covered fail, and so does every later write, without running.
+func TestGroupCommitFailsClosedOnFsyncError(t *testing.T) {
+	db := openSQLiteForTest(t)
+	db.batch.syncWAL = func() error { return errors.New("EIO") }
+	if err := insertTenant(db, "a"); bulwark.ErrorCode(err) != bulwark.EUnavailable {
+		t.Fatalf("write whose fsync failed = %v, want unavailable", err)
+	}
+	ran := false
+	err := db.run(context.Background(), true, nil, func(t *tx) error { ran = true; return nil })
+	if bulwark.ErrorCode(err) != bulwark.EUnavailable || ran {
+		t.Fatalf("write after a failed fsync = %v (ran %v), want unavailable without running", err, ran)
+	}
+}
+
+// TestWALFileSync fsyncs the real WAL, and follows it when the file at
+// the path is replaced.
+func TestWALFileSync(t *testing.T) {
+	dir := t.TempDir()
+	w := &walFile{path: filepath.Join(dir, "x.db-wal")}
+	defer w.close()
+	if err := w.sync(); err == nil {
+		t.Fatal("sync of a missing WAL succeeded")
+	}
+	if err := os.WriteFile(w.path, []byte("one"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.sync(); err != nil {
+		t.Fatal(err)
+	}
+	first := w.f
+	if err := os.Remove(w.path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(w.path, []byte("two"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.sync(); err != nil {
+		t.Fatal(err)
+	}
+	if w.f == first {
+		t.Fatal("kept syncing a WAL file that the path no longer names")
 	}
 }

@@ -9,12 +9,17 @@ import (
 	"github.com/bulwarkhq/bulwark"
 )
 
-func scanCollection(s interface{ Scan(...any) error }) (*bulwark.Collection, error) {
+// scanCollection reads a row of collectionColumns; raw, when given,
+// receives the fields as stored.
+func scanCollection(s interface{ Scan(...any) error }, raw ...*string) (*bulwark.Collection, error) {
 	var c bulwark.Collection
 	var fields string
 	var created, updated int64
 	if err := s.Scan(&c.ID, &c.Name, &fields, &created, &updated); err != nil {
 		return nil, err
+	}
+	for _, r := range raw {
+		*r = fields
 	}
 	if err := json.Unmarshal([]byte(fields), &c.Fields); err != nil {
 		return nil, err

@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 
+	"github.com/bulwarkhq/bulwark"
 	"github.com/bulwarkhq/bulwark/internal/secret"
 )
 
@@ -24,4 +26,29 @@ func (db *DB) AuthCached(bearer string) (cached, enabled bool) {
 	db.auth.mu.Lock()
 	defer db.auth.mu.Unlock()
 	return cached, db.auth.enabled
+}
+
+// CacheStaleScope puts old, a collection as it was before a change, in the
+// tenant cache as its collection's scope, as a write racing the change
+// would have seen it.
+func (db *DB) CacheStaleScope(ctx context.Context, old *bulwark.Collection) error {
+	tenantID, err := bulwark.TenantFromContext(ctx)
+	if err != nil {
+		return err
+	}
+	var s scope
+	err = db.inTenant(ctx, false, func(t *tenantTx) error {
+		s, err = t.loadScope(old.Name, lockNone)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	fields, err := json.Marshal(old.Fields)
+	if err != nil {
+		return err
+	}
+	s.c, s.fields = old, string(fields)
+	db.auth.putScope(tenantID, db.auth.snapshot(tenantID), s)
+	return nil
 }

@@ -137,14 +137,32 @@ func (t *tenantTx) writeRecord(lk *lazyKeys, c *bulwark.Collection, id string, d
 // recordScope checks the principal's permission for the collection and
 // loads it, with the versions of the tenant's keysets in the same
 // statement: when the Ring has the keys cached at those versions, sealing
-// and opening cost no further query. On PostgreSQL a write (lockShare)
-// also takes the tenant's key lock shared in that statement (see
-// keyRows).
+// and opening cost no further query. Transactions that take no key lock
+// (lockNone) use the tenant cache (cache.go). On PostgreSQL a write
+// (lockShare) also takes the tenant's key lock shared in that statement
+// (see keyRows).
 func (t *tenantTx) recordScope(perm bulwark.Permission, collection string, mode lockMode) (*bulwark.Collection, *lazyKeys, error) {
 	if err := t.requireCanIn(perm, collection); err != nil {
 		return nil, nil, err
 	}
-	lk := &lazyKeys{t: t, mode: mode}
+	var s scope
+	var ok bool
+	if mode == lockNone {
+		s, ok = t.db.auth.scope(t.tenantID, collection)
+	}
+	if !ok {
+		var err error
+		if s, err = t.loadScope(collection, mode); err != nil {
+			return nil, nil, err
+		}
+	}
+	return s.c, &lazyKeys{t: t, mode: mode, dataVer: s.dataVer, indexVer: s.indexVer}, nil
+}
+
+// loadScope reads a collection's scope, caching it when the transaction
+// takes no key lock.
+func (t *tenantTx) loadScope(collection string, mode lockMode) (scope, error) {
+	gen := t.db.auth.snapshot(t.tenantID)
 	const versions = ", coalesce((SELECT version FROM tenant_keys k WHERE k.tenant_id = collections.tenant_id AND k.purpose = 'data'), 0)" +
 		", coalesce((SELECT version FROM tenant_keys k WHERE k.tenant_id = collections.tenant_id AND k.purpose = 'index'), 0)"
 	q := "SELECT " + collectionColumns + versions + " FROM collections WHERE tenant_id = ? AND name = ?"
@@ -154,11 +172,19 @@ func (t *tenantTx) recordScope(perm bulwark.Permission, collection string, mode 
 			strings.Replace(q, "FROM collections", "FROM collections, l", 1)
 		args = append([]any{t.tenantID}, args...)
 	}
-	c, err := scanCollection(scanSuffix{t.queryRow(q, args...), []any{&lk.dataVer, &lk.indexVer}})
+	var s scope
+	c, err := scanCollection(scanSuffix{t.queryRow(q, args...), []any{&s.dataVer, &s.indexVer}}, &s.fields)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil, bulwark.NotFound("collection")
+		return scope{}, bulwark.NotFound("collection")
 	}
-	return c, lk, err
+	if err != nil {
+		return scope{}, err
+	}
+	s.c = c
+	if mode == lockNone {
+		t.db.auth.putScope(t.tenantID, gen, s)
+	}
+	return s, nil
 }
 
 // scanSuffix scans trailing columns after those its caller scans.
@@ -219,6 +245,12 @@ func sortedKeys(m map[string]any) []string {
 
 // CreateRecord validates data against the collection and stores it.
 func (db *DB) CreateRecord(ctx context.Context, collection string, data map[string]any) (*bulwark.Record, error) {
+	if db.batch != nil {
+		r, err := db.createPrepared(ctx, collection, data)
+		if !errors.Is(err, errNotPrepared) {
+			return r, err
+		}
+	}
 	var r *bulwark.Record
 	err := db.inTenant(ctx, true, func(t *tenantTx) error {
 		t.keepAuth = true

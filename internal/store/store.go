@@ -85,9 +85,9 @@ type DB struct {
 	batch *batcher
 	// stmts caches prepared statements on SQLite (see stmts.go).
 	stmts *stmtCache
-	// auth caches resolved principals (see authcache.go); on PostgreSQL
+	// auth caches principals and collection scopes (see cache.go); on PostgreSQL
 	// stopListen ends its invalidation listener.
-	auth       *authCache
+	auth       *tenantCache
 	stopListen context.CancelFunc
 	listening  sync.WaitGroup
 }
@@ -137,15 +137,19 @@ func (db *DB) openSQLite(u *url.URL) error {
 		return fmt.Errorf("create database file: %w", err)
 	}
 	f.Close()
-	// Pragmas in the DSN apply to every pooled connection. synchronous=FULL
-	// makes every acknowledged write survive power loss; immediate
-	// transactions take the write lock up front, so SQLite's busy handler
-	// works (a deferred read->write upgrade fails with SQLITE_BUSY at once).
-	// secure_delete overwrites deleted content with zeros, so a destroyed
-	// keyset (crypto-shredding) or a value re-sealed after its field
-	// became sensitive does not linger in free pages of the file.
+	// Pragmas in the DSN apply to every pooled connection. Every write
+	// goes through group commit (batch.go), which acknowledges a write only
+	// after it has fsynced the WAL holding its commit: so acknowledged
+	// writes survive power loss although the connection's own commits do
+	// not wait (synchronous=NORMAL, which keeps the file consistent).
+	// Immediate transactions take the write lock up front, so SQLite's
+	// busy handler works (a deferred read->write upgrade fails with
+	// SQLITE_BUSY at once). secure_delete overwrites deleted content with
+	// zeros, so a destroyed keyset (crypto-shredding) or a value re-sealed
+	// after its field became sensitive does not linger in free pages of
+	// the file.
 	base := "file:" + (&url.URL{Path: path}).EscapedPath() +
-		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(wal)&_pragma=foreign_keys(1)&_pragma=synchronous(full)&_pragma=secure_delete(on)"
+		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(wal)&_pragma=foreign_keys(1)&_pragma=synchronous(normal)&_pragma=secure_delete(on)"
 	w, err := sql.Open("sqlite", base+"&_txlock=immediate")
 	if err != nil {
 		return err
@@ -159,9 +163,9 @@ func (db *DB) openSQLite(u *url.URL) error {
 	r.SetMaxOpenConns(4)
 	db.dialect, db.write, db.read = sqliteDialect{}, w, r
 	db.stmts = newStmtCache()
-	db.batch = newBatcher(db)
+	db.batch = newBatcher(db, path+"-wal")
 	// One process is the only writer: invalidation is local and complete.
-	db.auth = newAuthCache(true)
+	db.auth = newTenantCache(true)
 	return nil
 }
 
@@ -174,7 +178,7 @@ func (db *DB) openPostgres(ctx context.Context, dbURL string) error {
 	p.SetConnMaxIdleTime(5 * time.Minute)
 	db.dialect, db.write, db.read = postgresDialect{}, p, p
 	// Other nodes write too: the cache is on only while the listener is.
-	db.auth = newAuthCache(false)
+	db.auth = newTenantCache(false)
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	db.stopListen = cancel
 	db.listening.Add(1)

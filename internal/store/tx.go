@@ -53,7 +53,7 @@ type tenantTx struct {
 	tenantID  string
 	principal *bulwark.Principal
 	// keepAuth says the transaction changes nothing a principal is made
-	// of, so cached principals survive it (authcache.go). Only set it
+	// of, so cached principals survive it (cache.go). Only set it
 	// where that is plainly true: records, the last-use touch, logins.
 	keepAuth bool
 }

@@ -10,22 +10,25 @@ import (
 	"github.com/bulwarkhq/bulwark"
 )
 
-// The principal cache.
+// The tenant cache: principals and collection scopes.
 //
 // Authenticating a session or an API token reads the secret, the user, the
 // grants and the roles: a read transaction before every request's own, a
-// fifth of all CPU under load. The cache keeps resolved tenant principals
-// by secret hash, and revocation stays immediate (ASVS V7.4.1, V8.3.2)
-// because every write transaction in a tenant invalidates that tenant's
-// entries when it commits, unless the transaction says it changes nothing
-// a principal is made of (record writes, the last-use touch, a login).
-// Invalidating by default means a new write path cannot forget to; a
-// deployment-level write (tenants, operators) invalidates every tenant.
+// fifth of all CPU under load; every record request then reads its
+// collection's schema and key versions. The cache keeps resolved tenant
+// principals by secret hash and collection scopes by name, and revocation
+// stays immediate (ASVS V7.4.1, V8.3.2) because every write transaction in
+// a tenant invalidates that tenant's entries when it commits, unless the
+// transaction says it changes nothing a principal or a schema is made of
+// (record writes, the last-use touch). Invalidating by default means a new
+// write path cannot forget to; a deployment-level write (tenants,
+// operators) invalidates every tenant.
 //
-// Races: Authenticate takes the tenant's generation before its read
+// Races: a reader takes the tenant's generation before its read
 // transaction and stores what it read only if the generation has not moved
 // since, and the writer moves it after its commit; so an entry read before
-// a revocation committed is never kept after it.
+// a revocation committed is never kept after it. Record writes that use a
+// cached scope check it again in their own statement (records.go).
 //
 // PostgreSQL nodes share the database but not this cache: an invalidating
 // transaction also calls pg_notify, which PostgreSQL delivers to every
@@ -34,9 +37,9 @@ import (
 // can never leave a revoked credential usable; the propagation delay is the
 // notification's (milliseconds on a LAN).
 //
-// Entries also expire by time: at the session's absolute or idle end, when
-// its last use is due to be written again (touchEvery), and after maxAge
-// at most.
+// Principals also expire by time: at the session's absolute or idle end,
+// when its last use is due to be written again (touchEvery), and after
+// authCacheMaxAge at most.
 
 const (
 	// authCacheMax bounds the entries; a full cache drops an arbitrary one.
@@ -48,12 +51,28 @@ const (
 	authChannel = "bulwark_auth"
 )
 
-type authCache struct {
+type tenantCache struct {
 	mu      sync.Mutex
 	enabled bool // PostgreSQL: only while the listener is connected
 	entries map[string]authEntry
+	scopes  map[scopeKey]scopeEntry
 	gens    map[string]uint64 // per tenant
 	global  uint64
+}
+
+type scopeKey struct{ tenantID, collection string }
+
+// scope is a collection with the versions of its tenant's keysets, and its
+// fields as stored, which record writes compare to detect a change.
+type scope struct {
+	c                 *bulwark.Collection // shared: never modified
+	fields            string
+	dataVer, indexVer int64
+}
+
+type scopeEntry struct {
+	scope
+	gen, global uint64
 }
 
 type authEntry struct {
@@ -66,13 +85,13 @@ type authEntry struct {
 // authGen is a snapshot of the generations that guard one tenant's entries.
 type authGen struct{ tenant, global uint64 }
 
-func newAuthCache(enabled bool) *authCache {
-	return &authCache{enabled: enabled, entries: map[string]authEntry{}, gens: map[string]uint64{}}
+func newTenantCache(enabled bool) *tenantCache {
+	return &tenantCache{enabled: enabled, entries: map[string]authEntry{}, scopes: map[scopeKey]scopeEntry{}, gens: map[string]uint64{}}
 }
 
 // get returns a copy of the principal cached for hash in tenantID, if it is
 // still valid at now (microseconds).
-func (c *authCache) get(tenantID, hash string, now int64) (*bulwark.Principal, bool) {
+func (c *tenantCache) get(tenantID, hash string, now int64) (*bulwark.Principal, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[hash]
@@ -88,7 +107,7 @@ func (c *authCache) get(tenantID, hash string, now int64) (*bulwark.Principal, b
 }
 
 // snapshot returns tenantID's generations, to be given back to put.
-func (c *authCache) snapshot(tenantID string) authGen {
+func (c *tenantCache) snapshot(tenantID string) authGen {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return authGen{c.gens[tenantID], c.global}
@@ -96,7 +115,7 @@ func (c *authCache) snapshot(tenantID string) authGen {
 
 // put caches p for hash until until, unless tenantID's entries have been
 // invalidated since g was taken.
-func (c *authCache) put(tenantID, hash string, g authGen, p *bulwark.Principal, until int64) {
+func (c *tenantCache) put(tenantID, hash string, g authGen, p *bulwark.Principal, until int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.enabled || g != (authGen{c.gens[tenantID], c.global}) {
@@ -112,24 +131,66 @@ func (c *authCache) put(tenantID, hash string, g authGen, p *bulwark.Principal, 
 }
 
 // invalidate drops tenantID's entries; "" drops every tenant's.
-func (c *authCache) invalidate(tenantID string) {
+func (c *tenantCache) invalidate(tenantID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if tenantID == "" {
 		c.global++
 		clear(c.entries)
+		clear(c.scopes)
 		return
 	}
 	c.gens[tenantID]++
 }
 
+// scope returns the cached scope of collection in tenantID.
+func (c *tenantCache) scope(tenantID, collection string) (scope, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := scopeKey{tenantID, collection}
+	e, ok := c.scopes[k]
+	if !ok || !c.enabled {
+		return scope{}, false
+	}
+	if e.gen != c.gens[tenantID] || e.global != c.global {
+		delete(c.scopes, k)
+		return scope{}, false
+	}
+	return e.scope, true
+}
+
+// putScope caches s, unless tenantID's entries have been invalidated since
+// g was taken.
+func (c *tenantCache) putScope(tenantID string, g authGen, s scope) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.enabled || g != (authGen{c.gens[tenantID], c.global}) {
+		return
+	}
+	if len(c.scopes) >= authCacheMax {
+		for k := range c.scopes {
+			delete(c.scopes, k)
+			break
+		}
+	}
+	c.scopes[scopeKey{tenantID, s.c.Name}] = scopeEntry{s, g.tenant, g.global}
+}
+
+// dropScope forgets a scope a write found stale.
+func (c *tenantCache) dropScope(tenantID, collection string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.scopes, scopeKey{tenantID, collection})
+}
+
 // setEnabled turns the cache on or off; either way it starts empty.
-func (c *authCache) setEnabled(on bool) {
+func (c *tenantCache) setEnabled(on bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.enabled = on
 	c.global++
 	clear(c.entries)
+	clear(c.scopes)
 }
 
 // notifyAuthChange, in a PostgreSQL write transaction, tells every node's
