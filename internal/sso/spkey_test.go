@@ -192,3 +192,14 @@ func TestEncryptedAssertion(t *testing.T) {
 		}
 	})
 }
+
+// Metadata may list any encryption method an IdP supports (crewjam/saml
+// lists several); only encrypted assertions are held to the allow-list.
+func TestMetadataEncryptionMethods(t *testing.T) {
+	e := newSAMLEnv(t)
+	md := strings.Replace(e.idp.metadata(), `<md:KeyDescriptor use="signing">`,
+		`<md:KeyDescriptor use="encryption"><md:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#tripledes-cbc"/></md:KeyDescriptor><md:KeyDescriptor use="signing">`, 1)
+	if _, err := ParseMetadata([]byte(md)); err != nil {
+		t.Fatal(err)
+	}
+}

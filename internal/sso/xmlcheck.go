@@ -39,6 +39,7 @@ var (
 	// (Bleichenbacher-style oracles), which gosaml2 would take, are refused.
 	allowedEncryptionMethods = map[string]bool{
 		"http://www.w3.org/2001/04/xmlenc#aes128-cbc":     true,
+		"http://www.w3.org/2001/04/xmlenc#aes192-cbc":     true,
 		"http://www.w3.org/2001/04/xmlenc#aes256-cbc":     true,
 		"http://www.w3.org/2009/xmlenc11#aes128-gcm":      true,
 		"http://www.w3.org/2009/xmlenc11#aes192-gcm":      true,
@@ -112,7 +113,9 @@ func checkXML(b []byte, limit int) (*xmlScan, error) {
 				s.assertions++
 				s.encrypted = s.encrypted || t.Name.Local == "EncryptedAssertion"
 			case "EncryptionMethod":
-				if alg := attr(t, "Algorithm"); !allowedEncryptionMethods[alg] {
+				// In an encrypted assertion (EncryptedData, EncryptedKey);
+				// metadata lists what an IdP supports, which is no use.
+				if alg := attr(t, "Algorithm"); (parent == "EncryptedData" || parent == "EncryptedKey") && !allowedEncryptionMethods[alg] {
 					return nil, errorf("EncryptionMethod %q not allowed", alg)
 				}
 			case "SignatureMethod", "DigestMethod", "CanonicalizationMethod", "Transform":
