@@ -204,4 +204,17 @@ func TestPreparedWriteRefusesStaleScope(t *testing.T) {
 	if strings.Contains(data, "score") || !strings.Contains(sealed, "score") {
 		t.Fatalf("a personal value was written with the stale schema: data %s, sealed %s", data, sealed)
 	}
+	// The same for an update.
+	if err := f.CacheStaleScope(owner, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.UpdateRecord(owner, "notes", r.ID, map[string]any{"score": 7}, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.QueryRow("SELECT data, sealed FROM records WHERE id = ?", r.ID).Scan(&data, &sealed); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(data, "score") || !strings.Contains(sealed, "score") {
+		t.Fatalf("an update wrote a personal value with the stale schema: data %s, sealed %s", data, sealed)
+	}
 }

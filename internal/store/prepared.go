@@ -11,13 +11,15 @@ import (
 // Prepared record writes (SQLite).
 //
 // SQLite has one writer goroutine (batch.go): whatever a write does inside
-// its transaction, it does while every other write waits. So a record
-// create does its work before it queues: it takes the collection's scope
-// from the tenant cache (cache.go), validates, seals and lays out the row
-// with the tenant's cached keys, and computes its unique keys. In the
-// writer it runs one INSERT that holds only if the collection's fields and
-// the tenant's key versions are still those it used, then its unique keys
-// and its audit entry. Whenever something is not at hand (scope or keys
+// its transaction, it does while every other write waits. So record
+// creates and updates do their work before they queue: take the
+// collection's scope from the tenant cache (cache.go), read the record
+// (an update, in a read transaction), validate, merge, seal and lay out the
+// row with the tenant's cached keys, and compute the unique keys. In the
+// writer each runs one INSERT or UPDATE that holds only if the collection's
+// fields and the tenant's key versions are still those it used (and, for
+// an update, the record's version is the one it read), then its unique
+// keys and its audit entry. Whenever something is not at hand (scope or keys
 // not cached, the row refused, a schema or key change in between), the
 // write goes the plain way, which reads everything in the writer and gives
 // the authoritative answer, errors included.
@@ -50,8 +52,56 @@ func (db *DB) preparedScope(ctx context.Context, perm bulwark.Permission, collec
 	return tenantID, s, k, nil
 }
 
-// uniqueValue is a unique field's key, computed before the write.
+// uniqueValue is a unique field's key, computed before the write; key
+// "" means the field has no value.
 type uniqueValue struct{ field, key string }
+
+// uniqueValues computes the unique keys of data's fields named in changed.
+func uniqueValues(k *keys.TenantKeys, c *bulwark.Collection, data map[string]any, changed []string) ([]uniqueValue, error) {
+	var out []uniqueValue
+	for _, name := range changed {
+		f, ok := c.Field(name)
+		if !ok || !f.Unique {
+			continue
+		}
+		v, ok := data[name]
+		if !ok || v == nil {
+			out = append(out, uniqueValue{name, ""})
+			continue
+		}
+		key, err := uniqueKey(k, c, f, v)
+		if err != nil {
+			return nil, errNotPrepared
+		}
+		out = append(out, uniqueValue{name, key})
+	}
+	return out, nil
+}
+
+// putUniques writes a record's unique keys; replace first drops the
+// record's old keys of those fields.
+func (t *tenantTx) putUniques(c *bulwark.Collection, id string, uniques []uniqueValue, replace bool) error {
+	for _, u := range uniques {
+		if replace {
+			if _, err := t.exec("DELETE FROM record_uniques WHERE tenant_id = ? AND collection_id = ? AND field = ? AND record_id = ?",
+				t.tenantID, c.ID, u.field, id); err != nil {
+				return err
+			}
+		}
+		if u.key == "" {
+			continue
+		}
+		_, err := t.exec("INSERT INTO record_uniques (tenant_id, collection_id, field, value_key, record_id) VALUES (?, ?, ?, ?, ?)",
+			t.tenantID, c.ID, u.field, u.key, id)
+		if t.db.dialect.isUnique(err) {
+			return bulwark.Conflict(u.field, "must be unique: another record has this value")
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 func (db *DB) createPrepared(ctx context.Context, collection string, data map[string]any) (*bulwark.Record, error) {
 	tenantID, s, k, err := db.preparedScope(ctx, bulwark.PermRecordsWrite, collection)
@@ -77,44 +127,95 @@ func (db *DB) createPrepared(ctx context.Context, collection string, data map[st
 		return nil, errNotPrepared
 	}
 	names := sortedKeys(clean)
-	var uniques []uniqueValue
-	for _, name := range names {
-		if f, _ := c.Field(name); f.Unique {
-			key, err := uniqueKey(k, c, f, clean[name])
-			if err != nil {
-				return nil, errNotPrepared
-			}
-			uniques = append(uniques, uniqueValue{name, key})
-		}
+	uniques, err := uniqueValues(k, c, clean, names)
+	if err != nil {
+		return nil, err
 	}
 	var r *bulwark.Record
 	err = db.inTenant(ctx, true, func(t *tenantTx) error {
 		t.keepAuth = true
 		res, err := t.exec(`INSERT INTO records (tenant_id, collection_id, id, version, data, sealed, key_id, tags, created_at, updated_at)
-			SELECT ?, ?, ?, 1, ?, ?, ?, ?, ?, ?
-			WHERE EXISTS (SELECT 1 FROM collections WHERE tenant_id = ? AND id = ? AND fields = ?)
-			AND coalesce((SELECT version FROM tenant_keys WHERE tenant_id = ? AND purpose = 'data'), 0) = ?
-			AND coalesce((SELECT version FROM tenant_keys WHERE tenant_id = ? AND purpose = 'index'), 0) = ?`,
-			t.tenantID, c.ID, id, row.data, row.sealed, row.keyID, row.tags, micros(t.now), micros(t.now),
-			t.tenantID, c.ID, s.fields, t.tenantID, s.dataVer, t.tenantID, s.indexVer)
+			SELECT ?, ?, ?, 1, ?, ?, ?, ?, ?, ? WHERE `+scopeUnchanged,
+			append([]any{t.tenantID, c.ID, id, row.data, row.sealed, row.keyID, row.tags, micros(t.now), micros(t.now)}, s.args(t.tenantID)...)...)
 		if err != nil {
 			return err
 		}
 		if n, err := res.RowsAffected(); err != nil || n != 1 {
 			return errNotPrepared // the schema or the keys changed
 		}
-		for _, u := range uniques {
-			_, err := t.exec("INSERT INTO record_uniques (tenant_id, collection_id, field, value_key, record_id) VALUES (?, ?, ?, ?, ?)",
-				t.tenantID, c.ID, u.field, u.key, id)
-			if t.db.dialect.isUnique(err) {
-				return bulwark.Conflict(u.field, "must be unique: another record has this value")
-			}
-			if err != nil {
-				return err
-			}
+		if err := t.putUniques(c, id, uniques, false); err != nil {
+			return err
 		}
 		r = &bulwark.Record{ID: id, Collection: c.Name, Version: 1, Data: clean, CreatedAt: t.now, UpdatedAt: t.now}
 		return t.audit(auditEntry{Action: "record.create", TargetKind: "record", TargetID: c.Name + "/" + id, Fields: names})
+	})
+	if errors.Is(err, errNotPrepared) {
+		db.auth.dropScope(tenantID, collection)
+	}
+	return r, err
+}
+
+// scopeUnchanged is the condition that a prepared write's scope still holds.
+const scopeUnchanged = `EXISTS (SELECT 1 FROM collections WHERE tenant_id = ? AND id = ? AND fields = ?)
+	AND coalesce((SELECT version FROM tenant_keys WHERE tenant_id = ? AND purpose = 'data'), 0) = ?
+	AND coalesce((SELECT version FROM tenant_keys WHERE tenant_id = ? AND purpose = 'index'), 0) = ?`
+
+func (s scope) args(tenantID string) []any {
+	return []any{tenantID, s.c.ID, s.fields, tenantID, s.dataVer, tenantID, s.indexVer}
+}
+
+func (db *DB) updatePrepared(ctx context.Context, collection, id string, patch map[string]any, ifVersion int64) (*bulwark.Record, error) {
+	tenantID, s, k, err := db.preparedScope(ctx, bulwark.PermRecordsWrite, collection)
+	if err != nil {
+		return nil, err
+	}
+	c := s.c
+	var r *bulwark.Record
+	err = db.inTenant(ctx, false, func(t *tenantTx) error {
+		stored, err := t.storedRecord(c, id)
+		if err != nil {
+			return err
+		}
+		lk := &lazyKeys{t: t, mode: lockNone, k: k, dataVer: s.dataVer, indexVer: s.indexVer}
+		r, err = stored.open(lk, c)
+		k = lk.k
+		return err
+	})
+	if err != nil || (ifVersion > 0 && r.Version != ifVersion) {
+		return nil, errNotPrepared // the plain path says what is wrong
+	}
+	clean, err := c.ValidateData(patch, true)
+	if err != nil || len(clean) == 0 {
+		return nil, errNotPrepared
+	}
+	merged, err := c.Merge(r.Data, clean)
+	if err != nil || (needsKeys(c, merged) && k == nil) {
+		return nil, errNotPrepared
+	}
+	row, err := layout(k, c, id, merged)
+	if err != nil {
+		return nil, errNotPrepared
+	}
+	names := sortedKeys(clean)
+	uniques, err := uniqueValues(k, c, merged, names)
+	if err != nil {
+		return nil, err
+	}
+	err = db.inTenant(ctx, true, func(t *tenantTx) error {
+		t.keepAuth = true
+		res, err := t.exec("UPDATE records SET data = ?, sealed = ?, key_id = ?, tags = ?, version = version + 1, updated_at = ? WHERE tenant_id = ? AND collection_id = ? AND id = ? AND version = ? AND "+scopeUnchanged,
+			append([]any{row.data, row.sealed, row.keyID, row.tags, micros(t.now), t.tenantID, c.ID, id, r.Version}, s.args(t.tenantID)...)...)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return errNotPrepared // the record, the schema or the keys changed
+		}
+		if err := t.putUniques(c, id, uniques, true); err != nil {
+			return err
+		}
+		r.Data, r.Version, r.UpdatedAt = merged, r.Version+1, t.now
+		return t.audit(auditEntry{Action: "record.update", TargetKind: "record", TargetID: c.Name + "/" + id, Fields: names})
 	})
 	if errors.Is(err, errNotPrepared) {
 		db.auth.dropScope(tenantID, collection)

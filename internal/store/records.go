@@ -302,6 +302,12 @@ func checkVersion(r *bulwark.Record, ifVersion int64) error {
 
 // UpdateRecord applies a patch: given fields replace, null removes.
 func (db *DB) UpdateRecord(ctx context.Context, collection, id string, patch map[string]any, ifVersion int64) (*bulwark.Record, error) {
+	if db.batch != nil {
+		r, err := db.updatePrepared(ctx, collection, id, patch, ifVersion)
+		if !errors.Is(err, errNotPrepared) {
+			return r, err
+		}
+	}
 	var r *bulwark.Record
 	err := db.inTenant(ctx, true, func(t *tenantTx) error {
 		t.keepAuth = true
