@@ -51,7 +51,7 @@ type Deps struct {
 	// EndSession, if set, logs out through logout and returns the
 	// identity provider's single-logout URL when the session came from a
 	// SAML login (sso.Service.EndSession); nil logs out locally only.
-	EndSession func(ctx context.Context, logout func(context.Context) error) (string, error)
+	EndSession func(ctx context.Context, logout func(context.Context) error) (*sso.LogoutAnswer, error)
 	// SSO, if set, serves the single sign-on page (sso.go).
 	SSO    *sso.Service
 	Logger *slog.Logger
@@ -243,7 +243,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
-	idp := ""
+	var idp *sso.LogoutAnswer
 	if bulwark.FromContext(r.Context()) != nil {
 		if c.d.EndSession != nil {
 			idp, _ = c.d.EndSession(r.Context(), c.d.Auth.Logout)
@@ -252,14 +252,8 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	clearSession(w)
-	if idp != "" {
-		// SAML single logout: on to the IdP. Not a redirect: form-action
-		// 'self' would stop this form post's redirect to another origin;
-		// a page that navigates by itself starts a new navigation.
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		u := template.HTMLEscapeString(idp)
-		io.WriteString(w, `<!doctype html><meta http-equiv="refresh" content="0;url=`+u+`"><title>Signing out</title><p><a href="`+u+`">Continue to your organisation's sign-out</a></p>`)
+	if idp != nil {
+		c.idpLogout(w, r, idp)
 		return
 	}
 	http.Redirect(w, r, "/console/login", http.StatusSeeOther)

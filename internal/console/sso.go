@@ -2,6 +2,7 @@ package console
 
 import (
 	"html/template"
+	"io"
 	"net/http"
 	"strings"
 
@@ -179,4 +180,26 @@ func (c *Console) ssoSettings(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.ssoRender(w, r, ssoView{Notice: "Saved.", Done: "settings-saved"}, nil)
+}
+
+// idpLogout sends the browser on to the IdP after a console logout (SAML
+// single logout). Not a redirect: form-action 'self' would stop this
+// form post's redirect to another origin; a page that navigates by itself
+// (HTTP-Redirect binding) starts a new navigation. For the HTTP-POST
+// binding, the page's own CSP lets its one form post to the IdP's origin.
+func (c *Console) idpLogout(w http.ResponseWriter, r *http.Request, a *sso.LogoutAnswer) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if a.Redirect != "" {
+		u := template.HTMLEscapeString(a.Redirect)
+		io.WriteString(w, `<!doctype html><meta http-equiv="refresh" content="0;url=`+u+`"><title>Signing out</title><p><a href="`+u+`">Continue to your organisation's sign-out</a></p>`)
+		return
+	}
+	origin := a.PostOrigin()
+	if origin == "" {
+		http.Redirect(w, r, "/console/login", http.StatusSeeOther)
+		return
+	}
+	w.Header().Set("Content-Security-Policy", strings.Replace(csp, "form-action 'self'", "form-action 'self' "+origin, 1))
+	io.WriteString(w, a.FormHTML())
 }

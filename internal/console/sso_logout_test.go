@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/bulwarkhq/bulwark/internal/console"
+	"github.com/bulwarkhq/bulwark/internal/sso"
 	"github.com/bulwarkhq/bulwark/internal/storetest"
 )
 
@@ -23,11 +24,11 @@ func TestConsoleLogoutSingleLogout(t *testing.T) {
 	fx := storetest.NewFixture(t, "sqlite")
 	_, tok := fx.Tenant(t, "acme")
 	const idp = "https://idp.example/slo?SAMLRequest=x&Signature=y"
-	next := idp
+	next := &sso.LogoutAnswer{Redirect: idp}
 	c := console.New(console.Deps{Auth: fx.Auth, Account: fx.Auth,
-		EndSession: func(ctx context.Context, logout func(context.Context) error) (string, error) {
+		EndSession: func(ctx context.Context, logout func(context.Context) error) (*sso.LogoutAnswer, error) {
 			if err := logout(ctx); err != nil {
-				return "", err
+				return nil, err
 			}
 			return next, nil
 		}})
@@ -54,8 +55,20 @@ func TestConsoleLogoutSingleLogout(t *testing.T) {
 	if _, err := fx.Auth.Authenticate(context.Background(), tok); err == nil {
 		t.Fatal("the session survived logout")
 	}
+	// HTTP-POST binding: a form to the IdP, and a CSP whose form-action
+	// admits the IdP's origin (and nothing else new).
+	_, tok3 := fx.Tenant(t, "gamma")
+	next = &sso.LogoutAnswer{PostURL: "https://idp.example/slo", PostField: "SAMLRequest", PostValue: "PHNhbWxwOkxvZ291dFJlcXVlc3Q+"}
+	res = post(tok3)
+	body, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	csp := res.Header.Get("Content-Security-Policy")
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), `<form method="post" action="https://idp.example/slo">`) || !strings.Contains(string(body), `name="SAMLRequest"`) ||
+		!strings.Contains(csp, "form-action 'self' https://idp.example;") || !strings.Contains(csp, "script-src 'self'") || strings.Contains(string(body), "<script") {
+		t.Fatalf("POST logout page %d %q %s", res.StatusCode, csp, body)
+	}
 	_, tok2 := fx.Tenant(t, "beta")
-	next = ""
+	next = nil
 	res = post(tok2)
 	res.Body.Close()
 	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/console/login" {

@@ -203,11 +203,11 @@ func (s *Service) SLO(ctx context.Context, slug, id string, in SLOInput) (*Logou
 }
 
 // EndSession logs the caller out through logout and, when the session
-// came from a SAML login with an IdP that has an HTTP-Redirect SLO
-// endpoint, returns where to send the browser so the IdP ends its
-// session too (SP-initiated logout). Bulwark's own session ends first,
-// whatever happens with the IdP.
-func (s *Service) EndSession(ctx context.Context, logout func(context.Context) error) (string, error) {
+// came from a SAML login with an IdP that has a single-logout endpoint,
+// returns the signed LogoutRequest to send the browser on with, so the
+// IdP ends its session too (SP-initiated logout). Bulwark's own session
+// ends first, whatever happens with the IdP.
+func (s *Service) EndSession(ctx context.Context, logout func(context.Context) error) (*LogoutAnswer, error) {
 	p := bulwark.FromContext(ctx)
 	var pr *Provider
 	var ref *SessionRef
@@ -216,16 +216,17 @@ func (s *Service) EndSession(ctx context.Context, logout func(context.Context) e
 		pr, ref, _ = s.B.SAMLSession(ctx)
 	}
 	if err := logout(ctx); err != nil {
-		return "", err
+		return nil, err
 	}
 	if pr == nil || ref == nil || pr.Kind != KindSAML {
-		return "", nil
+		return nil, nil
 	}
-	loc, err := s.SP.StartLogout(ctx, s.B.SSOState(), pr, s.URLs(p.TenantSlug, pr.ID), ref)
+	ans, err := s.SP.StartLogout(ctx, s.B.SSOState(), pr, s.URLs(p.TenantSlug, pr.ID), ref)
 	if err != nil {
-		return "", nil
+		// The local logout is done; the IdP session stays.
+		return nil, nil
 	}
-	return loc, nil
+	return ans, nil
 }
 
 // prepare fetches SAML metadata from MetadataURL (through the guard) when

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/xml"
 	"errors"
+	"html"
 	"io"
 	"net/url"
 	"strings"
@@ -54,23 +55,25 @@ const logoutNonce = "saml-logout"
 // issueWindow bounds how old an IdP's logout message may be.
 const issueWindow = RequestTTL
 
-// StartLogout returns where to send the browser to end the IdP session
-// after Bulwark ended its own: the IdP's SLO endpoint with a signed
-// LogoutRequest. It returns "" when the IdP has no SLO endpoint, only a
-// POST one, or the provider has no SP key to sign with.
-func (sp *SP) StartLogout(ctx context.Context, st State, pr *Provider, u SPURLs, ref *SessionRef) (string, error) {
+// StartLogout returns how to send the browser on to the IdP after
+// Bulwark ended its own session: to the IdP's SLO endpoint with a
+// LogoutRequest signed with the provider's SP key, by redirect
+// (HTTP-Redirect binding, query signature) or, when the IdP offers only
+// HTTP-POST, as a form to post (enveloped XML signature). It returns nil
+// when the IdP has no SLO endpoint or the provider has no SP key.
+func (sp *SP) StartLogout(ctx context.Context, st State, pr *Provider, u SPURLs, ref *SessionRef) (*LogoutAnswer, error) {
 	md, err := ParseMetadata([]byte(pr.IdPMetadata))
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	if md.SLOURL == "" || md.SLOBinding != BindingRedirect || !pr.SPKey.usable() || ref.NameID == "" {
-		return "", nil
+	if md.SLOURL == "" || !pr.SPKey.usable() || ref.NameID == "" {
+		return nil, nil
 	}
 	lib := sp.library(pr, md, u)
 	lib.NameIdFormat = ref.NameIDFormat
 	doc, err := lib.BuildLogoutRequestDocumentNoSig(ref.NameID, ref.SessionIndex)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if ref.SessionIndex == "" {
 		// gosaml2 always writes the element; an empty one is invalid.
@@ -80,13 +83,29 @@ func (sp *SP) StartLogout(ctx context.Context, st State, pr *Provider, u SPURLs,
 	}
 	id := doc.Root().SelectAttrValue("ID", "")
 	if id == "" {
-		return "", errorf("LogoutRequest without ID")
+		return nil, errorf("LogoutRequest without ID")
 	}
 	if err := st.SaveRequest(ctx, &Request{ID: id, TenantID: pr.TenantID, ProviderID: pr.ID, Nonce: logoutNonce, ReturnTo: "/console/login", ExpiresAt: sp.now().Add(RequestTTL)}); err != nil {
-		return "", err
+		return nil, err
 	}
-	// gosaml2 signs the query (SAMLRequest, SigAlg) with the SP key.
-	return lib.BuildLogoutURLRedirect("", doc)
+	if md.SLOBinding == BindingRedirect {
+		// gosaml2 signs the query (SAMLRequest, SigAlg) with the SP key.
+		loc, err := lib.BuildLogoutURLRedirect("", doc)
+		if err != nil {
+			return nil, err
+		}
+		return &LogoutAnswer{Redirect: loc}, nil
+	}
+	signed, err := lib.SignLogoutRequest(doc.Root())
+	if err != nil {
+		return nil, err
+	}
+	doc.SetRoot(signed)
+	b, err := doc.WriteToBytes()
+	if err != nil {
+		return nil, err
+	}
+	return &LogoutAnswer{PostURL: md.SLOURL, PostField: "SAMLRequest", PostValue: base64.StdEncoding.EncodeToString(b)}, nil
 }
 
 // SLOInput is a message arriving at the SLO endpoint: a GET's raw query
@@ -105,13 +124,39 @@ type sloMessage struct {
 	binding  string
 }
 
-// LogoutAnswer is how Bulwark answers an IdP's LogoutRequest: a redirect
-// (HTTP-Redirect binding) or a form the browser posts (HTTP-POST).
+// LogoutAnswer is a logout message Bulwark sends the IdP through the
+// browser: a redirect (HTTP-Redirect binding) or a form the browser posts
+// (HTTP-POST: PostField SAMLRequest or SAMLResponse).
 type LogoutAnswer struct {
 	Redirect   string
 	PostURL    string
-	PostValue  string // SAMLResponse
+	PostField  string
+	PostValue  string
 	RelayState string
+}
+
+// FormHTML is the HTTP-POST binding's page: a form to the IdP with a
+// button, and no script (the CSP allows none), so the user presses it.
+// Every value is escaped.
+func (a *LogoutAnswer) FormHTML() string {
+	var b strings.Builder
+	b.WriteString(`<!doctype html><title>Signing out</title><form method="post" action="` + html.EscapeString(a.PostURL) + `">`)
+	b.WriteString(`<input type="hidden" name="` + html.EscapeString(a.PostField) + `" value="` + html.EscapeString(a.PostValue) + `">`)
+	if a.RelayState != "" {
+		b.WriteString(`<input type="hidden" name="RelayState" value="` + html.EscapeString(a.RelayState) + `">`)
+	}
+	b.WriteString(`<p>You are signed out of this application.</p><button type="submit" id="continue">Continue to your organisation's sign-out</button></form>`)
+	return b.String()
+}
+
+// PostOrigin is the scheme and host the form posts to (for a CSP
+// form-action), or "" if PostURL is not an absolute http(s) URL.
+func (a *LogoutAnswer) PostOrigin() string {
+	u, err := url.Parse(a.PostURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || strings.ContainsAny(u.Host, " ;'\"") {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 // readSLO decodes and verifies a logout message at provider pr's SLO
@@ -349,7 +394,7 @@ func (sp *SP) answerLogout(pr *Provider, md *IdPMetadata, u SPURLs, requestID, r
 		if err != nil {
 			return nil, err
 		}
-		return &LogoutAnswer{PostURL: md.SLOURL, PostValue: base64.StdEncoding.EncodeToString(b), RelayState: relay}, nil
+		return &LogoutAnswer{PostURL: md.SLOURL, PostField: "SAMLResponse", PostValue: base64.StdEncoding.EncodeToString(b), RelayState: relay}, nil
 	}
 	doc, err := lib.BuildLogoutResponseDocumentNoSig(saml2.StatusCodeSuccess, requestID)
 	if err != nil {

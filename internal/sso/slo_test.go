@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beevik/etree"
 	"github.com/crewjam/saml"
 	"github.com/crewjam/saml/xmlenc"
 	dsig "github.com/russellhaering/goxmldsig"
@@ -230,15 +231,37 @@ func TestStartLogout(t *testing.T) {
 	e := newSAMLEnv(t)
 	k, _ := testSPKeys(t)
 	ref := &SessionRef{ProviderID: "s1", NameID: "ada@example.com", NameIDFormat: "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress", SessionIndex: "_s1"}
-	if loc, err := e.sp.StartLogout(context.Background(), e.st, e.pr, e.u, ref); err != nil || loc != "" {
-		t.Fatalf("without a key or a redirect SLO endpoint: %q %v", loc, err)
+	if ans, err := e.sp.StartLogout(context.Background(), e.st, e.pr, e.u, ref); err != nil || ans != nil {
+		t.Fatalf("without an SP key: %+v %v", ans, err)
 	}
 	e.pr.SPKey = k
-	e.withRedirectSLO()
-	loc, err := e.sp.StartLogout(context.Background(), e.st, e.pr, e.u, ref)
-	if err != nil || !strings.HasPrefix(loc, "https://idp.example/slo?") {
-		t.Fatalf("%q %v", loc, err)
+
+	// The test IdP offers only HTTP-POST: a form with an enveloped XML
+	// signature, verified here by goxmldsig against the SP certificate.
+	ans, err := e.sp.StartLogout(context.Background(), e.st, e.pr, e.u, ref)
+	if err != nil || ans == nil || ans.PostURL != "https://idp.example/slo" || ans.PostField != "SAMLRequest" || ans.PostOrigin() != "https://idp.example" {
+		t.Fatalf("POST binding: %+v %v", ans, err)
 	}
+	raw, _ := base64.StdEncoding.DecodeString(ans.PostValue)
+	doc := etree.NewDocument()
+	if err := doc.ReadFromBytes(raw); err != nil {
+		t.Fatal(err)
+	}
+	vc := dsig.NewDefaultValidationContext(&dsig.MemoryX509CertificateStore{Roots: []*x509.Certificate{k.Cert}})
+	verified, err := vc.Validate(doc.Root())
+	if err != nil || verified.SelectElement("NameID") == nil || verified.SelectElement("NameID").Text() != "ada@example.com" {
+		t.Fatalf("POST LogoutRequest signature: %v", err)
+	}
+	if page := ans.FormHTML(); !strings.Contains(page, `action="https://idp.example/slo"`) || strings.Contains(page, "<script") {
+		t.Fatalf("form %s", page)
+	}
+
+	e.withRedirectSLO()
+	ans, err = e.sp.StartLogout(context.Background(), e.st, e.pr, e.u, ref)
+	if err != nil || ans == nil || !strings.HasPrefix(ans.Redirect, "https://idp.example/slo?") {
+		t.Fatalf("%+v %v", ans, err)
+	}
+	loc := ans.Redirect
 	var lr struct {
 		ID           string `xml:"ID,attr"`
 		Destination  string `xml:"Destination,attr"`

@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"html"
+	"io"
 	"net/http"
 	"strings"
 
@@ -189,12 +190,7 @@ func handleSAMLSLO(s *sso.Service) http.Handler {
 			// user presses the button.
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
 			w.Header().Set("Cache-Control", "no-store")
-			fmt.Fprintf(w, `<!doctype html><title>Signed out</title><form method="post" action="%s"><input type="hidden" name="SAMLResponse" value="%s">`,
-				html.EscapeString(ans.PostURL), html.EscapeString(ans.PostValue))
-			if ans.RelayState != "" {
-				fmt.Fprintf(w, `<input type="hidden" name="RelayState" value="%s">`, html.EscapeString(ans.RelayState))
-			}
-			fmt.Fprint(w, `<p>You are signed out of this application.</p><button type="submit">Continue to your organisation's sign-out</button></form>`)
+			io.WriteString(w, ans.FormHTML())
 		}
 		return nil
 	})
@@ -202,23 +198,26 @@ func handleSAMLSLO(s *sso.Service) http.Handler {
 
 // handleLogoutSSO is the API logout: it ends the caller's session and,
 // when the session came from a SAML login whose IdP offers single
-// logout, answers 200 with the IdP URL (a signed LogoutRequest) to send
-// the browser to; otherwise 204 as before.
+// logout, answers 200 with the signed LogoutRequest to send the browser
+// on with: logout_url (HTTP-Redirect) or logout_form (HTTP-POST: action,
+// field, value); otherwise 204 as before.
 func handleLogoutSSO(auth bulwark.AuthService, s *sso.Service) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		if s == nil {
 			handleLogout(auth).ServeHTTP(w, r)
 			return nil
 		}
-		loc, err := s.EndSession(r.Context(), auth.Logout)
-		if err != nil {
+		ans, err := s.EndSession(r.Context(), auth.Logout)
+		switch {
+		case err != nil:
 			return err
-		}
-		if loc == "" {
+		case ans == nil:
 			w.WriteHeader(http.StatusNoContent)
-			return nil
+		case ans.Redirect != "":
+			encode(w, http.StatusOK, map[string]any{"logout_url": ans.Redirect})
+		default:
+			encode(w, http.StatusOK, map[string]any{"logout_form": map[string]string{"action": ans.PostURL, "field": ans.PostField, "value": ans.PostValue}})
 		}
-		encode(w, http.StatusOK, map[string]string{"logout_url": loc})
 		return nil
 	})
 }
