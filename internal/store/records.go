@@ -282,7 +282,12 @@ func (db *DB) CreateRecord(ctx context.Context, collection string, data map[stri
 // GetRecord returns one record.
 func (db *DB) GetRecord(ctx context.Context, collection, id string) (*bulwark.Record, error) {
 	var r *bulwark.Record
-	err := db.inTenant(ctx, false, func(t *tenantTx) error {
+	// One statement when the scope and keys are cached. Else the scope,
+	// keys and record are read apart, which is safe: a row is opened with
+	// the key it names, keysets only gain keys while any row needs them
+	// (a key is retired after the re-seal has moved every row off it), and
+	// a schema read a moment earlier is one the client could have read.
+	err := db.inTenantReads(ctx, func(t *tenantTx) error {
 		c, lk, err := t.recordScope(bulwark.PermRecordsRead, collection, lockNone)
 		if err != nil {
 			return err
@@ -384,7 +389,7 @@ func (db *DB) ListRecords(ctx context.Context, collection string, opt bulwark.Li
 	limit := pageSize(opt.Limit)
 	out := []*bulwark.Record{}
 	var next string
-	err := db.inTenant(ctx, false, func(t *tenantTx) error {
+	err := db.inTenantReads(ctx, func(t *tenantTx) error { // as GetRecord
 		c, lk, err := t.recordScope(bulwark.PermRecordsRead, collection, lockNone)
 		if err != nil {
 			return err

@@ -118,6 +118,9 @@ func (db *DB) newStmtSet() *stmtSet {
 // plainly reports the error).
 func (t *tx) stmt(q string) *sql.Stmt {
 	if s := t.db.stmts.lookup(t.pool, q); s != nil {
+		if t.sql == nil {
+			return s // autocommit reads run on the pool
+		}
 		return t.sql.StmtContext(t.ctx, s)
 	}
 	set := t.stmts

@@ -10,7 +10,8 @@ import (
 	"github.com/bulwarkhq/bulwark"
 )
 
-// tx is one database transaction with one clock reading.
+// tx is one database transaction with one clock reading. With sql nil it
+// is a run of autocommit reads on pool instead (see inTenantReads).
 type tx struct {
 	db    *DB
 	sql   *sql.Tx
@@ -25,6 +26,9 @@ func (t *tx) exec(q string, args ...any) (sql.Result, error) {
 	if s := t.stmt(q); s != nil {
 		return s.ExecContext(t.ctx, args...)
 	}
+	if t.sql == nil {
+		return t.pool.ExecContext(t.ctx, q, args...)
+	}
 	return t.sql.ExecContext(t.ctx, q, args...)
 }
 
@@ -33,6 +37,9 @@ func (t *tx) query(q string, args ...any) (*sql.Rows, error) {
 	if s := t.stmt(q); s != nil {
 		return s.QueryContext(t.ctx, args...)
 	}
+	if t.sql == nil {
+		return t.pool.QueryContext(t.ctx, q, args...)
+	}
 	return t.sql.QueryContext(t.ctx, q, args...)
 }
 
@@ -40,6 +47,9 @@ func (t *tx) queryRow(q string, args ...any) *sql.Row {
 	q = t.db.rebind(q)
 	if s := t.stmt(q); s != nil {
 		return s.QueryRowContext(t.ctx, args...)
+	}
+	if t.sql == nil {
+		return t.pool.QueryRowContext(t.ctx, q, args...)
 	}
 	return t.sql.QueryRowContext(t.ctx, q, args...)
 }
@@ -131,6 +141,28 @@ func (db *DB) inTenant(ctx context.Context, write bool, fn func(*tenantTx) error
 		return err
 	}
 	return db.inTenantID(ctx, tenantID, bulwark.FromContext(ctx), write, fn)
+}
+
+// inTenantReads runs fn, which only reads, scoped like inTenant. On
+// SQLite its statements run each on its own on the read pool, without
+// BEGIN and COMMIT (two statements compiled and run per request that a
+// one-statement read does not need): use it only where the statements
+// need not share a snapshot. On PostgreSQL it is inTenant, since
+// row-level security reads the tenant from the transaction.
+func (db *DB) inTenantReads(ctx context.Context, fn func(*tenantTx) error) error {
+	if db.dialect.name() != "sqlite" {
+		return db.inTenant(ctx, false, fn)
+	}
+	tenantID, err := bulwark.TenantFromContext(ctx)
+	if err != nil {
+		return err
+	}
+	t := &tenantTx{tx: tx{db: db, pool: db.read, now: db.now(), ctx: ctx}, tenantID: tenantID, principal: bulwark.FromContext(ctx)}
+	err = fn(t)
+	if err != nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	return db.formatError(err)
 }
 
 // inTenantID is inTenant for the few places that learn the tenant from a
