@@ -39,9 +39,10 @@ preloads records, then drives the server over HTTPS with keep-alive from
 	login    POST a password login (Argon2id)
 	mix      70% get, 10% list, 15% create, 5% update
 	bare     the baseline: the same HTTPS server code and the same row
-	         written with the same durability (SQLite WAL, synchronous=FULL,
-	         group commit) by a second process, without authentication,
-	         sealing or audit; full/bare is what the controls cost
+	         written with the same durability (SQLite WAL, group commit,
+	         answered after the fsync) by a second process, without
+	         authentication, sealing or audit; full/bare is what the
+	         controls cost
 
 It prints a progress line a second, then a table, and with --json a JSON
 file. See docs/performance.md for figures and how to read them.`

@@ -6,9 +6,9 @@ import (
 )
 
 // Baseline is a bare row store for `bulwark bench`: the same SQLite file
-// settings (WAL, synchronous=FULL), the same group-committed write path and
-// the same row shape as records, but no tenant scope, no sealing and no
-// audit entry. Comparing the API against it measures what the controls
+// settings (WAL, acknowledged after the WAL fsync), the same
+// group-committed write path and the same row shape as records, but no
+// tenant scope, no sealing and no audit entry. Comparing the API against it measures what the controls
 // cost. Nothing but the benchmark uses it; `bulwark serve` never does.
 type Baseline struct{ db *DB }
 
