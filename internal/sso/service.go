@@ -16,7 +16,10 @@ type Backend interface {
 	SSOProviderIDs(ctx context.Context, slug string) ([]string, error)
 	SSOState() State
 	FederatedLogin(ctx context.Context, pr *Provider, id *Identity) (*bulwark.Session, error)
-	FederatedLogout(ctx context.Context, pr *Provider, issuer, subject string) error
+	// FederatedLogout ends the sessions opened through pr for (issuer,
+	// subject); with sessionIndexes, only the SAML sessions among them
+	// with one of those SessionIndex values.
+	FederatedLogout(ctx context.Context, pr *Provider, issuer, subject string, sessionIndexes []string) error
 	// SAMLSession returns the provider (with its keys) and the SAML
 	// session reference of the caller's session; nil, nil if the session
 	// did not come from a federated login.
@@ -195,7 +198,7 @@ func (s *Service) SLO(ctx context.Context, slug, id string, in SLOInput) (*Logou
 	if r.NameID == nil || strings.TrimSpace(r.NameID.Value) == "" {
 		return nil, "", s.refused(ctx, pr, refused("LogoutRequest without NameID"))
 	}
-	if err := s.B.FederatedLogout(ctx, pr, md.EntityID, strings.TrimSpace(r.NameID.Value)); err != nil {
+	if err := s.B.FederatedLogout(ctx, pr, md.EntityID, strings.TrimSpace(r.NameID.Value), m.sessionIndexes); err != nil {
 		return nil, "", err
 	}
 	ans, err := s.SP.answerLogout(pr, md, u, r.ID, m.relay)

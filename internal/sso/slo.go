@@ -122,6 +122,28 @@ type sloMessage struct {
 	response *types.LogoutResponse
 	relay    string
 	binding  string
+	// sessionIndexes of a LogoutRequest, read from verified bytes only
+	// (gosaml2's LogoutRequest does not carry them).
+	sessionIndexes []string
+}
+
+// sessionIndexes reads the SessionIndex elements of a LogoutRequest.
+type sessionIndexes struct {
+	Values []string `xml:"urn:oasis:names:tc:SAML:2.0:protocol SessionIndex"`
+}
+
+func readSessionIndexes(b []byte) ([]string, error) {
+	var si sessionIndexes
+	if err := xml.Unmarshal(b, &si); err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, v := range si.Values {
+		if v = strings.TrimSpace(v); v != "" && len(v) <= 256 && len(out) < 20 {
+			out = append(out, v)
+		}
+	}
+	return out, nil
 }
 
 // LogoutAnswer is a logout message Bulwark sends the IdP through the
@@ -239,12 +261,21 @@ func (sp *SP) readSLO(pr *Provider, md *IdPMetadata, u SPURLs, in SLOInput) (*sl
 		}
 		r.SignatureValidated = true
 		m.request = &r
+		// The whole query, raw included, is what was signed.
+		if m.sessionIndexes, err = readSessionIndexes(raw); err != nil {
+			return nil, refused("LogoutRequest: %v", err)
+		}
 	case param == "SAMLRequest":
 		r, err := lib.ValidateEncodedLogoutRequestPOST(enc)
 		if err != nil {
 			return nil, refused("LogoutRequest rejected: %v", err)
 		}
 		m.request = r
+		// gosaml2 keeps the verified element to itself: verify again with
+		// goxmldsig to read SessionIndex from signed bytes only.
+		if m.sessionIndexes, err = verifiedSessionIndexes(raw, md.Certs, lib.Clock); err != nil {
+			return nil, refused("LogoutRequest: %v", err)
+		}
 	case querySigned:
 		var r types.LogoutResponse
 		if err := xml.Unmarshal(raw, &r); err != nil {
@@ -439,4 +470,26 @@ func redirectURL(ctx *dsig.SigningContext, dest, param string, doc *etree.Docume
 		sep = "&"
 	}
 	return dest + sep + signed + "&Signature=" + url.QueryEscape(base64.StdEncoding.EncodeToString(sig)), nil
+}
+
+// verifiedSessionIndexes checks doc's enveloped signature against certs
+// and reads SessionIndex from the verified element.
+func verifiedSessionIndexes(doc []byte, certs []*x509.Certificate, clock *dsig.Clock) ([]string, error) {
+	d := etree.NewDocument()
+	if err := d.ReadFromBytes(doc); err != nil {
+		return nil, err
+	}
+	vc := dsig.NewDefaultValidationContext(&dsig.MemoryX509CertificateStore{Roots: certs})
+	vc.Clock = clock
+	el, err := vc.Validate(d.Root())
+	if err != nil {
+		return nil, err
+	}
+	vd := etree.NewDocument()
+	vd.SetRoot(el.Copy())
+	b, err := vd.WriteToBytes()
+	if err != nil {
+		return nil, err
+	}
+	return readSessionIndexes(b)
 }

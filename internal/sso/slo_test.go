@@ -341,3 +341,38 @@ func mustURL(s string) url.URL {
 	}
 	return *u
 }
+
+// SessionIndex values of an IdP's LogoutRequest are read from signed
+// bytes only, in both bindings and both signature forms.
+func TestSLOSessionIndex(t *testing.T) {
+	e := newSAMLEnv(t)
+	cj := idpSide(e.idp, e.u.SLO)
+	withIndex := func() *saml.LogoutRequest {
+		req, err := cj.MakeLogoutRequest(e.u.SLO, "ada@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Signature = nil
+		req.SessionIndex = &saml.SessionIndex{Value: "_s42"}
+		if err := cj.SignLogoutRequest(req); err != nil {
+			t.Fatal(err)
+		}
+		return req
+	}
+	post := withIndex().Post("")
+	for name, read := range map[string]func() (*sloMessage, error){
+		"crewjam HTTP-POST":     func() (*sloMessage, error) { return e.readPost(t, "SAMLRequest", postValue(t, post)) },
+		"crewjam HTTP-Redirect": func() (*sloMessage, error) { return e.readURL(t, withIndex().Redirect("").String()) },
+		"query signature": func() (*sloMessage, error) {
+			x := strings.Replace(e.logoutXML("ada@example.com", e.u.SLO, e.now), "</samlp:LogoutRequest>", "<samlp:SessionIndex>_s42</samlp:SessionIndex></samlp:LogoutRequest>", 1)
+			return e.readURL(t, querySigned(t, e.idp.key, e.u.SLO, "SAMLRequest", x, "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"))
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			m, err := read()
+			if err != nil || len(m.sessionIndexes) != 1 || m.sessionIndexes[0] != "_s42" {
+				t.Fatalf("%+v %v", m, err)
+			}
+		})
+	}
+}

@@ -660,9 +660,10 @@ func (db *DB) SSOLoginRefused(ctx context.Context, pr *sso.Provider) error {
 
 // FederatedLogout ends the sessions opened through provider pr for
 // (issuer, subject), in the provider's tenant, for a verified IdP logout
-// request. The user's other sessions (a password login, another IdP)
-// stay. An unknown identity ends nothing and is not an error.
-func (db *DB) FederatedLogout(ctx context.Context, pr *sso.Provider, issuer, subject string) error {
+// request; when the request names SessionIndex values, only the sessions
+// of those IdP sessions. The user's other sessions (a password login,
+// another IdP) stay. An unknown identity ends nothing and is not an error.
+func (db *DB) FederatedLogout(ctx context.Context, pr *sso.Provider, issuer, subject string, sessionIndexes []string) error {
 	return db.inTenantID(ctx, pr.TenantID, nil, true, func(t *tenantTx) error {
 		var userID string
 		err := t.queryRow("SELECT user_id FROM federated_identities WHERE tenant_id = ? AND issuer = ? AND subject = ? AND provider_id = ?", t.tenantID, issuer, subject, pr.ID).Scan(&userID)
@@ -672,7 +673,7 @@ func (db *DB) FederatedLogout(ctx context.Context, pr *sso.Provider, issuer, sub
 		if err != nil {
 			return err
 		}
-		n, err := t.endFederatedSessions(userID, pr.ID, subject)
+		n, err := t.endFederatedSessions(userID, pr.ID, subject, sessionIndexes)
 		if err != nil || n == 0 {
 			return err
 		}

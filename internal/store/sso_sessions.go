@@ -23,10 +23,17 @@ func (t *tenantTx) rememberFederation(s *bulwark.Session, pr *sso.Provider, id *
 }
 
 // endFederatedSessions ends userID's sessions opened through provider
-// providerID for subject.
-func (t *tenantTx) endFederatedSessions(userID, providerID, subject string) (int64, error) {
-	res, err := t.exec("DELETE FROM user_secrets WHERE tenant_id = ? AND user_id = ? AND kind = ? AND sso_provider_id = ? AND sso_name_id = ?",
-		t.tenantID, userID, secret.Session, providerID, subject)
+// providerID for subject, only those with one of sessionIndexes if any.
+func (t *tenantTx) endFederatedSessions(userID, providerID, subject string, sessionIndexes []string) (int64, error) {
+	q := "DELETE FROM user_secrets WHERE tenant_id = ? AND user_id = ? AND kind = ? AND sso_provider_id = ? AND sso_name_id = ?"
+	args := []any{t.tenantID, userID, secret.Session, providerID, subject}
+	if len(sessionIndexes) > 0 {
+		q += " AND sso_session_index IN (" + placeholders(len(sessionIndexes)) + ")"
+		for _, si := range sessionIndexes {
+			args = append(args, si)
+		}
+	}
+	res, err := t.exec(q, args...)
 	if err != nil {
 		return 0, err
 	}

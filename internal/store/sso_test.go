@@ -221,15 +221,41 @@ func TestFederatedLogin(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := f.FederatedLogout(ctx, pr, testIssuer, "s-ada"); err != nil {
+			if err := f.FederatedLogout(ctx, pr, testIssuer, "s-ada", nil); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := f.Auth.Authenticate(ctx, s.Token); err == nil {
 				t.Fatal("session survived the IdP's logout")
 			}
 			// Another tenant's provider with the same issuer ends nothing here.
-			if err := f.FederatedLogout(ctx, &sso.Provider{ID: "x", TenantID: bulwark.FromContext(ownerB).TenantID}, testIssuer, "s-ada"); err != nil {
+			if err := f.FederatedLogout(ctx, &sso.Provider{ID: "x", TenantID: bulwark.FromContext(ownerB).TenantID}, testIssuer, "s-ada", nil); err != nil {
 				t.Fatal(err)
+			}
+		})
+		t.Run("IdP logout of one SessionIndex ends that session only", func(t *testing.T) {
+			s1, err := login(pr, sso.Identity{Issuer: testIssuer, Subject: "s-ada", MFA: true, SessionIndex: "_idx1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s2, err := login(pr, sso.Identity{Issuer: testIssuer, Subject: "s-ada", MFA: true, SessionIndex: "_idx2"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := f.FederatedLogout(ctx, pr, testIssuer, "s-ada", []string{"_idx1", "_unknown"}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.Auth.Authenticate(ctx, s1.Token); err == nil {
+				t.Fatal("the named session survived")
+			}
+			if _, err := f.Auth.Authenticate(ctx, s2.Token); err != nil {
+				t.Fatalf("another IdP session ended: %v", err)
+			}
+			// Another subject's logout ends nothing of Ada's.
+			if err := f.FederatedLogout(ctx, pr, testIssuer, "s-bob", nil); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.Auth.Authenticate(ctx, s2.Token); err != nil {
+				t.Fatalf("another subject's logout ended Ada's session: %v", err)
 			}
 		})
 		t.Run("disabled users cannot log in", func(t *testing.T) {
