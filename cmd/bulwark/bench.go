@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -119,7 +120,7 @@ func benchmark(ctx context.Context, e *env, bc *benchConfig) error {
 	if cfg.DBOwner != "" {
 		srvArgs = append(srvArgs, "--db-owner", cfg.DBOwner)
 	}
-	base, stop, err := startChild(ctx, e, srvArgs...)
+	base, stop, proc, err := startChild(ctx, e, srvArgs...)
 	if err != nil {
 		return err
 	}
@@ -140,14 +141,17 @@ func benchmark(ctx context.Context, e *env, bc *benchConfig) error {
 		return err
 	}
 	var results []bench.Result
-	opt := bench.Options{Concurrency: bc.concurrency, Warmup: bc.warmup, Duration: bc.duration, Progress: e.stderr}
 	for _, name := range names {
 		var op bench.Op
+		opt := bench.Options{Concurrency: bc.concurrency, Warmup: bc.warmup, Duration: bc.duration, Progress: e.stderr,
+			ServerCPU: func() (time.Duration, error) { return processCPU(proc.Pid) }}
 		if name == "bare" {
-			op, err = bareOp(ctx, e, tmp, bc.concurrency)
+			var bare *os.Process
+			op, bare, err = bareOp(ctx, e, tmp, bc.concurrency)
 			if err != nil {
 				return err
 			}
+			opt.ServerCPU = func() (time.Duration, error) { return processCPU(bare.Pid) }
 		} else if op, err = sc.Op(name); err != nil {
 			return err
 		}
@@ -171,10 +175,10 @@ func benchmark(ctx context.Context, e *env, bc *benchConfig) error {
 
 // startChild runs this binary with args and waits for it to print the URL
 // it serves. stop ends it with SIGTERM.
-func startChild(ctx context.Context, e *env, args ...string) (string, func(), error) {
+func startChild(ctx context.Context, e *env, args ...string) (string, func(), *os.Process, error) {
 	self, err := os.Executable()
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	cmd := exec.Command(self, args...)
 	// All the bench's clients share one address: lift the per-address
@@ -183,10 +187,10 @@ func startChild(ctx context.Context, e *env, args ...string) (string, func(), er
 	cmd.Stderr = e.stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	stop := func() {
 		cmd.Process.Signal(syscall.SIGTERM)
@@ -206,15 +210,15 @@ func startChild(ctx context.Context, e *env, args ...string) (string, func(), er
 	case u, ok := <-urls:
 		if !ok {
 			stop()
-			return "", nil, fmt.Errorf("%s %s exited before serving", self, args[0])
+			return "", nil, nil, fmt.Errorf("%s %s exited before serving", self, args[0])
 		}
-		return u, stop, nil
+		return u, stop, cmd.Process, nil
 	case <-time.After(60 * time.Second):
 		stop()
-		return "", nil, errors.New("the server did not start within 60s")
+		return "", nil, nil, errors.New("the server did not start within 60s")
 	case <-ctx.Done():
 		stop()
-		return "", nil, ctx.Err()
+		return "", nil, nil, ctx.Err()
 	}
 }
 
@@ -337,16 +341,16 @@ func prepareLogins(ctx context.Context, e *env, sc *bench.Scenarios, names []str
 }
 
 // bareOp starts the baseline server and returns its operation.
-func bareOp(ctx context.Context, e *env, tmp string, conns int) (bench.Op, error) {
+func bareOp(ctx context.Context, e *env, tmp string, conns int) (bench.Op, *os.Process, error) {
 	dir := filepath.Join(tmp, "baseline")
-	base, stop, err := startChild(ctx, e, "bench", "baseline-server", "--data", dir)
+	base, stop, proc, err := startChild(ctx, e, "bench", "baseline-server", "--data", dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	go func() { <-ctx.Done(); stop() }()
 	client, err := bench.NewClient(base, filepath.Join(dir, "ca.pem"), conns)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	n := 0
 	var mu sync.Mutex
@@ -357,7 +361,30 @@ func bareOp(ctx context.Context, e *env, tmp string, conns int) (bench.Op, error
 		mu.Unlock()
 		_, err := client.Do(ctx, "POST", "/bare", "", nil, bench.RecordBody(i), nil, http.StatusCreated)
 		return err
-	}, nil
+	}, proc, nil
+}
+
+// processCPU is the CPU time (user + system) process pid has used, from
+// /proc (Linux); elsewhere it fails and the bench shows no CPU column.
+func processCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) is in parentheses and may hold spaces:
+	// count fields after its closing one. utime and stime are fields 14
+	// and 15, in clock ticks (USER_HZ, 100 on Linux).
+	_, rest, ok := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0, errors.New("unexpected /proc stat format")
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, errors.New("unexpected /proc stat format")
+	}
+	return time.Duration(utime+stime) * (time.Second / 100), nil
 }
 
 // runBenchBaseline serves the baseline for `bench`: POST /bare writes the

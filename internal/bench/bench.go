@@ -6,6 +6,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -25,6 +26,10 @@ type Options struct {
 	Duration    time.Duration
 	// Progress, if set, gets a line a second while the run goes on.
 	Progress io.Writer
+	// ServerCPU, if set, returns the CPU time the measured server process
+	// has used so far; the result then has its CPU per request, which on
+	// a shared machine varies far less than throughput does.
+	ServerCPU func() (time.Duration, error)
 }
 
 // Result is what one scenario measured.
@@ -39,6 +44,9 @@ type Result struct {
 	P95ms       float64 `json:"p95_ms"`
 	P99ms       float64 `json:"p99_ms"`
 	MaxMs       float64 `json:"max_ms"`
+	// ServerCPUus is the server's CPU time per request in microseconds
+	// (user + system), or 0 when not known.
+	ServerCPUus float64 `json:"server_cpu_us_per_request,omitempty"`
 	// FirstError is one error seen, to tell what went wrong.
 	FirstError string `json:"first_error,omitempty"`
 }
@@ -83,6 +91,7 @@ func Run(ctx context.Context, name string, opt Options, op Op) Result {
 		}()
 	}
 	sleep(ctx, opt.Warmup)
+	cpu0, cpuErr := serverCPU(opt)
 	measuring.Store(true)
 	start := time.Now()
 	deadline := start.Add(opt.Duration)
@@ -102,6 +111,7 @@ func Run(ctx context.Context, name string, opt Options, op Op) Result {
 	tick.Stop()
 	measuring.Store(false)
 	elapsed := time.Since(start)
+	cpu1, cpuErr1 := serverCPU(opt)
 	cancel()
 	wg.Wait()
 
@@ -110,12 +120,22 @@ func Run(ctx context.Context, name string, opt Options, op Op) Result {
 	if s, ok := firstErr.Load().(string); ok {
 		r.FirstError = s
 	}
+	if cpuErr == nil && cpuErr1 == nil && r.Requests > 0 {
+		r.ServerCPUus = float64((cpu1 - cpu0).Microseconds()) / float64(r.Requests)
+	}
 	sort.Slice(samples, func(i, j int) bool { return samples[i] < samples[j] })
 	r.P50ms, r.P95ms, r.P99ms = pct(samples, 0.50), pct(samples, 0.95), pct(samples, 0.99)
 	if len(samples) > 0 {
 		r.MaxMs = ms(samples[len(samples)-1])
 	}
 	return r
+}
+
+func serverCPU(opt Options) (time.Duration, error) {
+	if opt.ServerCPU == nil {
+		return 0, errors.New("not measured")
+	}
+	return opt.ServerCPU()
 }
 
 func sleep(ctx context.Context, d time.Duration) {
@@ -137,10 +157,14 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // WriteTable prints results as an aligned table.
 func WriteTable(w io.Writer, rs []Result) {
-	fmt.Fprintf(w, "%-14s %5s %9s %7s %10s %8s %8s %8s %8s\n", "scenario", "conc", "requests", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms")
+	fmt.Fprintf(w, "%-14s %5s %9s %7s %10s %8s %8s %8s %8s %12s\n", "scenario", "conc", "requests", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "server µs/req")
 	for _, r := range rs {
-		fmt.Fprintf(w, "%-14s %5d %9d %7d %10.0f %8.2f %8.2f %8.2f %8.2f\n",
-			r.Scenario, r.Concurrency, r.Requests, r.Errors, r.PerSecond, r.P50ms, r.P95ms, r.P99ms, r.MaxMs)
+		cpu := "-"
+		if r.ServerCPUus > 0 {
+			cpu = fmt.Sprintf("%.0f", r.ServerCPUus)
+		}
+		fmt.Fprintf(w, "%-14s %5d %9d %7d %10.0f %8.2f %8.2f %8.2f %8.2f %12s\n",
+			r.Scenario, r.Concurrency, r.Requests, r.Errors, r.PerSecond, r.P50ms, r.P95ms, r.P99ms, r.MaxMs, cpu)
 		if r.FirstError != "" {
 			fmt.Fprintf(w, "%-14s first error: %s\n", "", r.FirstError)
 		}
