@@ -164,7 +164,7 @@ func (rt *auditRuntime) stop(ctx context.Context) {
 	<-rt.done
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	rt.seq.Step(sctx)
+	rt.seq.Flush(sctx)
 	rt.seq.Release(sctx)
 	rt.replica.Close()
 }

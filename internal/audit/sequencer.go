@@ -144,6 +144,16 @@ func (s *Sequencer) Run(ctx context.Context) error {
 	}
 }
 
+// Flush runs a last round at shutdown: like Step, but it ships even while
+// backing off from an earlier failure, so that what was acknowledged
+// before the stop reaches the replica if it can.
+func (s *Sequencer) Flush(ctx context.Context) error {
+	s.mu.Lock()
+	s.nextShip = time.Time{}
+	s.mu.Unlock()
+	return s.Step(ctx)
+}
+
 // Release gives up the sequencer lease, after a last Step at shutdown: a
 // process that stops cleanly lets its successor sign at once.
 func (s *Sequencer) Release(ctx context.Context) error {
@@ -228,6 +238,11 @@ func (s *Sequencer) ship(ctx context.Context) {
 		return
 	}
 	err := s.shipOnce(ctx)
+	if err != nil && ctx.Err() != nil {
+		// Our own round was cancelled (shutdown), not the replica down:
+		// no backoff, so the last round at shutdown still ships.
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.shipErr = err

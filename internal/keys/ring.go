@@ -249,6 +249,23 @@ func (r *Ring) Cached(tenantID string, dataVer, indexVer int64) (*TenantKeys, bo
 	return c.keys, true
 }
 
+// Current returns the tenant's cached keys at whatever versions they were
+// cached, if the entry has not expired. It never calls the keeper and
+// reads nothing, so the keys may be up to one TTL behind a rotation made
+// by another node: only for values that may be sealed under any enabled
+// key of the tenant and are never re-sealed (an audit entry's client
+// fields), never for record values.
+func (r *Ring) Current(tenantID string) (*TenantKeys, bool) {
+	now := r.now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.cache[tenantID]
+	if c == nil || !now.Before(c.expires) {
+		return nil, false
+	}
+	return c.keys, true
+}
+
 // evict makes room in the cache. It holds r.mu.
 func (r *Ring) evict(now time.Time) {
 	if len(r.cache) < maxCached {

@@ -89,9 +89,19 @@ type clientPair struct {
 }
 
 func (t *tenantTx) sealClientPair(ri bulwark.RequestInfo) (string, error) {
-	k, err := t.tenantKeys(lockShare)
-	if err != nil {
-		return "", err
+	// This runs on every audited write, so it takes the tenant's keys
+	// from the ring's cache when they are there, without reading
+	// tenant_keys (which costs a query, on PostgreSQL a round trip). They
+	// may be up to one cache TTL behind a rotation made on another node:
+	// harmless here, since any enabled key of the tenant may seal the
+	// pair, and a key that sealed an entry is never retired. After the
+	// tenant's deletion a stale copy can seal only under destroyed keys.
+	k, ok := t.db.opt.Keys.Current(t.tenantID)
+	if !ok {
+		var err error
+		if k, err = t.tenantKeys(lockShare); err != nil {
+			return "", err
+		}
 	}
 	pt, err := json.Marshal(clientPair{Client: ri.ClientIP, UserAgent: ri.UserAgent})
 	if err != nil {
