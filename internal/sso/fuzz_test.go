@@ -3,6 +3,7 @@ package sso
 import (
 	"context"
 	"encoding/base64"
+	"net/url"
 	"testing"
 )
 
@@ -40,5 +41,34 @@ func FuzzMetadata(f *testing.F) {
 		if err == nil && (md.EntityID == "" || md.SSOURL == "" || len(md.Certs) == 0) {
 			t.Fatalf("incomplete metadata accepted: %+v", md)
 		}
+	})
+}
+
+// FuzzSLO feeds arbitrary logout messages to the SLO endpoint's reader,
+// as a POSTed form value and as a redirect query: it must refuse without
+// panicking, and whatever it accepts must be the test IdP's signed
+// request for Ada.
+func FuzzSLO(f *testing.F) {
+	t := &testing.T{}
+	e := newSAMLEnv(t)
+	cj := idpSide(e.idp, e.u.SLO)
+	u, _ := cj.MakeRedirectLogoutRequest("ada@example.com", "")
+	page, _ := cj.MakePostLogoutRequest("ada@example.com", "")
+	signedPost, _ := base64.StdEncoding.DecodeString(postValue(t, page))
+	f.Add(signedPost, u.RawQuery)
+	f.Add([]byte(`<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol"/>`), "SAMLRequest=x&SigAlg=y&Signature=z")
+	f.Add([]byte(`<!DOCTYPE r [<!ENTITY x "y">]><r>&x;</r>`), "SAMLResponse=%00&RelayState=%ZZ")
+	md, _ := ParseMetadata([]byte(e.pr.IdPMetadata))
+	f.Fuzz(func(t *testing.T, doc []byte, query string) {
+		check := func(m *sloMessage, err error) {
+			if err != nil {
+				return
+			}
+			if m.request == nil || m.request.NameID == nil || m.request.NameID.Value != "ada@example.com" {
+				t.Fatalf("accepted a logout message the IdP did not sign: %+v", m)
+			}
+		}
+		check(e.sp.readSLO(e.pr, md, e.u, SLOInput{Post: true, Form: url.Values{"SAMLRequest": {base64.StdEncoding.EncodeToString(doc)}}}))
+		check(e.sp.readSLO(e.pr, md, e.u, SLOInput{RawQuery: query}))
 	})
 }

@@ -203,3 +203,43 @@ func TestMetadataEncryptionMethods(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// BenchmarkNewSPKey: generating a provider's RSA 3072 key pair (once per
+// SAML provider and per rollover, outside the transaction).
+func BenchmarkNewSPKey(b *testing.B) {
+	for b.Loop() {
+		if _, err := NewSPKey("https://bulwark.test/sso/acme/saml/s1/metadata", time.Now()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkACS compares checking a signed assertion in the clear and
+// encrypted to the SP key (RSA-OAEP + AES-CBC decryption first).
+func BenchmarkACS(b *testing.B) {
+	t := &testing.T{}
+	for _, enc := range []bool{false, true} {
+		name := "plain"
+		if enc {
+			name = "encrypted"
+		}
+		b.Run(name, func(b *testing.B) {
+			e := newSAMLEnv(t)
+			e.pr.IdPInitiated = true
+			k, _ := testSPKeys(t)
+			e.pr.SPKey = k
+			o := respOpts{}
+			if enc {
+				o.encryptTo = k.Cert
+			}
+			for b.Loop() {
+				b.StopTimer()
+				resp := encodeDoc(t, e.idp.response(t, e.u, e.now, o))
+				b.StartTimer()
+				if _, _, err := e.sp.ACS(context.Background(), e.st, e.pr, e.u, resp, "", ""); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
