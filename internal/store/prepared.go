@@ -171,7 +171,9 @@ func (db *DB) updatePrepared(ctx context.Context, collection, id string, patch m
 	}
 	c := s.c
 	var r *bulwark.Record
-	err = db.inTenant(ctx, false, func(t *tenantTx) error {
+	// The record's version is checked again by the UPDATE: the read needs
+	// no snapshot of its own (see GetRecord).
+	err = db.inTenantReads(ctx, func(t *tenantTx) error {
 		stored, err := t.storedRecord(c, id)
 		if err != nil {
 			return err
