@@ -40,7 +40,7 @@ func newSSOBrowser(t *testing.T) *ssoBrowser {
 	base := "http://localhost:" + port
 	e.api.deps.SSO.BaseURL = base
 	e.api.deps.SSO.Guard.Allow = append(e.api.deps.SSO.Guard.Allow, netip.MustParsePrefix("::1/128"))
-	c := console.New(console.Deps{Auth: e.fx.Auth, Account: e.fx.Auth}).Handler()
+	c := console.New(console.Deps{Auth: e.fx.Auth, Account: e.fx.Auth, EndSession: e.api.deps.SSO.EndSession}).Handler()
 	api := e.api.Handler()
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/console/") {
@@ -144,5 +144,26 @@ func TestBrowserSSO(t *testing.T) {
 			chromedp.Click(chromedp.CSS("#login")),
 		)
 		signedIn(t)
+
+		// Signing out of the console ends Bulwark's session and takes
+		// the browser on to the IdP's single-logout endpoint with a
+		// signed LogoutRequest (SP-initiated single logout), through the
+		// console's CSP.
+		b.run(t, chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitReady(chromedp.CSS("body")))
+		var loc string
+		for range 100 {
+			var err error
+			if loc, err = chromedp.Run(b.ctx, chromedp.Location()); err != nil {
+				t.Fatal(err)
+			}
+			if strings.HasPrefix(loc, idp.srv.URL) {
+				break
+			}
+			b.run(t, chromedp.Sleep(50*time.Millisecond))
+		}
+		if !strings.HasPrefix(loc, idp.srv.URL+"/slo?") || !strings.Contains(loc, "SAMLRequest=") || !strings.Contains(loc, "Signature=") {
+			t.Fatalf("after sign-out the browser is at %q", loc)
+		}
+		b.run(t, chromedp.Navigate(b.base+"/console/"), chromedp.WaitVisible(chromedp.CSS("#login")))
 	})
 }
