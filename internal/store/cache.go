@@ -2,6 +2,9 @@ package store
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -208,16 +211,24 @@ func (t *tx) notifyAuthChange(tenantID string) error {
 
 // listenAuthChanges keeps a PostgreSQL connection listening on authChannel
 // until ctx ends, invalidating as notifications arrive. The cache is on
-// only while the listener is connected.
+// only while the listener is known to receive: it must get the probes it
+// sends through the ordinary pool (one at once, then every probeEvery)
+// within probeWait, or it turns the cache off and connects again. This
+// also catches a path that accepts LISTEN but never delivers (a pooler in
+// transaction mode), and bounds how long a silently broken listener can
+// leave stale entries in use: probeEvery + probeWait.
 func (db *DB) listenAuthChanges(ctx context.Context, dsn string) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		err := db.listenOnce(ctx, dsn)
+		worked, err := db.listenOnce(ctx, dsn)
 		db.auth.setEnabled(false)
 		if ctx.Err() != nil {
 			return
 		}
-		db.opt.Logger.Warn("principal cache off: the invalidation listener lost its connection; retrying", "err", err, "retry_in", backoff)
+		if worked {
+			backoff = 100 * time.Millisecond
+		}
+		db.opt.Logger.Warn("principal cache off: the invalidation listener stopped; retrying", "err", err, "retry_in", backoff)
 		select {
 		case <-ctx.Done():
 			return
@@ -227,26 +238,92 @@ func (db *DB) listenAuthChanges(ctx context.Context, dsn string) {
 	}
 }
 
-func (db *DB) listenOnce(ctx context.Context, dsn string) error {
-	conn, err := pgx.Connect(ctx, dsn)
+const (
+	probeEvery = 5 * time.Second
+	probeWait  = 2 * time.Second
+)
+
+// listenOnce listens on one connection until it fails; worked reports
+// whether a probe came through (the cache was on).
+func (db *DB) listenOnce(ctx context.Context, dsn string) (worked bool, err error) {
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	conn, err := pgx.Connect(cctx, dsn)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+authChannel); err != nil {
-		return err
+	if _, err := conn.Exec(cctx, "LISTEN "+authChannel); err != nil {
+		return false, err
 	}
-	// Anything committed before LISTEN took effect was never notified:
-	// start from an empty cache.
-	db.auth.setEnabled(true)
-	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
-			return err
+	var mu sync.Mutex
+	var want string // the probe in flight, "" when none
+	var failure error
+	go func() { // the prober: sends probes, ends the connection on a miss
+		t := time.NewTicker(probeEvery)
+		defer t.Stop()
+		for {
+			mu.Lock()
+			if want != "" {
+				failure = errors.New("a probe notification did not arrive in time")
+				mu.Unlock()
+				cancel()
+				return
+			}
+			want = "probe:" + newID()
+			token := want
+			mu.Unlock()
+			if _, err := db.write.ExecContext(cctx, db.rebind("SELECT pg_notify(?, ?)"), authChannel, token); err != nil {
+				mu.Lock()
+				failure = fmt.Errorf("send a probe notification: %w", err)
+				mu.Unlock()
+				cancel()
+				return
+			}
+			select {
+			case <-cctx.Done():
+				return
+			case <-time.After(probeWait):
+			}
+			mu.Lock()
+			missed := want == token
+			mu.Unlock()
+			if missed {
+				continue // fails at the top of the loop
+			}
+			select {
+			case <-cctx.Done():
+				return
+			case <-t.C:
+			}
 		}
-		if n.Payload == "*" {
+	}()
+	for {
+		n, err := conn.WaitForNotification(cctx)
+		if err != nil {
+			mu.Lock()
+			defer mu.Unlock()
+			if failure != nil {
+				return worked, failure
+			}
+			return worked, err
+		}
+		switch {
+		case strings.HasPrefix(n.Payload, "probe:"):
+			mu.Lock()
+			if n.Payload == want {
+				want = ""
+				if !worked {
+					// Anything committed before LISTEN took effect was
+					// never notified: the cache starts empty.
+					db.auth.setEnabled(true)
+					worked = true
+				}
+			}
+			mu.Unlock()
+		case n.Payload == "*":
 			db.auth.invalidate("")
-		} else {
+		default:
 			db.auth.invalidate(n.Payload)
 		}
 	}

@@ -218,3 +218,32 @@ func TestPreparedWriteRefusesStaleScope(t *testing.T) {
 		t.Fatalf("an update wrote a personal value with the stale schema: data %s, sealed %s", data, sealed)
 	}
 }
+
+// TestAuthCacheListenerLoss: when a PostgreSQL node's invalidation
+// listener loses its connection, the node stops using its cache (it could
+// miss a revocation) until a new listener proves it receives again.
+func TestAuthCacheListenerLoss(t *testing.T) {
+	f := storetest.NewFixture(t, "postgres")
+	waitCacheOn(t, f.DB.DB)
+	admin, err := sql.Open("pgx", storetest.PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	var n int
+	if err := admin.QueryRow(`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE usename = $1 AND query LIKE 'LISTEN%'`, f.AppRole).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("terminated %d listeners, want 1 (%v)", n, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, on := f.AuthCached("x"); !on {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the cache stayed on without its listener")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	waitCacheOn(t, f.DB.DB) // a new listener, proven by its probe
+}
