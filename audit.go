@@ -60,10 +60,12 @@ type AuditFilter struct {
 	Action  string // exact action, or a prefix ending in '.', such as "record."
 	Target  string // target id
 	Outcome string
-	Since   time.Time // inclusive
-	Until   time.Time // exclusive
-	Limit   int
-	Cursor  string
+	// RequestID selects the entries of one request (its X-Request-Id).
+	RequestID string
+	Since     time.Time // inclusive
+	Until     time.Time // exclusive
+	Limit     int
+	Cursor    string
 }
 
 // Denial is an authorization refusal to be recorded (ASVS V16.3.2).

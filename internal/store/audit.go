@@ -226,6 +226,10 @@ func auditWhere(f bulwark.AuditFilter) (string, []any, error) {
 		q += " AND outcome = ?"
 		args = append(args, f.Outcome)
 	}
+	if f.RequestID != "" {
+		q += " AND request_id = ?"
+		args = append(args, f.RequestID)
+	}
 	if !f.Since.IsZero() {
 		q += " AND at >= ?"
 		args = append(args, micros(f.Since))

@@ -83,7 +83,7 @@ func filterNames(f bulwark.AuditFilter) []string {
 		used bool
 	}{
 		{"tenant", f.Tenant != ""}, {"actor", f.Actor != ""}, {"action", f.Action != ""}, {"target", f.Target != ""},
-		{"outcome", f.Outcome != ""}, {"since", !f.Since.IsZero()}, {"until", !f.Until.IsZero()}, {"cursor", f.Cursor != ""},
+		{"outcome", f.Outcome != ""}, {"request", f.RequestID != ""}, {"since", !f.Since.IsZero()}, {"until", !f.Until.IsZero()}, {"cursor", f.Cursor != ""},
 	} {
 		if c.used {
 			names = append(names, c.name)

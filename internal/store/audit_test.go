@@ -175,6 +175,7 @@ func TestAuditLogVerifies(t *testing.T) {
 // (as the file's owner, or a PostgreSQL superuser) and checks that
 // verification names the first bad index and why (security-tests e.23-25).
 func TestAuditTamper(t *testing.T) {
+	var forkedAt int64 // the size of the replaced checkpoint
 	cases := []struct {
 		name   string
 		tamper func(t *testing.T, r *auditRig, size int64)
@@ -213,7 +214,8 @@ func TestAuditTamper(t *testing.T) {
 				t.Fatal(err)
 			}
 			r.exec(t, "UPDATE audit_checkpoints SET note = "+r.ph(1)+", root = "+r.ph(2)+" WHERE size = "+r.ph(3), string(fork.Note), fork.Root[:], size)
-		}, func(int64) int64 { return -1 }, audit.Forked},
+			forkedAt = size
+		}, func(int64) int64 { return forkedAt }, audit.Forked},
 	}
 	storetest.Each(t, func(t *testing.T, backend string) {
 		for _, c := range cases {

@@ -73,6 +73,8 @@ func auditFilter(r *http.Request, withTenant bool) (bulwark.AuditFilter, error) 
 			f.Action = v
 		case "target":
 			f.Target = v
+		case "request":
+			f.RequestID = v
 		case "outcome":
 			if v != bulwark.OutcomeSuccess && v != bulwark.OutcomeFailure && v != bulwark.OutcomeDenied {
 				return f, bulwark.FieldError("outcome", "must be success, failure or denied")
