@@ -198,6 +198,15 @@ func (s *Service) SLO(ctx context.Context, slug, id string, in SLOInput) (*Logou
 	if r.NameID == nil || strings.TrimSpace(r.NameID.Value) == "" {
 		return nil, "", s.refused(ctx, pr, refused("LogoutRequest without NameID"))
 	}
+	// Used once: a LogoutRequest seen again (from a browser's history, a
+	// log) could otherwise end the sessions of the user's next login.
+	// Remembered as long as its IssueInstant keeps it acceptable.
+	if err := s.B.SSOState().SeeAssertion(ctx, pr.TenantID, md.EntityID, "logout-request:"+r.ID, r.IssueInstant.Add(issueWindow+2*s.SP.skew())); err != nil {
+		if bulwark.ErrorCode(err) == bulwark.EConflict {
+			return nil, "", s.refused(ctx, pr, refused("LogoutRequest %q replayed", r.ID))
+		}
+		return nil, "", err
+	}
 	if err := s.B.FederatedLogout(ctx, pr, md.EntityID, strings.TrimSpace(r.NameID.Value), m.sessionIndexes); err != nil {
 		return nil, "", err
 	}

@@ -144,6 +144,15 @@ func TestE2ESAMLSingleLogout(t *testing.T) {
 			if alive(tok) {
 				t.Fatal("the session survived the IdP's logout")
 			}
+			// The same request again (from history, a log) is refused and
+			// does not end the user's next session.
+			tok2 := e.samlLogin(t, idp, "alpha", id, "carol", "hunter2hunter2")
+			if resp := get(u.String()); resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("replayed LogoutRequest: %d", resp.StatusCode)
+			}
+			if !alive(tok2) {
+				t.Fatal("a replayed LogoutRequest ended the next session")
+			}
 		})
 
 		t.Run("SP-initiated", func(t *testing.T) {
