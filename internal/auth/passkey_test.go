@@ -170,7 +170,7 @@ func TestOperatorPasskey(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, backend string) {
 		e := newEnv(t, backend)
 		ctx := context.Background()
-		_, inv, err := e.CreateOperator(storetest.System(ctx), "ops@vendor.example")
+		_, inv, err := e.CreateOperator(storetest.System(ctx), "ops@vendor.example", bulwark.OperatorAdmin)
 		if err != nil {
 			t.Fatal(err)
 		}
