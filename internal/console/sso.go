@@ -23,6 +23,8 @@ import (
 type ssoRow struct {
 	*sso.Provider
 	EntityID, ACS, SLO, Metadata, RedirectURI string
+	Certificate, NextCertificate              string
+	Mappings                                  string // "value = role" lines
 }
 
 type ssoView struct {
@@ -45,6 +47,8 @@ func (c *Console) ssoRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /console/sso/saml", c.complete(c.withSSO(c.ssoAddSAML)))
 	mux.HandleFunc("POST /console/sso/provider", c.complete(c.withSSO(c.ssoToggle)))
 	mux.HandleFunc("POST /console/sso/settings", c.complete(c.withSSO(c.ssoSettings)))
+	mux.HandleFunc("POST /console/sso/mapping", c.complete(c.withSSO(c.ssoMapping)))
+	mux.HandleFunc("POST /console/sso/keys", c.complete(c.withSSO(c.ssoKeys)))
 }
 
 func (c *Console) withSSO(h http.HandlerFunc) http.HandlerFunc {
@@ -73,9 +77,20 @@ func (c *Console) ssoRender(w http.ResponseWriter, r *http.Request, v ssoView, e
 	if ps, lerr := s.B.ListSSOProviders(r.Context()); lerr == nil {
 		for _, p := range ps {
 			row := ssoRow{Provider: p}
+			var lines []string
+			for _, m := range p.RoleMappings {
+				lines = append(lines, m.Value+" = "+m.Role)
+			}
+			row.Mappings = strings.Join(lines, "\n")
 			if p.Kind == sso.KindSAML {
 				u := s.URLs(v.P.TenantSlug, p.ID)
 				row.EntityID, row.ACS, row.SLO, row.Metadata = u.EntityID, u.ACS, u.SLO, u.EntityID
+				if p.SPKey != nil {
+					row.Certificate = p.SPKey.CertPEM()
+				}
+				if p.SPNextKey != nil {
+					row.NextCertificate = p.SPNextKey.CertPEM()
+				}
 			} else {
 				row.RedirectURI = s.RedirectURI(v.P.TenantSlug, p.ID)
 			}
@@ -161,6 +176,7 @@ func (c *Console) ssoToggle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.IdPInitiated, p.SignRequests = r.PostFormValue("idp_initiated") != "", r.PostFormValue("sign_requests") != ""
+	p.ClientSecret = "" // the read shows it masked; empty keeps the stored one
 	if _, err := c.d.SSO.UpdateProvider(r.Context(), p.ID, *p); err != nil {
 		c.ssoRender(w, r, ssoView{}, err)
 		return
@@ -202,4 +218,55 @@ func (c *Console) idpLogout(w http.ResponseWriter, r *http.Request, a *sso.Logou
 	}
 	w.Header().Set("Content-Security-Policy", strings.Replace(csp, "form-action 'self'", "form-action 'self' "+origin, 1))
 	io.WriteString(w, a.FormHTML())
+}
+
+// parseMappings reads "value = role" lines (the last "=" splits, so a
+// group value may hold one).
+func parseMappings(text string) ([]sso.RoleMapping, error) {
+	var out []sso.RoleMapping
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		i := strings.LastIndex(line, "=")
+		if i < 0 {
+			return nil, bulwark.FieldError("role_mappings", "write one mapping per line as: group value = role")
+		}
+		out = append(out, sso.RoleMapping{Value: strings.TrimSpace(line[:i]), Role: strings.TrimSpace(line[i+1:])})
+	}
+	return out, nil
+}
+
+// ssoMapping sets a provider's group attribute and role mappings,
+// keeping the rest of its configuration; the store checks every role
+// against the tenant and the admin's own permissions.
+func (c *Console) ssoMapping(w http.ResponseWriter, r *http.Request) {
+	p, err := c.d.SSO.B.GetSSOProvider(r.Context(), r.PostFormValue("id"))
+	if err != nil {
+		c.ssoRender(w, r, ssoView{}, err)
+		return
+	}
+	ms, err := parseMappings(r.PostFormValue("mappings"))
+	if err != nil {
+		c.ssoRender(w, r, ssoView{}, err)
+		return
+	}
+	p.GroupAttribute, p.RoleMappings = strings.TrimSpace(r.PostFormValue("group_attribute")), ms
+	p.ClientSecret = "" // the read shows it masked; empty keeps the stored one
+	if _, err := c.d.SSO.UpdateProvider(r.Context(), p.ID, *p); err != nil {
+		c.ssoRender(w, r, ssoView{}, err)
+		return
+	}
+	c.ssoRender(w, r, ssoView{Notice: "Saved.", Done: "mapping-saved"}, nil)
+}
+
+// ssoKeys prepares, activates or retires a SAML provider's next SP key.
+func (c *Console) ssoKeys(w http.ResponseWriter, r *http.Request) {
+	action := r.PostFormValue("action")
+	if _, err := c.d.SSO.B.RolloverSPKey(r.Context(), r.PostFormValue("id"), action); err != nil {
+		c.ssoRender(w, r, ssoView{}, err)
+		return
+	}
+	c.ssoRender(w, r, ssoView{Notice: "Key " + map[string]string{"prepare": "prepared", "activate": "activated", "retire": "retired"}[action] + ".", Done: "key-" + action}, nil)
 }

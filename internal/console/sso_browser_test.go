@@ -118,6 +118,33 @@ func TestBrowserSSOConsole(t *testing.T) {
 		t.Fatalf("after toggles %+v %v", p, err)
 	}
 
+	// Role mapping: saved when every role is grantable; owner refused.
+	run(chromedp.SendKeys(chromedp.CSS(".group-attribute"), "groups"),
+		chromedp.SendKeys(chromedp.CSS(".mappings"), "Engineering = editor\nCompliance = auditor"),
+		chromedp.Click(chromedp.CSS(".save-mapping")), chromedp.WaitReady(chromedp.CSS("#done-mapping-saved")))
+	p, err = fx.GetSSOProvider(owner, id)
+	if err != nil || p.GroupAttribute != "groups" || len(p.RoleMappings) != 2 || p.RoleMappings[0] != (sso.RoleMapping{Value: "Engineering", Role: "editor"}) || !p.IdPInitiated {
+		t.Fatalf("after mapping %+v %v", p, err)
+	}
+	run(chromedp.SetValue(chromedp.CSS(".mappings"), "Engineering = editor\nAdmins = owner"),
+		chromedp.Click(chromedp.CSS(".save-mapping")), chromedp.WaitVisible(chromedp.CSS("#error")))
+	if p, _ := fx.GetSSOProvider(owner, id); len(p.RoleMappings) != 2 {
+		t.Fatalf("an owner mapping changed the provider: %+v", p.RoleMappings)
+	}
+
+	// Key rollover: prepare publishes a second certificate, activate
+	// makes it the active one.
+	run(chromedp.Click(chromedp.CSS(".key-prepare")), chromedp.WaitReady(chromedp.CSS("#done-key-prepare")), chromedp.WaitVisible(chromedp.CSS(".sp-next-certificate")))
+	p, _ = fx.GetSSOProvider(owner, id)
+	if p.SPNextKey == nil || !strings.Contains(value(".sp-next-certificate"), "BEGIN CERTIFICATE") {
+		t.Fatal("no next key after prepare")
+	}
+	next := p.SPNextKey.Cert
+	run(chromedp.Click(chromedp.CSS(".key-activate")), chromedp.WaitReady(chromedp.CSS("#done-key-activate")))
+	if p, _ = fx.GetSSOProvider(owner, id); !p.SPKey.Cert.Equal(next) {
+		t.Fatal("activate did not make the next key active")
+	}
+
 	run(chromedp.SendKeys(chromedp.CSS("#oidc-name"), "Google"),
 		chromedp.SendKeys(chromedp.CSS("#oidc-issuer"), "https://accounts.google.com"),
 		chromedp.SendKeys(chromedp.CSS("#oidc-client-id"), "client-1"),
