@@ -315,6 +315,12 @@ func runAuditVerify(ctx context.Context, e *env, args []string) int {
 		printProblems(e, r)
 		return exitError
 	}
+	if *replicaOnly != "" && r.Checkpoints == 0 {
+		// A replica without a single signed checkpoint proves nothing: a
+		// wrong URL, or a bucket emptied by someone, must not read as OK.
+		fmt.Fprintf(e.stdout, "FAIL: the replica at %s holds no signed checkpoint: nothing to verify\n", redactURL(replicaURL))
+		return exitError
+	}
 	fmt.Fprintf(e.stdout, "OK: %d checkpoints verify; the latest signs %d entries, root %s\n", r.Checkpoints, r.Size, r.Root)
 	for _, s := range sources {
 		fmt.Fprintf(e.stdout, "%-8s %d entries\n", s.Name()+":", r.Entries[s.Name()])

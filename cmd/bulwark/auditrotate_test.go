@@ -75,6 +75,12 @@ func TestAuditRotateKey(t *testing.T) {
 	if r := runCmd(t, nil, "audit", "verify", "--replica", replica, "--public-key", newKey); r.code != exitError {
 		t.Fatalf("replica without the retired key: exit %d\n%s", r.code, r.stdout)
 	}
+	// A replica location holding nothing (a wrong URL, an emptied bucket)
+	// is not a verified log.
+	empty := "file://" + t.TempDir() + "?metadata=skip"
+	if r := runCmd(t, nil, "audit", "verify", "--replica", empty, "--public-key", list); r.code != exitError {
+		t.Fatalf("an empty replica: exit %d\n%s", r.code, r.stdout)
+	}
 	// A second rotation keeps both older keys.
 	if r := runCmd(t, vars, "audit", "rotate-key"); r.code != exitOK {
 		t.Fatalf("second rotate-key: %s", r.stderr)
