@@ -195,13 +195,16 @@ func TestTimingUnknownVsKnown(t *testing.T) {
 		}
 		f.Clock.Advance(16 * time.Minute) // outlast the per-account delay
 	}
-	med := make([]time.Duration, len(kinds))
+	// The fastest of each kind is what the work costs; medians move with
+	// the machine's load (CI runs other tests beside this one), minima
+	// hardly. A path that skipped the hash would be tens of ms faster.
+	fastest := make([]time.Duration, len(kinds))
 	for i := range lat {
-		med[i] = pct(lat[i], 50)
+		fastest[i] = slices.Min(lat[i])
 	}
-	t.Logf("medians: known account %s, unknown email %s, unknown tenant %s", med[0], med[1], med[2])
-	lo, hi := slices.Min(med), slices.Max(med)
+	t.Logf("fastest: known account %s, unknown email %s, unknown tenant %s", fastest[0], fastest[1], fastest[2])
+	lo, hi := slices.Min(fastest), slices.Max(fastest)
 	if float64(hi) > 1.5*float64(lo) {
-		t.Errorf("medians differ too much: %v", med)
+		t.Errorf("fastest times differ too much: %v", fastest)
 	}
 }
