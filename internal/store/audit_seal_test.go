@@ -106,3 +106,42 @@ func TestAuditClientSealedUnderTenantKey(t *testing.T) {
 		}
 	})
 }
+
+// TestAuditClientSealDuringKMSOutage: while the KMS does not answer and
+// the tenant's keys are not cached, a write that needs no tenant key still
+// succeeds; its entry's client fields fall back to the deployment HMAC
+// (never clear), and the tenant key is used again once the KMS is back.
+func TestAuditClientSealDuringKMSOutage(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		r := newAuditRig(t, backend)
+		owner := r.seed(t, 1)
+		p := bulwark.FromContext(owner)
+		r.DB.Keys.Forget(p.TenantID)
+		r.DB.KMS.Down.Store(true)
+		ri := bulwark.RequestInfo{ID: "req-outage", ClientIP: "198.51.100.77", UserAgent: "OutageAgent/1.0"}
+		_, err := r.CreateRecord(bulwark.WithRequestInfo(owner, ri), "notes", map[string]any{"title": "during the outage"})
+		noErr(t, err)
+		r.DB.KMS.Down.Store(false)
+		ri.ID = "req-after"
+		_, err = r.CreateRecord(bulwark.WithRequestInfo(owner, ri), "notes", map[string]any{"title": "after"})
+		noErr(t, err)
+		seen := 0
+		for _, e := range r.auditRows(t) {
+			switch e["request_id"] {
+			case "req-outage":
+				seen++
+				if !strings.HasPrefix(e["client"], "hmac-sha256:") || !strings.HasPrefix(e["user_agent"], "hmac-sha256:") {
+					t.Fatalf("during the outage: %v", e)
+				}
+			case "req-after":
+				seen++
+				if !strings.HasPrefix(e["client"], "aead:") {
+					t.Fatalf("after the outage: %v", e)
+				}
+			}
+		}
+		if seen != 2 {
+			t.Fatalf("%d entries of the two requests", seen)
+		}
+	})
+}
