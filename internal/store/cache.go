@@ -221,7 +221,7 @@ func (db *DB) listenAuthChanges(ctx context.Context, dsn string) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		worked, err := db.listenOnce(ctx, dsn)
-		db.auth.setEnabled(false)
+		db.cache.setEnabled(false)
 		if ctx.Err() != nil {
 			return
 		}
@@ -316,15 +316,15 @@ func (db *DB) listenOnce(ctx context.Context, dsn string) (worked bool, err erro
 				if !worked {
 					// Anything committed before LISTEN took effect was
 					// never notified: the cache starts empty.
-					db.auth.setEnabled(true)
+					db.cache.setEnabled(true)
 					worked = true
 				}
 			}
 			mu.Unlock()
 		case n.Payload == "*":
-			db.auth.invalidate("")
+			db.cache.invalidate("")
 		default:
-			db.auth.invalidate(n.Payload)
+			db.cache.invalidate(n.Payload)
 		}
 	}
 }

@@ -22,10 +22,10 @@ func (db *DB) CountAudit(ctx context.Context, action, targetID string) (int, err
 // whether the cache is on.
 func (db *DB) AuthCached(bearer string) (cached, enabled bool) {
 	_, scope, _ := secret.Parse(bearer)
-	_, cached = db.auth.get(scope, secret.Hash(bearer), micros(db.now()))
-	db.auth.mu.Lock()
-	defer db.auth.mu.Unlock()
-	return cached, db.auth.enabled
+	_, cached = db.cache.get(scope, secret.Hash(bearer), micros(db.now()))
+	db.cache.mu.Lock()
+	defer db.cache.mu.Unlock()
+	return cached, db.cache.enabled
 }
 
 // CacheStaleScope puts old, a collection as it was before a change, in the
@@ -49,6 +49,6 @@ func (db *DB) CacheStaleScope(ctx context.Context, old *bulwark.Collection) erro
 		return err
 	}
 	s.c, s.fields = old, string(fields)
-	db.auth.putScope(tenantID, db.auth.snapshot(tenantID), s)
+	db.cache.putScope(tenantID, db.cache.snapshot(tenantID), s)
 	return nil
 }

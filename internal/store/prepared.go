@@ -35,13 +35,13 @@ func (db *DB) preparedScope(ctx context.Context, perm bulwark.Permission, collec
 	if err != nil || !bulwark.FromContext(ctx).Can(perm, collection) {
 		return "", scope{}, nil, errNotPrepared
 	}
-	s, ok := db.auth.scope(tenantID, collection)
+	s, ok := db.cache.scope(tenantID, collection)
 	if !ok {
-		err := db.inTenant(ctx, false, func(t *tenantTx) error {
+		if err := db.inTenant(ctx, false, func(t *tenantTx) error {
+			var err error
 			s, err = t.loadScope(collection, lockNone)
 			return err
-		})
-		if err != nil {
+		}); err != nil {
 			return "", scope{}, nil, errNotPrepared
 		}
 	}
@@ -150,7 +150,7 @@ func (db *DB) createPrepared(ctx context.Context, collection string, data map[st
 		return t.audit(auditEntry{Action: "record.create", TargetKind: "record", TargetID: c.Name + "/" + id, Fields: names})
 	})
 	if errors.Is(err, errNotPrepared) {
-		db.auth.dropScope(tenantID, collection)
+		db.cache.dropScope(tenantID, collection)
 	}
 	return r, err
 }
@@ -220,7 +220,7 @@ func (db *DB) updatePrepared(ctx context.Context, collection, id string, patch m
 		return t.audit(auditEntry{Action: "record.update", TargetKind: "record", TargetID: c.Name + "/" + id, Fields: names})
 	})
 	if errors.Is(err, errNotPrepared) {
-		db.auth.dropScope(tenantID, collection)
+		db.cache.dropScope(tenantID, collection)
 	}
 	return r, err
 }

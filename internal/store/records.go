@@ -148,7 +148,7 @@ func (t *tenantTx) recordScope(perm bulwark.Permission, collection string, mode 
 	var s scope
 	var ok bool
 	if mode == lockNone {
-		s, ok = t.db.auth.scope(t.tenantID, collection)
+		s, ok = t.db.cache.scope(t.tenantID, collection)
 	}
 	if !ok {
 		var err error
@@ -162,7 +162,7 @@ func (t *tenantTx) recordScope(perm bulwark.Permission, collection string, mode 
 // loadScope reads a collection's scope, caching it when the transaction
 // takes no key lock.
 func (t *tenantTx) loadScope(collection string, mode lockMode) (scope, error) {
-	gen := t.db.auth.snapshot(t.tenantID)
+	gen := t.db.cache.snapshot(t.tenantID)
 	const versions = ", coalesce((SELECT version FROM tenant_keys k WHERE k.tenant_id = collections.tenant_id AND k.purpose = 'data'), 0)" +
 		", coalesce((SELECT version FROM tenant_keys k WHERE k.tenant_id = collections.tenant_id AND k.purpose = 'index'), 0)"
 	q := "SELECT " + collectionColumns + versions + " FROM collections WHERE tenant_id = ? AND name = ?"
@@ -182,7 +182,7 @@ func (t *tenantTx) loadScope(collection string, mode lockMode) (scope, error) {
 	}
 	s.c = c
 	if mode == lockNone {
-		t.db.auth.putScope(t.tenantID, gen, s)
+		t.db.cache.putScope(t.tenantID, gen, s)
 	}
 	return s, nil
 }

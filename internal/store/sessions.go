@@ -331,10 +331,10 @@ func (db *DB) Authenticate(ctx context.Context, bearer string) (*bulwark.Princip
 		}
 		return db.authenticateOperator(ctx, hash)
 	}
-	if p, ok := db.auth.get(scope, hash, micros(db.now())); ok {
+	if p, ok := db.cache.get(scope, hash, micros(db.now())); ok {
 		return p, nil
 	}
-	gen := db.auth.snapshot(scope)
+	gen := db.cache.snapshot(scope)
 	var p *bulwark.Principal
 	var touch bool
 	var until int64
@@ -370,7 +370,7 @@ func (db *DB) Authenticate(ctx context.Context, bearer string) (*bulwark.Princip
 			return nil, err
 		}
 	}
-	db.auth.put(scope, hash, gen, p, until)
+	db.cache.put(scope, hash, gen, p, until)
 	return p, nil
 }
 

@@ -85,9 +85,9 @@ type DB struct {
 	batch *batcher
 	// stmts caches prepared statements on SQLite (see stmts.go).
 	stmts *stmtCache
-	// auth caches principals and collection scopes (see cache.go); on PostgreSQL
-	// stopListen ends its invalidation listener.
-	auth       *tenantCache
+	// cache keeps principals and collection scopes (see cache.go); on
+	// PostgreSQL stopListen ends its invalidation listener.
+	cache      *tenantCache
 	stopListen context.CancelFunc
 	listening  sync.WaitGroup
 }
@@ -165,7 +165,7 @@ func (db *DB) openSQLite(u *url.URL) error {
 	db.stmts = newStmtCache()
 	db.batch = newBatcher(db, path+"-wal")
 	// One process is the only writer: invalidation is local and complete.
-	db.auth = newTenantCache(true)
+	db.cache = newTenantCache(true)
 	return nil
 }
 
@@ -178,7 +178,7 @@ func (db *DB) openPostgres(ctx context.Context, dbURL string) error {
 	p.SetConnMaxIdleTime(5 * time.Minute)
 	db.dialect, db.write, db.read = postgresDialect{}, p, p
 	// Other nodes write too: the cache is on only while the listener is.
-	db.auth = newTenantCache(false)
+	db.cache = newTenantCache(false)
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	db.stopListen = cancel
 	db.listening.Add(1)

@@ -184,7 +184,7 @@ func (db *DB) inTenantID(ctx context.Context, tenantID string, p *bulwark.Princi
 	// After the commit (or its failure: then nothing changed, and dropping
 	// entries costs only a re-read).
 	if invalidate {
-		db.auth.invalidate(tenantID)
+		db.cache.invalidate(tenantID)
 	}
 	return err
 }
@@ -214,7 +214,7 @@ func (db *DB) inGlobal(ctx context.Context, write bool, fn func(*globalTx) error
 		return t.notifyAuthChange("")
 	})
 	if invalidate {
-		db.auth.invalidate("")
+		db.cache.invalidate("")
 	}
 	return err
 }
