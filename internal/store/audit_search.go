@@ -4,6 +4,8 @@ import (
 	"context"
 	"strconv"
 
+	"github.com/google/uuid"
+
 	"github.com/bulwarkhq/bulwark"
 )
 
@@ -29,6 +31,12 @@ func (db *DB) SearchAllAudit(ctx context.Context, f bulwark.AuditFilter) ([]*bul
 		return nil, "", err
 	}
 	if f.Tenant != "" {
+		// Only a tenant id: the value is recorded as the search's target,
+		// so it must not be free text (an email typed by mistake).
+		id, err := uuid.Parse(f.Tenant)
+		if err != nil || id.String() != f.Tenant {
+			return nil, "", bulwark.FieldError("tenant", "is not a tenant id")
+		}
 		where += " AND tenant_id = ?"
 		args = append(args, f.Tenant)
 	}

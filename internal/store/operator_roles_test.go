@@ -76,11 +76,14 @@ func TestOperatorRolesInStore(t *testing.T) {
 		if err != nil || len(created) != 1 {
 			t.Fatalf("tenant.create across tenants: %d, %v", len(created), err)
 		}
-		// A filter on a tenant that has no entries finds nothing.
-		other, _, err := f.SearchAllAudit(sec, bulwark.AuditFilter{Tenant: "no-such-tenant"})
+		// A filter on a tenant that has no entries finds nothing; one that
+		// is not a tenant id is refused (it would be recorded as target).
+		other, _, err := f.SearchAllAudit(sec, bulwark.AuditFilter{Tenant: "0190b3a4-0000-7000-8000-000000000000"})
 		if err != nil || len(other) != 0 {
 			t.Fatalf("tenant filter: %d, %v", len(other), err)
 		}
+		_, _, err = f.SearchAllAudit(sec, bulwark.AuditFilter{Tenant: "someone@example.com"})
+		wantCode(t, err, bulwark.EInvalid)
 
 		// Invalid roles change nothing.
 		for _, roles := range [][]bulwark.OperatorRole{nil, {"root"}, {bulwark.OperatorAdmin, bulwark.OperatorAdmin}} {

@@ -62,6 +62,7 @@ func TestE2EOperatorRoles(t *testing.T) {
 		e.want(e.do("GET", "/api/v1/operator/audit?outcome=maybe", sec, nil), 400, bulwark.EInvalid)
 		e.want(e.do("GET", "/api/v1/operator/audit?nope=1", sec, nil), 400, bulwark.EInvalid)
 		e.want(e.do("GET", "/api/v1/operator/audit?cursor=x", sec, nil), 400, bulwark.EInvalid)
+		e.want(e.do("GET", "/api/v1/operator/audit?tenant=someone@example.com", sec, nil), 400, bulwark.EInvalid)
 		e.want(e.do("GET", "/api/v1/audit?tenant=x", owner, nil), 400, bulwark.EInvalid)
 
 		// Across tenants: both tenants' creations are there.
