@@ -144,7 +144,8 @@ func benchmark(ctx context.Context, e *env, bc *benchConfig) error {
 	for _, name := range names {
 		var op bench.Op
 		opt := bench.Options{Concurrency: bc.concurrency, Warmup: bc.warmup, Duration: bc.duration, Progress: e.stderr,
-			ServerCPU: func() (time.Duration, error) { return processCPU(proc.Pid) }}
+			ServerCPU: func() (time.Duration, error) { return processCPU(proc.Pid) },
+			ClientCPU: func() (time.Duration, error) { return processCPU(os.Getpid()) }}
 		if name == "bare" {
 			var bare *os.Process
 			op, bare, err = bareOp(ctx, e, tmp, bc.concurrency)

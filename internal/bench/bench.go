@@ -30,6 +30,9 @@ type Options struct {
 	// has used so far; the result then has its CPU per request, which on
 	// a shared machine varies far less than throughput does.
 	ServerCPU func() (time.Duration, error)
+	// ClientCPU, likewise, for the load generator itself: on one machine
+	// the two share the cores, and together they bound the throughput.
+	ClientCPU func() (time.Duration, error)
 }
 
 // Result is what one scenario measured.
@@ -47,6 +50,7 @@ type Result struct {
 	// ServerCPUus is the server's CPU time per request in microseconds
 	// (user + system), or 0 when not known.
 	ServerCPUus float64 `json:"server_cpu_us_per_request,omitempty"`
+	ClientCPUus float64 `json:"client_cpu_us_per_request,omitempty"`
 	// FirstError is one error seen, to tell what went wrong.
 	FirstError string `json:"first_error,omitempty"`
 }
@@ -91,7 +95,8 @@ func Run(ctx context.Context, name string, opt Options, op Op) Result {
 		}()
 	}
 	sleep(ctx, opt.Warmup)
-	cpu0, cpuErr := serverCPU(opt)
+	cpu0, cpuErr := cpuOf(opt.ServerCPU)
+	ccpu0, ccpuErr := cpuOf(opt.ClientCPU)
 	measuring.Store(true)
 	start := time.Now()
 	deadline := start.Add(opt.Duration)
@@ -111,7 +116,8 @@ func Run(ctx context.Context, name string, opt Options, op Op) Result {
 	tick.Stop()
 	measuring.Store(false)
 	elapsed := time.Since(start)
-	cpu1, cpuErr1 := serverCPU(opt)
+	cpu1, cpuErr1 := cpuOf(opt.ServerCPU)
+	ccpu1, ccpuErr1 := cpuOf(opt.ClientCPU)
 	cancel()
 	wg.Wait()
 
@@ -123,6 +129,9 @@ func Run(ctx context.Context, name string, opt Options, op Op) Result {
 	if cpuErr == nil && cpuErr1 == nil && r.Requests > 0 {
 		r.ServerCPUus = float64((cpu1 - cpu0).Microseconds()) / float64(r.Requests)
 	}
+	if ccpuErr == nil && ccpuErr1 == nil && r.Requests > 0 {
+		r.ClientCPUus = float64((ccpu1 - ccpu0).Microseconds()) / float64(r.Requests)
+	}
 	sort.Slice(samples, func(i, j int) bool { return samples[i] < samples[j] })
 	r.P50ms, r.P95ms, r.P99ms = pct(samples, 0.50), pct(samples, 0.95), pct(samples, 0.99)
 	if len(samples) > 0 {
@@ -131,11 +140,19 @@ func Run(ctx context.Context, name string, opt Options, op Op) Result {
 	return r
 }
 
-func serverCPU(opt Options) (time.Duration, error) {
-	if opt.ServerCPU == nil {
+// perRequest shows a CPU time per request, "-" when not measured.
+func perRequest(us float64) string {
+	if us <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f", us)
+}
+
+func cpuOf(f func() (time.Duration, error)) (time.Duration, error) {
+	if f == nil {
 		return 0, errors.New("not measured")
 	}
-	return opt.ServerCPU()
+	return f()
 }
 
 func sleep(ctx context.Context, d time.Duration) {
@@ -157,14 +174,10 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // WriteTable prints results as an aligned table.
 func WriteTable(w io.Writer, rs []Result) {
-	fmt.Fprintf(w, "%-14s %5s %9s %7s %10s %8s %8s %8s %8s %12s\n", "scenario", "conc", "requests", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "server µs/req")
+	fmt.Fprintf(w, "%-14s %5s %9s %7s %10s %8s %8s %8s %8s %11s %11s\n", "scenario", "conc", "requests", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "server µs", "client µs")
 	for _, r := range rs {
-		cpu := "-"
-		if r.ServerCPUus > 0 {
-			cpu = fmt.Sprintf("%.0f", r.ServerCPUus)
-		}
-		fmt.Fprintf(w, "%-14s %5d %9d %7d %10.0f %8.2f %8.2f %8.2f %8.2f %12s\n",
-			r.Scenario, r.Concurrency, r.Requests, r.Errors, r.PerSecond, r.P50ms, r.P95ms, r.P99ms, r.MaxMs, cpu)
+		fmt.Fprintf(w, "%-14s %5d %9d %7d %10.0f %8.2f %8.2f %8.2f %8.2f %11s %11s\n",
+			r.Scenario, r.Concurrency, r.Requests, r.Errors, r.PerSecond, r.P50ms, r.P95ms, r.P99ms, r.MaxMs, perRequest(r.ServerCPUus), perRequest(r.ClientCPUus))
 		if r.FirstError != "" {
 			fmt.Fprintf(w, "%-14s first error: %s\n", "", r.FirstError)
 		}
