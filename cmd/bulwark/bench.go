@@ -165,6 +165,9 @@ func benchmark(ctx context.Context, e *env, bc *benchConfig) error {
 	fmt.Fprintf(e.stdout, "\nbackend %s, %d tenants, %d records each, concurrency %d, %s per scenario after %s warm-up\n\n",
 		bc.backend, bc.tenants, bc.records, bc.concurrency, bc.duration, bc.warmup)
 	bench.WriteTable(e.stdout, results)
+	if rss, err := peakRSS(proc.Pid); err == nil {
+		fmt.Fprintf(e.stdout, "\nserver peak memory (VmHWM): %d MiB\n", rss>>20)
+	}
 	if bc.jsonOut != "" {
 		b, _ := json.MarshalIndent(map[string]any{"backend": bc.backend, "tenants": bc.tenants, "records": bc.records, "results": results}, "", "  ")
 		if err := os.WriteFile(bc.jsonOut, append(b, '\n'), 0o644); err != nil {
@@ -365,6 +368,21 @@ func bareOp(ctx context.Context, e *env, tmp string, conns int) (bench.Op, *os.P
 	}, proc, nil
 }
 
+// peakRSS is the peak resident memory of process pid, from /proc (Linux).
+func peakRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("no VmHWM in /proc status")
+}
+
 // processCPU is the CPU time (user + system) process pid has used, from
 // /proc (Linux); elsewhere it fails and the bench shows no CPU column.
 func processCPU(pid int) (time.Duration, error) {
@@ -406,6 +424,7 @@ func runBenchBaseline(ctx context.Context, e *env, args []string) int {
 }
 
 func serveBaseline(ctx context.Context, e *env, dir string) error {
+	tuneGC() // as serve does, so that the comparison is fair
 	if err := prepareDataDir(dir, true); err != nil {
 		return err
 	}
