@@ -157,7 +157,13 @@ func (db *DB) inTenantReads(ctx context.Context, fn func(*tenantTx) error) error
 	if err != nil {
 		return err
 	}
-	t := &tenantTx{tx: tx{db: db, pool: db.read, now: db.now(), ctx: ctx}, tenantID: tenantID, principal: bulwark.FromContext(ctx)}
+	if err := ctx.Err(); err != nil {
+		return db.formatError(err)
+	}
+	// The statements are short and bounded (a record, a page): they run
+	// to the end even if the client goes, which spares the driver a
+	// goroutine per statement watching for cancellation.
+	t := &tenantTx{tx: tx{db: db, pool: db.read, now: db.now(), ctx: context.WithoutCancel(ctx)}, tenantID: tenantID, principal: bulwark.FromContext(ctx)}
 	err = fn(t)
 	if err != nil && ctx.Err() != nil {
 		err = ctx.Err()
