@@ -148,10 +148,12 @@ func benchmark(ctx context.Context, e *env, bc *benchConfig) error {
 			ClientCPU: func() (time.Duration, error) { return processCPU(os.Getpid()) }}
 		if name == "bare" {
 			var bare *os.Process
-			op, bare, err = bareOp(ctx, e, tmp, bc.concurrency)
+			var stopBare func()
+			op, bare, stopBare, err = bareOp(ctx, e, tmp, bc.concurrency)
 			if err != nil {
 				return err
 			}
+			defer stopBare()
 			opt.ServerCPU = func() (time.Duration, error) { return processCPU(bare.Pid) }
 		} else if op, err = sc.Op(name); err != nil {
 			return err
@@ -345,16 +347,16 @@ func prepareLogins(ctx context.Context, e *env, sc *bench.Scenarios, names []str
 }
 
 // bareOp starts the baseline server and returns its operation.
-func bareOp(ctx context.Context, e *env, tmp string, conns int) (bench.Op, *os.Process, error) {
+func bareOp(ctx context.Context, e *env, tmp string, conns int) (bench.Op, *os.Process, func(), error) {
 	dir := filepath.Join(tmp, "baseline")
 	base, stop, proc, err := startChild(ctx, e, "bench", "baseline-server", "--data", dir)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	go func() { <-ctx.Done(); stop() }()
 	client, err := bench.NewClient(base, filepath.Join(dir, "ca.pem"), conns)
 	if err != nil {
-		return nil, nil, err
+		stop()
+		return nil, nil, nil, err
 	}
 	n := 0
 	var mu sync.Mutex
@@ -365,7 +367,7 @@ func bareOp(ctx context.Context, e *env, tmp string, conns int) (bench.Op, *os.P
 		mu.Unlock()
 		_, err := client.Do(ctx, "POST", "/bare", "", nil, bench.RecordBody(i), nil, http.StatusCreated)
 		return err
-	}, proc, nil
+	}, proc, stop, nil
 }
 
 // peakRSS is the peak resident memory of process pid, from /proc (Linux).
