@@ -80,15 +80,28 @@ func (t *tx) fence(holder string) error {
 	return nil
 }
 
-// IntegrateAudit implements audit.Backend.
+// IntegrateAudit implements audit.Backend. The work is split so that the
+// single SQLite writer, which every business write waits for, only stores
+// the result: a read transaction takes the tree's size, the pending
+// entries and the tree's edge, and the entries, the new tree hashes and
+// the root are computed outside any write; the write transaction then
+// checks the lease and that the tree is still that size (else nothing is
+// stored: another sequencer moved it), and only then signs the checkpoint
+// (nothing is signed without the lease), stores the hashes, numbers the
+// entries (each must still be unnumbered) and the checkpoint. Entries are
+// immutable once written, so hashing them as read is hashing what is
+// numbered.
 func (db *DB) IntegrateAudit(ctx context.Context, holder string, max int, sign func(int64, tlog.Hash) (*audit.Checkpoint, error)) (int, error) {
-	var n int
-	err := db.inAudit(ctx, true, func(t *tx) error {
-		n = 0
-		if err := t.fence(holder); err != nil {
-			return err
-		}
-		var size int64
+	var (
+		size    int64
+		entries []*audit.Entry
+		seqs    []int64
+		newIDs  []int64
+		r       *hashReader
+		root    tlog.Hash
+	)
+	err := db.inAudit(ctx, false, func(t *tx) error {
+		entries, seqs, newIDs = nil, nil, nil
 		if err := t.queryRow("SELECT size FROM audit_head WHERE id = 1").Scan(&size); err != nil {
 			return err
 		}
@@ -96,8 +109,6 @@ func (db *DB) IntegrateAudit(ctx context.Context, holder string, max int, sign f
 		if err != nil {
 			return err
 		}
-		var entries []*audit.Entry
-		var seqs []int64
 		for rows.Next() {
 			e, rowSeq, err := scanEntry(rows)
 			if err != nil {
@@ -115,11 +126,10 @@ func (db *DB) IntegrateAudit(ctx context.Context, holder string, max int, sign f
 			return nil
 		}
 		// Only the right edge of the tree is needed to append to it.
-		r := &hashReader{t: t, cache: map[int64]tlog.Hash{}}
+		r = &hashReader{t: t, cache: map[int64]tlog.Hash{}}
 		if _, err := r.ReadHashes(audit.FrontierIndexes(size)); err != nil {
 			return fmt.Errorf("read the audit tree's edge: %w", err)
 		}
-		var newIDs []int64
 		for i, e := range entries {
 			e.Seq = size + int64(i)
 			hs, err := tlog.StoredHashesForRecordHash(e.Seq, e.Hash(), r)
@@ -132,10 +142,14 @@ func (db *DB) IntegrateAudit(ctx context.Context, holder string, max int, sign f
 				newIDs = append(newIDs, first+int64(j))
 			}
 		}
-		if err := t.insertHashes(newIDs, r.cache); err != nil {
-			return err
-		}
-		if err := t.numberEntries(seqs, size); err != nil {
+		root, err = tlog.TreeHash(size+int64(len(entries)), r)
+		return err
+	})
+	if err != nil || len(entries) == 0 {
+		return 0, err
+	}
+	err = db.inAudit(ctx, true, func(t *tx) error {
+		if err := t.fence(holder); err != nil {
 			return err
 		}
 		newSize := size + int64(len(entries))
@@ -146,22 +160,24 @@ func (db *DB) IntegrateAudit(ctx context.Context, holder string, max int, sign f
 		if k, _ := res.RowsAffected(); k != 1 {
 			return errLeaseLost
 		}
-		root, err := tlog.TreeHash(newSize, r)
-		if err != nil {
-			return err
-		}
 		cp, err := sign(newSize, root)
 		if err != nil {
 			return err
 		}
-		if _, err := t.exec("INSERT INTO audit_checkpoints (size, root, note, created_at) VALUES (?, ?, ?, ?)",
-			cp.Size, cp.Root[:], string(cp.Note), micros(t.now)); err != nil {
+		if err := t.insertHashes(newIDs, r.cache); err != nil {
 			return err
 		}
-		n = len(entries)
-		return nil
+		if err := t.numberEntries(seqs, size); err != nil {
+			return err
+		}
+		_, err = t.exec("INSERT INTO audit_checkpoints (size, root, note, created_at) VALUES (?, ?, ?, ?)",
+			cp.Size, cp.Root[:], string(cp.Note), micros(t.now))
+		return err
 	})
-	return n, err
+	if err != nil {
+		return 0, err
+	}
+	return len(entries), nil
 }
 
 func (t *tx) insertHashes(ids []int64, hashes map[int64]tlog.Hash) error {
