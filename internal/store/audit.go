@@ -157,44 +157,51 @@ func (db *DB) SearchAudit(ctx context.Context, f bulwark.AuditFilter) ([]*bulwar
 		if err != nil {
 			return err
 		}
-		q := "SELECT " + auditColumns + " FROM audit_log WHERE tenant_id = ?" + where
-		args = append([]any{t.tenantID}, args...)
-		q += " ORDER BY seq DESC LIMIT ?"
-		args = append(args, limit+1)
-		rows, err := t.query(q, args...)
+		var sealed []string
+		out, sealed, next, err = t.auditPage("SELECT "+auditColumns+" FROM audit_log WHERE tenant_id = ?"+where,
+			append([]any{t.tenantID}, args...), limit)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		var seqs []int64
-		var sealed []string
-		for rows.Next() {
-			e, rowSeq, err := scanEntry(rows)
-			if err != nil {
-				return err
-			}
-			pe := e.Public()
-			if e.Seq < 0 {
-				pe.Seq = nil
-			}
-			out = append(out, pe)
-			seqs = append(seqs, rowSeq)
-			sealed = append(sealed, e.Client)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		rows.Close()
 		o := &clientOpener{t: t}
 		for i, pe := range out {
 			o.open(pe, sealed[i])
 		}
-		if len(out) > limit {
-			out, next = out[:limit], strconv.FormatInt(seqs[limit-1], 10)
-		}
 		return nil
 	})
 	return out, next, err
+}
+
+// auditPage runs q (a SELECT of auditColumns with its conditions) for one
+// page, newest first: the entries as shown, each one's stored client
+// fields, and the cursor of the next page ("" when there is none).
+func (t *tx) auditPage(q string, args []any, limit int) (out []*bulwark.AuditEntry, sealed []string, next string, err error) {
+	rows, err := t.query(q+" ORDER BY seq DESC LIMIT ?", append(args, limit+1)...)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	defer rows.Close()
+	var seqs []int64
+	for rows.Next() {
+		e, rowSeq, err := scanEntry(rows)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		pe := e.Public()
+		if e.Seq < 0 {
+			pe.Seq = nil
+		}
+		out = append(out, pe)
+		seqs = append(seqs, rowSeq)
+		sealed = append(sealed, e.Client)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, "", err
+	}
+	if len(out) > limit {
+		out, sealed, next = out[:limit], sealed[:limit], strconv.FormatInt(seqs[limit-1], 10)
+	}
+	return out, sealed, next, nil
 }
 
 // auditWhere turns a filter (all but its tenant) into SQL conditions, each

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"strconv"
 
 	"github.com/google/uuid"
 
@@ -50,35 +49,15 @@ func (db *DB) SearchAllAudit(ctx context.Context, f bulwark.AuditFilter) ([]*bul
 	if err != nil {
 		return nil, "", err
 	}
-	limit := pageSize(f.Limit)
 	var out []*bulwark.AuditEntry
-	var seqs []int64
+	var next string
 	err = db.inAudit(ctx, false, func(t *tx) error {
-		rows, err := t.query("SELECT "+auditColumns+" FROM audit_log WHERE 1 = 1"+where+" ORDER BY seq DESC LIMIT ?", append(args, limit+1)...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			e, rowSeq, err := scanEntry(rows)
-			if err != nil {
-				return err
-			}
-			pe := e.Public()
-			if e.Seq < 0 {
-				pe.Seq = nil
-			}
-			out = append(out, pe)
-			seqs = append(seqs, rowSeq)
-		}
-		return rows.Err()
+		var err error
+		out, _, next, err = t.auditPage("SELECT "+auditColumns+" FROM audit_log WHERE 1 = 1"+where, args, pageSize(f.Limit))
+		return err
 	})
 	if err != nil {
 		return nil, "", err
-	}
-	var next string
-	if len(out) > limit {
-		out, next = out[:limit], strconv.FormatInt(seqs[limit-1], 10)
 	}
 	return out, next, nil
 }
