@@ -56,7 +56,7 @@ const (
 
 type tenantCache struct {
 	mu      sync.Mutex
-	enabled bool // PostgreSQL: only while the listener is connected
+	enabled bool // PostgreSQL: only while the listener is proven to receive
 	entries map[string]authEntry
 	scopes  map[scopeKey]scopeEntry
 	gens    map[string]uint64 // per tenant
@@ -125,12 +125,17 @@ func (c *tenantCache) put(tenantID, hash string, g authGen, p *bulwark.Principal
 		return
 	}
 	if len(c.entries) >= authCacheMax {
-		for k := range c.entries {
-			delete(c.entries, k)
-			break
-		}
+		dropOne(c.entries)
 	}
 	c.entries[hash] = authEntry{p: *p, gen: g.tenant, global: g.global, until: until, tenantID: tenantID}
+}
+
+// dropOne makes room in a full map by dropping an arbitrary entry.
+func dropOne[K comparable, V any](m map[K]V) {
+	for k := range m {
+		delete(m, k)
+		return
+	}
 }
 
 // invalidate drops tenantID's entries; "" drops every tenant's.
@@ -171,10 +176,7 @@ func (c *tenantCache) putScope(tenantID string, g authGen, s scope) {
 		return
 	}
 	if len(c.scopes) >= authCacheMax {
-		for k := range c.scopes {
-			delete(c.scopes, k)
-			break
-		}
+		dropOne(c.scopes)
 	}
 	c.scopes[scopeKey{tenantID, s.c.Name}] = scopeEntry{s, g.tenant, g.global}
 }
