@@ -71,7 +71,7 @@ func uniqueValues(k *keys.TenantKeys, c *bulwark.Collection, data map[string]any
 		}
 		key, err := uniqueKey(k, c, f, v)
 		if err != nil {
-			return nil, errNotPrepared
+			return nil, err
 		}
 		out = append(out, uniqueValue{name, key})
 	}
@@ -129,7 +129,7 @@ func (db *DB) createPrepared(ctx context.Context, collection string, data map[st
 	names := sortedKeys(clean)
 	uniques, err := uniqueValues(k, c, clean, names)
 	if err != nil {
-		return nil, err
+		return nil, errNotPrepared
 	}
 	var r *bulwark.Record
 	err = db.inTenant(ctx, true, func(t *tenantTx) error {
@@ -201,7 +201,7 @@ func (db *DB) updatePrepared(ctx context.Context, collection, id string, patch m
 	names := sortedKeys(clean)
 	uniques, err := uniqueValues(k, c, merged, names)
 	if err != nil {
-		return nil, err
+		return nil, errNotPrepared
 	}
 	err = db.inTenant(ctx, true, func(t *tenantTx) error {
 		t.keepAuth = true

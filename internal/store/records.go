@@ -195,43 +195,26 @@ type scanSuffix struct {
 
 func (p scanSuffix) Scan(dest ...any) error { return p.s.Scan(append(dest, p.rest...)...) }
 
-// setUniques records the unique-field values of a record; a value another
-// record holds is a conflict naming the field.
+// setUniques records the unique-field values of a record (the fields in
+// changed); a value another record holds is a conflict naming the field.
+// The tenant's keys are loaded only when a sensitive field needs a blind
+// index.
 func (t *tenantTx) setUniques(lk *lazyKeys, c *bulwark.Collection, id string, data map[string]any, changed []string) error {
+	var k *keys.TenantKeys
 	for _, name := range changed {
-		f, ok := c.Field(name)
-		if !ok || !f.Unique {
-			continue
-		}
-		if _, err := t.exec("DELETE FROM record_uniques WHERE tenant_id = ? AND collection_id = ? AND field = ? AND record_id = ?",
-			t.tenantID, c.ID, name, id); err != nil {
-			return err
-		}
-		v, ok := data[name]
-		if !ok || v == nil {
-			continue
-		}
-		var k *keys.TenantKeys
-		if f.Classification.Sensitive() {
+		if f, ok := c.Field(name); ok && f.Unique && f.Classification.Sensitive() && data[name] != nil {
 			var err error
 			if k, err = lk.get(); err != nil {
 				return err
 			}
-		}
-		key, err := uniqueKey(k, c, f, v)
-		if err != nil {
-			return err
-		}
-		_, err = t.exec("INSERT INTO record_uniques (tenant_id, collection_id, field, value_key, record_id) VALUES (?, ?, ?, ?, ?)",
-			t.tenantID, c.ID, name, key, id)
-		if t.db.dialect.isUnique(err) {
-			return bulwark.Conflict(name, "must be unique: another record has this value")
-		}
-		if err != nil {
-			return err
+			break
 		}
 	}
-	return nil
+	uniques, err := uniqueValues(k, c, data, changed)
+	if err != nil {
+		return err
+	}
+	return t.putUniques(c, id, uniques, true)
 }
 
 func sortedKeys(m map[string]any) []string {

@@ -175,22 +175,31 @@ func (db *DB) inTenantReads(ctx context.Context, fn func(*tenantTx) error) error
 // credential being checked (a login, a session or token, an activation
 // secret) rather than from a principal. It is unexported on purpose.
 func (db *DB) inTenantID(ctx context.Context, tenantID string, p *bulwark.Principal, write bool, fn func(*tenantTx) error) error {
-	invalidate := false
-	err := db.run(ctx, write, func(t *tx) error { return db.setTenant(t, tenantID) }, func(t *tx) error {
+	return db.runCached(ctx, write, func(t *tx) error { return db.setTenant(t, tenantID) }, tenantID, func(t *tx) (bool, error) {
 		tt := &tenantTx{tx: *t, tenantID: tenantID, principal: p}
-		if err := fn(tt); err != nil {
+		err := fn(tt)
+		return tt.keepAuth, err
+	})
+}
+
+// runCached runs fn in a transaction. A write that fn does not mark as
+// keeping the cache (keepAuth) invalidates the tenant cache of scope (""
+// for every tenant): on PostgreSQL other nodes are notified in the
+// transaction, and this node drops the entries after the commit (or its
+// failure: then nothing changed, and dropping entries costs only a
+// re-read). See cache.go.
+func (db *DB) runCached(ctx context.Context, write bool, setup func(*tx) error, scope string, fn func(*tx) (keep bool, err error)) error {
+	invalidate := false
+	err := db.run(ctx, write, setup, func(t *tx) error {
+		keep, err := fn(t)
+		if err != nil || !write || keep {
 			return err
 		}
-		if !write || tt.keepAuth {
-			return nil
-		}
 		invalidate = true
-		return t.notifyAuthChange(tenantID)
+		return t.notifyAuthChange(scope)
 	})
-	// After the commit (or its failure: then nothing changed, and dropping
-	// entries costs only a re-read).
 	if invalidate {
-		db.cache.invalidate(tenantID)
+		db.cache.invalidate(scope)
 	}
 	return err
 }
@@ -207,22 +216,11 @@ func (db *DB) setTenant(t *tx, tenantID string) error {
 
 // inGlobal runs fn in a deployment-level transaction.
 func (db *DB) inGlobal(ctx context.Context, write bool, fn func(*globalTx) error) error {
-	invalidate := false
-	err := db.run(ctx, write, nil, func(t *tx) error {
+	return db.runCached(ctx, write, nil, "", func(t *tx) (bool, error) {
 		gt := &globalTx{tx: *t, principal: bulwark.FromContext(ctx)}
-		if err := fn(gt); err != nil {
-			return err
-		}
-		if !write || gt.keepAuth {
-			return nil
-		}
-		invalidate = true
-		return t.notifyAuthChange("")
+		err := fn(gt)
+		return gt.keepAuth, err
 	})
-	if invalidate {
-		db.cache.invalidate("")
-	}
-	return err
 }
 
 // formatError maps driver errors to application errors, in one place for
