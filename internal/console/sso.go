@@ -176,7 +176,6 @@ func (c *Console) ssoToggle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.IdPInitiated, p.SignRequests = r.PostFormValue("idp_initiated") != "", r.PostFormValue("sign_requests") != ""
-	p.ClientSecret = "" // the read shows it masked; empty keeps the stored one
 	if _, err := c.d.SSO.UpdateProvider(r.Context(), p.ID, *p); err != nil {
 		c.ssoRender(w, r, ssoView{}, err)
 		return
@@ -253,7 +252,6 @@ func (c *Console) ssoMapping(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.GroupAttribute, p.RoleMappings = strings.TrimSpace(r.PostFormValue("group_attribute")), ms
-	p.ClientSecret = "" // the read shows it masked; empty keeps the stored one
 	if _, err := c.d.SSO.UpdateProvider(r.Context(), p.ID, *p); err != nil {
 		c.ssoRender(w, r, ssoView{}, err)
 		return

@@ -41,7 +41,8 @@ type Provider struct {
 	// OpenID Connect.
 	Issuer   string `json:"issuer,omitempty"`
 	ClientID string `json:"client_id,omitempty"`
-	// ClientSecret is write-only: reads show "********".
+	// ClientSecret is write-only: reads show SecretMask, and an update
+	// that gives SecretMask (or nothing) keeps the stored secret.
 	ClientSecret string `json:"client_secret,omitempty"`
 	// AllowedDomains, if any, limit logins to verified emails in them.
 	AllowedDomains []string `json:"allowed_domains,omitempty"`
@@ -190,3 +191,8 @@ func LocalPath(p string) string {
 	}
 	return p
 }
+
+// SecretMask stands for a stored client secret in reads; given back in an
+// update it means "keep the stored secret", so a read-modify-write of a
+// provider never replaces its secret with the mask.
+const SecretMask = "********"

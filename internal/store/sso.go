@@ -229,7 +229,7 @@ func (db *DB) UpdateSSOProvider(ctx context.Context, id string, p sso.Provider) 
 		}
 		p.ID, p.Kind, p.TenantID = old.ID, old.Kind, t.tenantID
 		p.SPKey, p.SPNextKey = old.SPKey, old.SPNextKey // keys change only through RolloverSPKey
-		if p.ClientSecret == "" {
+		if p.ClientSecret == "" || p.ClientSecret == sso.SecretMask {
 			p.ClientSecret = old.ClientSecret
 		}
 		if err := validateProvider(&p); err != nil {
@@ -319,7 +319,7 @@ func (db *DB) ListSSOProviders(ctx context.Context) ([]*sso.Provider, error) {
 func redact(p *sso.Provider) *sso.Provider {
 	c := *p
 	if c.ClientSecret != "" {
-		c.ClientSecret = "********"
+		c.ClientSecret = sso.SecretMask
 	}
 	c.SPKey, c.SPNextKey = c.SPKey.Public(), c.SPNextKey.Public()
 	return &c

@@ -95,6 +95,18 @@ func TestSSOProviders(t *testing.T) {
 		if err != nil || pr.ClientSecret != "s3cret" || pr.Name != "Renamed" {
 			t.Fatalf("public lookup = %+v %v", pr, err)
 		}
+		// So does writing back what a read showed (the secret masked).
+		read, err := f.GetSSOProvider(owner, p.ID)
+		if err != nil || read.ClientSecret != sso.SecretMask {
+			t.Fatalf("read = %+v %v", read, err)
+		}
+		read.Name = "Renamed again"
+		if _, err := f.UpdateSSOProvider(owner, p.ID, *read); err != nil {
+			t.Fatal(err)
+		}
+		if pr, _, err = f.SSOProvider(context.Background(), "acme", p.ID); err != nil || pr.ClientSecret != "s3cret" {
+			t.Fatalf("after writing back a read: secret %q, %v", pr.ClientSecret, err)
+		}
 		list, err := f.ListSSOProviders(owner)
 		if err != nil || len(list) != 1 {
 			t.Fatalf("list = %v %v", list, err)
