@@ -264,11 +264,26 @@ func (db *DB) RecordDenial(ctx context.Context, d bulwark.Denial) error {
 		e.Fields = []string{string(d.Permission)}
 	}
 	p := bulwark.FromContext(ctx)
-	if tenantID, ok := p.Tenant(); ok {
-		return db.inTenantID(ctx, tenantID, p, true, func(t *tenantTx) error { t.keepAuth = true; return t.audit(e) })
+	tenantID, _ := p.Tenant()
+	e.Privileged = tenantID == "" && p != nil && p.Kind == bulwark.KindOperator
+	return db.recordAlone(ctx, tenantID, p, e)
+}
+
+// recordAlone writes an entry that records no change of its own (a
+// denial, a failed login, a search) in a transaction of its own: in
+// tenantID's log, or at deployment level when it is "". Such a write
+// changes nothing a cached principal is made of (cache.go).
+func (db *DB) recordAlone(ctx context.Context, tenantID string, p *bulwark.Principal, e auditEntry) error {
+	if tenantID != "" {
+		return db.inTenantID(ctx, tenantID, p, true, func(t *tenantTx) error {
+			t.keepAuth = true
+			return t.audit(e)
+		})
 	}
-	e.Privileged = p != nil && p.Kind == bulwark.KindOperator
-	return db.inGlobal(ctx, true, func(t *globalTx) error { t.keepAuth = true; return t.audit(e) })
+	return db.inGlobal(ctx, true, func(t *globalTx) error {
+		t.principal, t.keepAuth = p, true
+		return t.audit(e)
+	})
 }
 
 // auditLoginFailure records a failed login (ASVS V16.3.1) in its own
@@ -278,13 +293,7 @@ func (db *DB) RecordDenial(ctx context.Context, d bulwark.Denial) error {
 func (db *DB) auditLoginFailure(ctx context.Context, tenantID, targetKind, targetID string) error {
 	e := auditEntry{Action: "auth.login", TargetKind: targetKind, TargetID: targetID, Outcome: bulwark.OutcomeFailure,
 		Privileged: targetKind == "operator"}
-	if tenantID != "" {
-		return db.inTenantID(ctx, tenantID, nil, true, func(t *tenantTx) error { t.keepAuth = true; return t.audit(e) })
-	}
-	return db.inGlobal(ctx, true, func(t *globalTx) error {
-		t.principal, t.keepAuth = nil, true
-		return t.audit(e)
-	})
+	return db.recordAlone(ctx, tenantID, nil, e)
 }
 
 // ExportAudit implements bulwark.AuditService: the caller's tenant's

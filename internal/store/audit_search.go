@@ -43,9 +43,7 @@ func (db *DB) SearchAllAudit(ctx context.Context, f bulwark.AuditFilter) ([]*bul
 	if target == "" {
 		target = "*"
 	}
-	err = db.inGlobal(ctx, true, func(t *globalTx) error {
-		return t.audit(auditEntry{Action: "audit.search", TargetKind: "audit_log", TargetID: target, Fields: filterNames(f), Privileged: true})
-	})
+	err = db.recordAlone(ctx, "", p, auditEntry{Action: "audit.search", TargetKind: "audit_log", TargetID: target, Fields: filterNames(f), Privileged: true})
 	if err != nil {
 		return nil, "", err
 	}
