@@ -3,6 +3,7 @@ package bulwark
 import (
 	"errors"
 	"fmt"
+	"net/http"
 )
 
 // Code classifies an Error. The list is append-only: clients and the HTTP
@@ -94,4 +95,37 @@ func ErrorFields(err error) map[string]string {
 // exactly this error too, so the two cannot be told apart.
 func NotFound(kind string) *Error {
 	return Errorf(ENotFound, "%s not found", kind)
+}
+
+// httpStatus is the one table from error codes to HTTP statuses, for the
+// API and the console alike.
+var httpStatus = map[Code]int{
+	EInvalid:            http.StatusBadRequest,
+	EUnauthenticated:    http.StatusUnauthorized,
+	EForbidden:          http.StatusForbidden,
+	ENotFound:           http.StatusNotFound,
+	EConflict:           http.StatusConflict,
+	EFailedPrecondition: http.StatusPreconditionFailed,
+	ETooLarge:           http.StatusRequestEntityTooLarge,
+	EGone:               http.StatusGone,
+	ERateLimited:        http.StatusTooManyRequests,
+	EReauthRequired:     http.StatusForbidden,
+	EUnavailable:        http.StatusServiceUnavailable,
+	EInternal:           http.StatusInternalServerError,
+}
+
+// HTTPStatus is the HTTP status of code, and false for a code the table
+// does not know (the caller treats it as internal).
+func (c Code) HTTPStatus() (int, bool) {
+	s, ok := httpStatus[c]
+	return s, ok
+}
+
+// Codes lists every error code the status table knows.
+func Codes() []Code {
+	out := make([]Code, 0, len(httpStatus))
+	for c := range httpStatus {
+		out = append(out, c)
+	}
+	return out
 }

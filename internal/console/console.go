@@ -179,23 +179,24 @@ func (c *Console) render(w http.ResponseWriter, name string, v view, status int)
 }
 
 func (c *Console) fail(w http.ResponseWriter, name string, v view, err error) {
-	v.Error = bulwark.ErrorMessage(err)
-	status := http.StatusBadRequest
-	switch bulwark.ErrorCode(err) {
-	case bulwark.EUnauthenticated:
-		status = http.StatusUnauthorized
-	case bulwark.EForbidden, bulwark.EReauthRequired:
-		status = http.StatusForbidden
-	case bulwark.ERateLimited:
-		status = http.StatusTooManyRequests
-	case bulwark.EGone:
-		status = http.StatusGone
-	case bulwark.EInternal, bulwark.EUnavailable:
-		status = http.StatusInternalServerError
-		v.Error = "something went wrong; try again"
-		c.d.Logger.Error("console", "page", name, "err", err)
-	}
+	var status int
+	status, v.Error = c.failure(name, err)
 	c.render(w, name, v, status)
+}
+
+// failure is the status and the message a console page shows for err:
+// the API's status for its code, and for a server-side failure a generic
+// message, its cause logged.
+func (c *Console) failure(page string, err error) (int, string) {
+	status, ok := bulwark.ErrorCode(err).HTTPStatus()
+	if !ok || status >= http.StatusInternalServerError {
+		c.d.Logger.Error("console", "page", page, "err", err)
+		if !ok {
+			status = http.StatusInternalServerError
+		}
+		return status, "something went wrong; try again"
+	}
+	return status, bulwark.ErrorMessage(err)
 }
 
 func (c *Console) page(name string) http.HandlerFunc {

@@ -67,11 +67,7 @@ func (c *Console) ssoRender(w http.ResponseWriter, r *http.Request, v ssoView, e
 	v.P = bulwark.FromContext(r.Context())
 	status := http.StatusOK
 	if err != nil {
-		status, v.Error = consoleStatus(err), bulwark.ErrorMessage(err)
-		if status == http.StatusInternalServerError {
-			v.Error = "something went wrong; try again"
-			c.d.Logger.Error("console", "page", "sso", "err", err)
-		}
+		status, v.Error = c.failure("sso", err)
 	}
 	s := c.d.SSO
 	if ps, lerr := s.B.ListSSOProviders(r.Context()); lerr == nil {
@@ -98,30 +94,13 @@ func (c *Console) ssoRender(w http.ResponseWriter, r *http.Request, v ssoView, e
 		}
 		v.Settings, _ = s.B.GetSSOSettings(r.Context())
 	} else if err == nil {
-		status, v.Error = consoleStatus(lerr), bulwark.ErrorMessage(lerr)
+		status, v.Error = c.failure("sso", lerr)
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	if err := ssoTemplates.ExecuteTemplate(w, "sso.html", v); err != nil {
 		c.d.Logger.Error("render console page", "page", "sso", "err", err)
 	}
-}
-
-// consoleStatus is the HTTP status of an error on a console page.
-func consoleStatus(err error) int {
-	switch bulwark.ErrorCode(err) {
-	case bulwark.EUnauthenticated:
-		return http.StatusUnauthorized
-	case bulwark.EForbidden, bulwark.EReauthRequired:
-		return http.StatusForbidden
-	case bulwark.ENotFound:
-		return http.StatusNotFound
-	case bulwark.EConflict:
-		return http.StatusConflict
-	case bulwark.EInternal, bulwark.EUnavailable:
-		return http.StatusInternalServerError
-	}
-	return http.StatusBadRequest
 }
 
 func (c *Console) ssoPage(w http.ResponseWriter, r *http.Request) {

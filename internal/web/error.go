@@ -7,22 +7,6 @@ import (
 	bulwark "github.com/bulwarkhq/bulwark"
 )
 
-// statusOf is the one table from error codes to HTTP statuses.
-var statusOf = map[bulwark.Code]int{
-	bulwark.EInvalid:            http.StatusBadRequest,
-	bulwark.EUnauthenticated:    http.StatusUnauthorized,
-	bulwark.EForbidden:          http.StatusForbidden,
-	bulwark.ENotFound:           http.StatusNotFound,
-	bulwark.EConflict:           http.StatusConflict,
-	bulwark.EFailedPrecondition: http.StatusPreconditionFailed,
-	bulwark.ETooLarge:           http.StatusRequestEntityTooLarge,
-	bulwark.EGone:               http.StatusGone,
-	bulwark.ERateLimited:        http.StatusTooManyRequests,
-	bulwark.EReauthRequired:     http.StatusForbidden,
-	bulwark.EUnavailable:        http.StatusServiceUnavailable,
-	bulwark.EInternal:           http.StatusInternalServerError,
-}
-
 // Errors the web layer makes itself. errMediaType is EInvalid for clients
 // that only know the codes, but gets its own status (415).
 var (
@@ -49,7 +33,7 @@ type errorDetail struct {
 // internal error, gets a generic message and its cause goes to the log only.
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := bulwark.ErrorCode(err)
-	status, ok := statusOf[code]
+	status, ok := code.HTTPStatus()
 	if !ok {
 		code, status = bulwark.EInternal, http.StatusInternalServerError
 	}

@@ -310,7 +310,7 @@ func TestErrorStatusTable(t *testing.T) {
 			t.Errorf("%v: fields not shown", tt.err)
 		}
 	}
-	for code := range statusOf {
+	for _, code := range bulwark.Codes() {
 		if !codes[code] {
 			t.Errorf("code %s not covered", code)
 		}
