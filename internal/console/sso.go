@@ -107,12 +107,9 @@ func (c *Console) ssoPage(w http.ResponseWriter, r *http.Request) {
 	c.ssoRender(w, r, ssoView{}, nil)
 }
 
+// list splits a form field of values separated by commas or white space.
 func list(s string) []string {
-	var out []string
-	for _, d := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\r' || r == '\t' }) {
-		out = append(out, d)
-	}
-	return out
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\r' || r == '\t' })
 }
 
 func (c *Console) ssoAddOIDC(w http.ResponseWriter, r *http.Request) {
