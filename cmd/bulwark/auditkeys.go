@@ -165,15 +165,6 @@ func loadOrCreateAuditSealKey(ctx context.Context, ring *keys.Ring, path string)
 	return key, writeKeyFile(path, sealed)
 }
 
-// auditPublicKey reads the verifier key from the signing key file.
-func auditPublicKey(path string) (string, error) {
-	keys, err := auditPublicKeys(path)
-	if err != nil {
-		return "", err
-	}
-	return keys[0], nil
-}
-
 // auditPublicKeys reads every verifier key of the signing key file: the
 // current one first, then the retired ones, newest first.
 func auditPublicKeys(path string) ([]string, error) {
