@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/bulwarkhq/bulwark"
+	"github.com/bulwarkhq/bulwark/internal/store"
 )
 
 const operatorHelp = `Usage: bulwark operator <command> [arguments]
@@ -43,25 +44,13 @@ func runOperatorCreate(ctx context.Context, e *env, args []string) int {
 	c := newCommand("operator create", "bulwark operator create EMAIL --role ROLE [flags]", operatorCreateHelp)
 	cfg.bind(c, "data", "db", "invite-ttl", "log-level")
 	asJSON := c.fs.Bool("json", false, "print the operator and the token as JSON, for scripts")
-	var roles roleList
-	c.fs.Var(&roles, "role", "an operator `ROLE`: admin or security; repeat or separate with commas (required)")
-	pos, code, ok := c.parse(e, args, 1)
+	email, roles, db, code, ok := openRoleCommand(ctx, e, c, &cfg, args)
 	if !ok {
 		return code
 	}
-	if err := bulwark.CheckOperatorRoles("--role", roles); err != nil {
-		return c.usageError(e, "bulwark operator create: %s", bulwark.ErrorMessage(err))
-	}
-	if err := cfg.load(c, e); err != nil {
-		return c.configError(e, err)
-	}
-	db, err := openStore(ctx, &cfg, newLogger(e, cfg.LogLevel), false)
-	if err != nil {
-		return fail(e, "operator create", err)
-	}
 	defer db.Close()
 
-	op, inv, err := db.CreateOperator(systemContext(ctx), pos[0], roles...)
+	op, inv, err := db.CreateOperator(systemContext(ctx), email, roles...)
 	if err != nil {
 		return fail(e, "operator create", err)
 	}
@@ -90,29 +79,39 @@ func runOperatorRoles(ctx context.Context, e *env, args []string) int {
 	cfg := DefaultConfig()
 	c := newCommand("operator roles", "bulwark operator roles EMAIL --role ROLE [flags]", operatorRolesHelp)
 	cfg.bind(c, "data", "db", "log-level")
-	var roles roleList
-	c.fs.Var(&roles, "role", "an operator `ROLE`: admin or security; repeat or separate with commas (required)")
-	pos, code, ok := c.parse(e, args, 1)
+	email, roles, db, code, ok := openRoleCommand(ctx, e, c, &cfg, args)
 	if !ok {
 		return code
 	}
-	if err := bulwark.CheckOperatorRoles("--role", roles); err != nil {
-		return c.usageError(e, "bulwark operator roles: %s", bulwark.ErrorMessage(err))
-	}
-	if err := cfg.load(c, e); err != nil {
-		return c.configError(e, err)
-	}
-	db, err := openStore(ctx, &cfg, newLogger(e, cfg.LogLevel), false)
-	if err != nil {
-		return fail(e, "operator roles", err)
-	}
 	defer db.Close()
-	op, err := db.SetOperatorRoles(systemContext(ctx), pos[0], roles)
+	op, err := db.SetOperatorRoles(systemContext(ctx), email, roles)
 	if err != nil {
 		return fail(e, "operator roles", err)
 	}
 	fmt.Fprintf(e.stdout, "Operator %s now has the roles: %s.\n", op.Email, joinOperatorRoles(op.Roles))
 	return exitOK
+}
+
+// openRoleCommand adds the --role flag to c, parses args (one EMAIL),
+// checks the roles and opens the store, which the caller closes. With ok
+// false the command ends with code.
+func openRoleCommand(ctx context.Context, e *env, c *command, cfg *Config, args []string) (email string, roles roleList, db *store.DB, code int, ok bool) {
+	c.fs.Var(&roles, "role", "an operator `ROLE`: admin or security; repeat or separate with commas (required)")
+	pos, code, ok := c.parse(e, args, 1)
+	if !ok {
+		return "", nil, nil, code, false
+	}
+	if err := bulwark.CheckOperatorRoles("--role", roles); err != nil {
+		return "", nil, nil, c.usageError(e, "bulwark %s: %s", c.fs.Name(), bulwark.ErrorMessage(err)), false
+	}
+	if err := cfg.load(c, e); err != nil {
+		return "", nil, nil, c.configError(e, err), false
+	}
+	db, err := openStore(ctx, cfg, newLogger(e, cfg.LogLevel), false)
+	if err != nil {
+		return "", nil, nil, fail(e, c.fs.Name(), err), false
+	}
+	return pos[0], roles, db, exitOK, true
 }
 
 // roleList is a repeatable --role flag; a value may also list roles
