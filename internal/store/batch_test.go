@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -140,6 +141,59 @@ func TestGroupCommitAcksAfterFsync(t *testing.T) {
 	}
 	if calls.Load() < 1 {
 		t.Fatal("no fsync")
+	}
+}
+
+// TestGroupCommitJoinsWhileSyncing: the writes that arrive while the
+// syncer is busy run at once but join one transaction, committed when the
+// syncer is free, instead of one commit each (each commit writes every
+// page it touched to the WAL again).
+func TestGroupCommitJoinsWhileSyncing(t *testing.T) {
+	db := openSQLiteForTest(t)
+	real := db.batch.syncWAL
+	entered, release := make(chan struct{}), make(chan struct{})
+	var calls atomic.Int32
+	db.batch.syncWAL = func() error {
+		if calls.Add(1) == 1 {
+			close(entered)
+			<-release
+		}
+		return real()
+	}
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock) // before the store closes, should the test fail
+	done := make(chan error, 21)
+	go func() { done <- insertTenant(db, "first") }()
+	<-entered
+	var ran atomic.Int32
+	for i := 0; i < 20; i++ {
+		go func() {
+			done <- db.run(context.Background(), true, nil, func(t *tx) error {
+				ran.Add(1)
+				_, err := t.exec("INSERT INTO tenants (id, slug, name, created_at) VALUES (?, ?, ?, 0)", fmt.Sprint("j", i), fmt.Sprint("j", i), "x")
+				return err
+			})
+		}()
+	}
+	for ran.Load() < 20 {
+		runtime.Gosched()
+	}
+	var visible int
+	if err := db.read.QueryRow("SELECT count(*) FROM tenants").Scan(&visible); err != nil {
+		t.Fatal(err)
+	}
+	if visible != 1 {
+		t.Fatalf("%d rows committed while the first fsync ran, want 1: the later writes were committed one batch at a time", visible)
+	}
+	unblock()
+	for i := 0; i < 21; i++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := calls.Load(); n != 2 {
+		t.Fatalf("%d fsyncs, want 2 (the first write, then the other twenty together)", n)
 	}
 }
 
