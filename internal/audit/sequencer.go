@@ -29,8 +29,9 @@ type Backend interface {
 	// into the tree, in commit order, stores the new tree hashes, and, if
 	// the tree grew, stores the checkpoint that sign returns for the new
 	// size and root, all in one transaction that fails unless holder still
-	// holds the lease (fencing). It returns how many entries it numbered.
-	IntegrateAudit(ctx context.Context, holder string, max int, sign func(size int64, root tlog.Hash) (*Checkpoint, error)) (int, error)
+	// holds the lease (fencing). It returns what it numbered: the leaves
+	// and their hashes, exactly as AuditLeaves would read them back.
+	IntegrateAudit(ctx context.Context, holder string, max int, sign func(size int64, root tlog.Hash) (*Checkpoint, error)) (*Integrated, error)
 	// AuditState reports the tree, the replica's progress and the lag.
 	AuditState(ctx context.Context) (*State, error)
 	// AuditLeaves returns the leaves [from, to) and their stored hashes.
@@ -38,6 +39,14 @@ type Backend interface {
 	// SetAuditReplicated records that the replica holds [0, size) and the
 	// checkpoint of that size; it never moves backwards.
 	SetAuditReplicated(ctx context.Context, holder string, size int64) error
+}
+
+// Integrated is what one IntegrateAudit call numbered: the leaves
+// [Start, Start+len(Leaves)) and their hashes.
+type Integrated struct {
+	Start  int64
+	Leaves [][]byte
+	Hashes []tlog.Hash
 }
 
 // State is the log's progress.
@@ -97,7 +106,16 @@ type Sequencer struct {
 	nextShip  time.Time
 	backoff   time.Duration
 	lagSecond float64
+	// unshipped holds the leaves this sequencer numbered and has not
+	// shipped yet, so that shipping need not read them back; it covers
+	// [unshipped.Start, ...) contiguously, or is nil. Reading back is the
+	// fallback (another node numbered them, a restart, or too many).
+	unshipped *Integrated
 }
+
+// maxUnshipped bounds the leaves kept in memory for shipping while the
+// replica is unreachable; beyond it shipping reads them back.
+const maxUnshipped = 1 << 16
 
 // NewSequencer returns a sequencer. replica may be nil (no replica: the
 // lag is then reported as the whole log, and strict mode refuses writes).
@@ -213,16 +231,70 @@ func (s *Sequencer) integrate(ctx context.Context) error {
 		return err
 	}
 	for {
-		n, err := s.b.IntegrateAudit(ctx, s.opt.Holder, s.opt.Batch, func(size int64, root tlog.Hash) (*Checkpoint, error) {
+		in, err := s.b.IntegrateAudit(ctx, s.opt.Holder, s.opt.Batch, func(size int64, root tlog.Hash) (*Checkpoint, error) {
 			return s.signer.Sign(size, root)
 		})
 		if err != nil {
 			return fmt.Errorf("integrate audit entries: %w", err)
 		}
+		n := len(in.Leaves)
+		s.keepUnshipped(in)
 		s.m.integrated.Add(float64(n))
 		if n < s.opt.Batch {
 			return nil
 		}
+	}
+}
+
+// keepUnshipped adds what was just numbered to the leaves kept for
+// shipping, if they continue them and the bound allows.
+func (s *Sequencer) keepUnshipped(in *Integrated) {
+	if s.replica == nil || len(in.Leaves) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.unshipped
+	switch {
+	case u == nil:
+		u = &Integrated{Start: in.Start}
+	case u.Start+int64(len(u.Leaves)) != in.Start || len(u.Leaves)+len(in.Leaves) > maxUnshipped:
+		s.unshipped = nil // not contiguous, or too many: read back instead
+		return
+	}
+	u.Leaves = append(u.Leaves, in.Leaves...)
+	u.Hashes = append(u.Hashes, in.Hashes...)
+	s.unshipped = u
+}
+
+// leaves returns the leaves [from, to) and their hashes: from memory when
+// this sequencer numbered them itself, else read back.
+func (s *Sequencer) leaves(ctx context.Context, from, to int64) ([][]byte, []tlog.Hash, error) {
+	s.mu.Lock()
+	u := s.unshipped
+	s.mu.Unlock()
+	if u != nil && from >= u.Start && to <= u.Start+int64(len(u.Leaves)) {
+		return u.Leaves[from-u.Start : to-u.Start], u.Hashes[from-u.Start : to-u.Start], nil
+	}
+	return s.b.AuditLeaves(ctx, from, to)
+}
+
+// shipped drops the kept leaves below size, now in the replica.
+func (s *Sequencer) shipped(size int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.unshipped
+	if u == nil {
+		return
+	}
+	end := u.Start + int64(len(u.Leaves))
+	if size >= end {
+		s.unshipped = nil
+		return
+	}
+	if size > u.Start {
+		k := size - u.Start
+		s.unshipped = &Integrated{Start: size, Leaves: u.Leaves[k:], Hashes: u.Hashes[k:]}
 	}
 }
 
@@ -270,7 +342,7 @@ func (s *Sequencer) shipOnce(ctx context.Context) error {
 	const chunk = 8192
 	for from := st.Replicated; from < st.Checkpoint.Size; from += chunk {
 		to := min(from+chunk, st.Checkpoint.Size)
-		leaves, hashes, err := s.b.AuditLeaves(ctx, from, to)
+		leaves, hashes, err := s.leaves(ctx, from, to)
 		if err != nil {
 			return err
 		}
@@ -287,6 +359,7 @@ func (s *Sequencer) shipOnce(ctx context.Context) error {
 	if err := s.b.SetAuditReplicated(ctx, s.opt.Holder, st.Checkpoint.Size); err != nil {
 		return err
 	}
+	s.shipped(st.Checkpoint.Size)
 	s.m.shipped.Add(float64(st.Checkpoint.Size - st.Replicated))
 	return nil
 }

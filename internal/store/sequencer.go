@@ -91,7 +91,7 @@ func (t *tx) fence(holder string) error {
 // entries (each must still be unnumbered) and the checkpoint. Entries are
 // immutable once written, so hashing them as read is hashing what is
 // numbered.
-func (db *DB) IntegrateAudit(ctx context.Context, holder string, max int, sign func(int64, tlog.Hash) (*audit.Checkpoint, error)) (int, error) {
+func (db *DB) IntegrateAudit(ctx context.Context, holder string, max int, sign func(int64, tlog.Hash) (*audit.Checkpoint, error)) (*audit.Integrated, error) {
 	var (
 		size    int64
 		entries []*audit.Entry
@@ -99,6 +99,8 @@ func (db *DB) IntegrateAudit(ctx context.Context, holder string, max int, sign f
 		newIDs  []int64
 		r       *hashReader
 		root    tlog.Hash
+		leaves  [][]byte
+		hashes  []tlog.Hash
 	)
 	err := db.inAudit(ctx, false, func(t *tx) error {
 		entries, seqs, newIDs = nil, nil, nil
@@ -130,9 +132,12 @@ func (db *DB) IntegrateAudit(ctx context.Context, holder string, max int, sign f
 		if _, err := r.ReadHashes(audit.FrontierIndexes(size)); err != nil {
 			return fmt.Errorf("read the audit tree's edge: %w", err)
 		}
+		leaves, hashes = make([][]byte, len(entries)), make([]tlog.Hash, len(entries))
 		for i, e := range entries {
 			e.Seq = size + int64(i)
-			hs, err := tlog.StoredHashesForRecordHash(e.Seq, e.Hash(), r)
+			leaves[i] = e.Leaf()
+			hashes[i] = tlog.RecordHash(leaves[i])
+			hs, err := tlog.StoredHashesForRecordHash(e.Seq, hashes[i], r)
 			if err != nil {
 				return err
 			}
@@ -145,8 +150,11 @@ func (db *DB) IntegrateAudit(ctx context.Context, holder string, max int, sign f
 		root, err = tlog.TreeHash(size+int64(len(entries)), r)
 		return err
 	})
-	if err != nil || len(entries) == 0 {
-		return 0, err
+	if err != nil {
+		return nil, err
+	}
+	if len(entries) == 0 {
+		return &audit.Integrated{Start: size}, nil
 	}
 	err = db.inAudit(ctx, true, func(t *tx) error {
 		if err := t.fence(holder); err != nil {
@@ -175,9 +183,9 @@ func (db *DB) IntegrateAudit(ctx context.Context, holder string, max int, sign f
 		return err
 	})
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return len(entries), nil
+	return &audit.Integrated{Start: size, Leaves: leaves, Hashes: hashes}, nil
 }
 
 func (t *tx) insertHashes(ids []int64, hashes map[int64]tlog.Hash) error {
