@@ -206,25 +206,24 @@ func (t *tx) insertHashes(ids []int64, hashes map[int64]tlog.Hash) error {
 }
 
 // numberEntries sets idx = base, base+1, ... on the rows seqs, in that
-// order, a few hundred rows per statement.
+// order. Consecutive seqs (all of them on SQLite, whose single writer
+// numbers rows without gaps; nearly all on PostgreSQL) are numbered by one
+// range UPDATE each; every row must still be unnumbered.
 func (t *tx) numberEntries(seqs []int64, base int64) error {
-	for off := 0; off < len(seqs); {
-		k := min(len(seqs)-off, 400)
-		var parts []string
-		var args []any
-		for i := 0; i < k; i++ {
-			parts = append(parts, "SELECT CAST(? AS BIGINT) AS s, CAST(? AS BIGINT) AS i")
-			args = append(args, seqs[off+i], base+int64(off+i))
+	for i := 0; i < len(seqs); {
+		j := i + 1
+		for j < len(seqs) && seqs[j] == seqs[j-1]+1 {
+			j++
 		}
-		q := "UPDATE audit_log SET idx = v.i FROM (" + strings.Join(parts, " UNION ALL ") + ") AS v WHERE audit_log.seq = v.s AND audit_log.idx IS NULL"
-		res, err := t.exec(q, args...)
+		res, err := t.exec("UPDATE audit_log SET idx = seq + ? WHERE seq >= ? AND seq <= ? AND idx IS NULL",
+			base+int64(i)-seqs[i], seqs[i], seqs[j-1])
 		if err != nil {
 			return fmt.Errorf("number audit entries: %w", err)
 		}
-		if n, _ := res.RowsAffected(); n != int64(k) {
-			return fmt.Errorf("number audit entries: %d of %d rows updated", n, k)
+		if n, _ := res.RowsAffected(); n != int64(j-i) {
+			return fmt.Errorf("number audit entries: %d of %d rows updated", n, j-i)
 		}
-		off += k
+		i = j
 	}
 	return nil
 }
