@@ -13,6 +13,7 @@ import (
 
 	"gocloud.dev/blob"
 	_ "gocloud.dev/blob/fileblob" // file:/// replicas, the default
+	_ "gocloud.dev/blob/s3blob"   // s3:// replicas: AWS and S3-compatible servers
 	"gocloud.dev/gcerrors"
 	"golang.org/x/mod/sumdb/tlog"
 )

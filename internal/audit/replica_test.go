@@ -1,0 +1,174 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gocloud.dev/blob"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/bulwarkhq/bulwark/internal/s3test"
+)
+
+// TestReplicaDrivers is the replica's conformance suite, run on every
+// driver a deployment may configure: the file driver and S3, against a
+// real S3 server (versitygw), in the URL form docs/audit.md gives for
+// S3-compatible servers (with the CRC32 checksums off, under a prefix)
+// and with the AWS SDK's default checksums.
+func TestReplicaDrivers(t *testing.T) {
+	t.Run("file", func(t *testing.T) {
+		testReplica(t, "file://"+filepath.Join(t.TempDir(), "replica")+"?create_dir=1&metadata=skip")
+	})
+	t.Run("s3", func(t *testing.T) {
+		srv := s3test.Start(t)
+		t.Run("documented", func(t *testing.T) {
+			srv.CreateBucket(t, "audit-documented")
+			testReplica(t, srv.URL("audit-documented", url.Values{"prefix": {"audit/"}}))
+		})
+		t.Run("sdk-default-checksums", func(t *testing.T) {
+			srv.CreateBucket(t, "audit-default")
+			u := "s3://audit-default?" + url.Values{"endpoint": {srv.Endpoint()}, "use_path_style": {"true"}, "region": {"us-east-1"}}.Encode()
+			testReplica(t, u)
+		})
+	})
+}
+
+// testReplica ships a log to the replica at u in bundles and checkpoints,
+// as the sequencer does (with one bundle large enough for a multipart
+// upload, and one shipped twice, as a retry does), reads it back, verifies
+// it alone and against the original, and edits one stored object through
+// the bucket: verification then names that entry.
+func testReplica(t *testing.T, u string) {
+	ctx := context.Background()
+	s, _, _, err := GenerateSigner("bulwark.test/audit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := NewVerifier(s.PublicKey())
+	r, err := OpenReplica(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+
+	// Empty: no checkpoint is not an error, and nothing verifies.
+	if cp, err := r.Latest(ctx); err != nil || cp != nil {
+		t.Fatalf("empty replica: latest %q, %v", cp, err)
+	}
+	if n, err := r.Size(ctx); err != nil || n != 0 {
+		t.Fatalf("empty replica: size %d, %v", n, err)
+	}
+
+	// The log: 23 small entries shipped five at a time, then 3,000 of
+	// ~6 KiB in one bundle (~18 MiB: over the 16 MiB from which the AWS
+	// SDK's transfer manager uploads in parts).
+	primary := &memSource{name: "primary"}
+	var f Frontier
+	var last *Checkpoint
+	ship := func(n int, pad int) {
+		t.Helper()
+		start := int64(len(primary.leaves))
+		var leaves [][]byte
+		var hashes []tlog.Hash
+		for i := start; i < start+int64(n); i++ {
+			e := testEntry(i)
+			e.TargetID += strings.Repeat("x", pad)
+			l := e.Leaf()
+			h := tlog.RecordHash(l)
+			leaves, hashes = append(leaves, l), append(hashes, h)
+			f.Append(h)
+		}
+		if err := r.PutBundle(ctx, start, leaves, hashes); err != nil {
+			t.Fatalf("put bundle at %d: %v", start, err)
+		}
+		cp, err := s.Sign(f.Size(), f.Root())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.PutCheckpoint(ctx, cp); err != nil {
+			t.Fatalf("put checkpoint %d: %v", cp.Size, err)
+		}
+		primary.leaves = append(primary.leaves, leaves...)
+		primary.claimed = append(primary.claimed, hashes...)
+		primary.cps = append(primary.cps, cp.Note)
+		last = cp
+	}
+	for shipped := 0; shipped < 23; shipped += 5 {
+		ship(min(5, 23-shipped), 0)
+	}
+	// A retry ships the same range again, with the same bytes.
+	if err := r.PutBundle(ctx, 10, primary.leaves[10:15], primary.claimed[10:15]); err != nil {
+		t.Fatal(err)
+	}
+	ship(3000, 6<<10)
+	size := int64(len(primary.leaves))
+
+	if cp, err := r.Latest(ctx); err != nil || !bytes.Equal(cp, last.Note) {
+		t.Fatalf("latest checkpoint: %q, %v", cp, err)
+	}
+	if cps, err := r.Checkpoints(ctx); err != nil || len(cps) != len(primary.cps) {
+		t.Fatalf("checkpoints: %d, %v; want %d", len(cps), err, len(primary.cps))
+	}
+	if n, err := r.Size(ctx); err != nil || n != size {
+		t.Fatalf("size %d, %v; want %d", n, err, size)
+	}
+	i := int64(0)
+	err = r.Leaves(ctx, size, func(idx int64, l []byte, claimed *tlog.Hash) error {
+		if idx != i || !bytes.Equal(l, primary.leaves[idx]) || claimed == nil || *claimed != primary.claimed[idx] {
+			t.Fatalf("leaf %d (at %d) differs from what was shipped", idx, i)
+		}
+		i++
+		return nil
+	})
+	if err != nil || i != size {
+		t.Fatalf("leaves: %d read, %v", i, err)
+	}
+	rep, err := Verify(ctx, v, r)
+	if err != nil || !rep.OK() || rep.Size != size || rep.Entries["replica"] != size {
+		t.Fatalf("the replica alone: %+v, %v", rep, err)
+	}
+	both, err := Verify(ctx, v, primary, r)
+	if err != nil || !both.OK() || both.Root != rep.Root {
+		t.Fatalf("primary and replica: %+v, %v", both, err)
+	}
+
+	// Tamper on the storage side, through the bucket (another client of
+	// the same URL): entry 7 of the bundle 5-10 gets another target.
+	b, err := blob.OpenBucket(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	key := bundleName(5, 10, "jsonl")
+	orig, err := b.ReadAll(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.Split(bytes.TrimSuffix(orig, []byte("\n")), []byte("\n"))
+	e, err := ParseLeaf(lines[2])
+	if err != nil || e.Seq != 7 {
+		t.Fatalf("line 3 of %s: %+v, %v", key, e, err)
+	}
+	e.TargetID = "notes/forged"
+	lines[2] = e.Leaf()
+	if err := b.WriteAll(ctx, key, append(bytes.Join(lines, []byte("\n")), '\n'), nil); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = Verify(ctx, v, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := rep.First(); p == nil || p.Index != 7 || p.Kind != Edited {
+		t.Fatalf("after editing entry 7 in the bucket: %v", rep.Problems)
+	}
+	if err := b.WriteAll(ctx, key, orig, nil); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := Verify(ctx, v, primary, r); err != nil || !rep.OK() {
+		t.Fatalf("restored: %+v, %v", rep, err)
+	}
+}
