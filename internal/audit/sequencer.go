@@ -70,7 +70,10 @@ type Options struct {
 	// every round that grew the tree. Default 500ms, so under load the
 	// signed tree is at most about a second behind the commits.
 	Interval time.Duration
-	// Batch is the most entries numbered in one transaction. Default 4096.
+	// Batch is the most entries numbered in one transaction, each of which
+	// signs a checkpoint. Default 1024: on SQLite the transaction holds the
+	// single writer, and 4096 entries held it long enough to show in the
+	// writes' p99 (29 ms against 21 ms at 1024, create at 64 clients).
 	Batch int
 	// LeaseTTL is how long the sequencer lease lasts without renewal.
 	// Default 10s: a crashed sequencer is replaced within that.
@@ -124,7 +127,7 @@ func NewSequencer(b Backend, signer *Signer, replica *Replica, opt Options) *Seq
 		opt.Interval = 500 * time.Millisecond
 	}
 	if opt.Batch <= 0 {
-		opt.Batch = 4096
+		opt.Batch = 1024
 	}
 	if opt.LeaseTTL <= 0 {
 		opt.LeaseTTL = 10 * time.Second
