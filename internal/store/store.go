@@ -155,12 +155,20 @@ func (db *DB) openSQLite(u *url.URL) error {
 		return err
 	}
 	w.SetMaxOpenConns(1)
-	r, err := sql.Open("sqlite", base+"&_pragma=query_only(1)")
+	r, err := sql.Open("sqlite", base+"&_pragma=query_only(1)&_pragma=cache_size(-16384)")
 	if err != nil {
 		w.Close()
 		return err
 	}
+	// Keep every reader open: database/sql keeps two idle connections by
+	// default and closes the others whenever they are idle, and a SQLite
+	// connection opened again has an empty page cache and no prepared
+	// statements. Each reader caches up to 16 MiB of pages (SQLite's
+	// default is 2 MiB): with 10,000 tenants a get's B-tree pages did not
+	// fit, and every miss is a pread.
 	r.SetMaxOpenConns(4)
+	r.SetMaxIdleConns(4)
+	r.SetConnMaxIdleTime(0)
 	db.dialect, db.write, db.read = sqliteDialect{}, w, r
 	db.stmts = newStmtCache()
 	db.batch = newBatcher(db, path+"-wal")
