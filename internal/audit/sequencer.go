@@ -107,6 +107,7 @@ type Sequencer struct {
 	lastErr   error
 	shipErr   error
 	nextShip  time.Time
+	renewed   time.Time // when this sequencer last took or renewed the lease
 	backoff   time.Duration
 	lagSecond float64
 	// unshipped holds the leaves this sequencer numbered and has not
@@ -220,17 +221,7 @@ func (s *Sequencer) Step(ctx context.Context) error {
 }
 
 func (s *Sequencer) integrate(ctx context.Context) error {
-	ok, err := s.b.AcquireAuditLease(ctx, s.opt.Holder, s.opt.LeaseTTL)
-	leader := ok && err == nil
-	s.mu.Lock()
-	s.leader = leader
-	s.mu.Unlock()
-	if leader {
-		s.m.leader.Set(1)
-	} else {
-		s.m.leader.Set(0)
-	}
-	if err != nil || !ok {
+	if err := s.renewLease(ctx); err != nil || !s.Status().Leader {
 		return err
 	}
 	for {
@@ -238,6 +229,9 @@ func (s *Sequencer) integrate(ctx context.Context) error {
 			return s.signer.Sign(size, root)
 		})
 		if err != nil {
+			s.mu.Lock()
+			s.renewed = time.Time{} // ask for the lease again next round
+			s.mu.Unlock()
 			return fmt.Errorf("integrate audit entries: %w", err)
 		}
 		n := len(in.Leaves)
@@ -247,6 +241,35 @@ func (s *Sequencer) integrate(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// renewLease takes or renews the lease, unless this sequencer renewed it
+// less than a third of its TTL ago: every renewal is a write, and on
+// SQLite each commit empties every reader's page cache, so renewing twice
+// a second kept reads cold on a large database with nothing else written.
+// Each integration is still fenced by the lease in its own transaction.
+func (s *Sequencer) renewLease(ctx context.Context) error {
+	now := s.opt.Now()
+	s.mu.Lock()
+	fresh := s.leader && now.Sub(s.renewed) < s.opt.LeaseTTL/3
+	s.mu.Unlock()
+	if fresh {
+		return nil
+	}
+	ok, err := s.b.AcquireAuditLease(ctx, s.opt.Holder, s.opt.LeaseTTL)
+	leader := ok && err == nil
+	s.mu.Lock()
+	s.leader = leader
+	if leader {
+		s.renewed = now
+	}
+	s.mu.Unlock()
+	if leader {
+		s.m.leader.Set(1)
+	} else {
+		s.m.leader.Set(0)
+	}
+	return err
 }
 
 // keepUnshipped adds what was just numbered to the leaves kept for

@@ -432,10 +432,17 @@ func TestAuditLease(t *testing.T) {
 	})
 }
 
-// countingBackend counts the leaves a sequencer reads back for shipping.
+// countingBackend counts the leaves a sequencer reads back for shipping,
+// and its lease requests.
 type countingBackend struct {
 	audit.Backend
-	read int64
+	read     int64
+	acquired int
+}
+
+func (c *countingBackend) AcquireAuditLease(ctx context.Context, holder string, ttl time.Duration) (bool, error) {
+	c.acquired++
+	return c.Backend.AcquireAuditLease(ctx, holder, ttl)
 }
 
 func (c *countingBackend) AuditLeaves(ctx context.Context, from, to int64) ([][]byte, []tlog.Hash, error) {
@@ -484,6 +491,27 @@ func TestAuditShipsWhatItNumbered(t *testing.T) {
 		}
 		if rep := r.verify(t, true); !rep.OK() || rep.Entries["replica"] != rep.Entries["primary"] {
 			t.Fatalf("%+v", rep)
+		}
+	})
+}
+
+// TestAuditLeaseRenewal: the leader renews its lease (a write, which on
+// SQLite empties the readers' page caches) once per third of the TTL, not
+// every round; the rounds in between still integrate, fenced by the lease.
+func TestAuditLeaseRenewal(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		r := newAuditRig(t, backend)
+		cb := &countingBackend{Backend: r.DB.DB}
+		r.seq = audit.NewSequencer(cb, r.signer, r.replica, audit.Options{Now: r.Clock.Now, Holder: "test", LeaseTTL: 9 * time.Second})
+		owner := r.seed(t, 10) // three rounds at one instant
+		if cb.acquired != 1 {
+			t.Fatalf("%d lease requests in rounds within a third of the TTL, want 1", cb.acquired)
+		}
+		r.Clock.Advance(3 * time.Second)
+		r.CreateRecord(owner, "notes", map[string]any{"title": "later"})
+		r.step(t)
+		if st := r.seq.Status(); cb.acquired != 2 || !st.Leader || st.Pending != 0 {
+			t.Fatalf("after a third of the TTL: %d lease requests, %+v", cb.acquired, st)
 		}
 	})
 }
