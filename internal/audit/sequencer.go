@@ -245,8 +245,8 @@ func (s *Sequencer) integrate(ctx context.Context) error {
 
 // renewLease takes or renews the lease, unless this sequencer renewed it
 // less than a third of its TTL ago: every renewal is a write, and on
-// SQLite each commit empties every reader's page cache, so renewing twice
-// a second kept reads cold on a large database with nothing else written.
+// SQLite each commit empties every reader's page cache, which renewing
+// twice a second did even when nothing else was written.
 // Each integration is still fenced by the lease in its own transaction.
 func (s *Sequencer) renewLease(ctx context.Context) error {
 	now := s.opt.Now()

@@ -32,8 +32,9 @@ import (
 // open and adds the requests that arrive to it, and commits when the
 // syncer is free: committing earlier would make nothing durable sooner,
 // and every commit writes each page it touched to the WAL again, so fewer,
-// larger commits write far fewer pages per request. SQLite keeps the file consistent across power loss in this
-// mode; what the fsync adds is that acknowledged commits are in it.
+// larger commits write far fewer pages per request. SQLite keeps the file
+// consistent across power loss in this mode; what the fsync adds is that
+// acknowledged commits are in it.
 // A committed batch is visible to readers up to one fsync before it is
 // acknowledged (and, on power loss in that window, it is gone, as it was
 // never acknowledged). If an fsync fails, the kernel may have dropped the
