@@ -158,8 +158,8 @@ func (db *DB) SearchAudit(ctx context.Context, f bulwark.AuditFilter) ([]*bulwar
 			return err
 		}
 		var sealed []string
-		out, sealed, next, err = t.auditPage("SELECT "+auditColumns+" FROM audit_log WHERE tenant_id = ?"+where,
-			append([]any{t.tenantID}, args...), limit)
+		q, qargs := tenantAudit(t.tenantID, where, args, limit)
+		out, sealed, next, err = t.auditPage(q, qargs, limit)
 		if err != nil {
 			return err
 		}
@@ -170,6 +170,23 @@ func (db *DB) SearchAudit(ctx context.Context, f bulwark.AuditFilter) ([]*bulwar
 		return nil
 	})
 	return out, next, err
+}
+
+// tenantAudit is the query, for auditPage, of a tenant's entries that
+// match where (conditions from auditWhere, with args): the numbered ones
+// through audit_log_tenant, which covers only them on SQLite (migration
+// 00010: the sequencer writes it, not every audited write), and the
+// pending ones through audit_log_pending; each part is cut to the page.
+func tenantAudit(tenantID, where string, args []any, limit int) (string, []any) {
+	part := func(cond, name string) string {
+		return "SELECT * FROM (SELECT " + auditColumns + " FROM audit_log WHERE tenant_id = ? AND " + cond + where +
+			" ORDER BY seq DESC LIMIT ?) AS " + name
+	}
+	var qargs []any
+	for range 2 {
+		qargs = append(append(append(qargs, tenantID), args...), limit+1)
+	}
+	return part("idx IS NOT NULL", "numbered") + " UNION ALL " + part("idx IS NULL", "pending"), qargs
 }
 
 // auditPage runs q (a SELECT of auditColumns with its conditions) for one

@@ -170,8 +170,12 @@ func (t *tenantTx) auditKeyIDs(w keys.Wrapped, ids map[uint32]bool) error {
 			continue
 		}
 		var one int
-		err := t.queryRow("SELECT 1 FROM audit_log WHERE tenant_id = ? AND client LIKE ? LIMIT 1",
-			t.tenantID, auditAEADPrefix+strconv.FormatUint(uint64(ki.ID), 10)+":%").Scan(&one)
+		// Numbered and pending entries apart: on SQLite the tenant index
+		// covers numbered ones only (migration 00010).
+		prefix := auditAEADPrefix + strconv.FormatUint(uint64(ki.ID), 10) + ":%"
+		err := t.queryRow("SELECT 1 FROM audit_log WHERE tenant_id = ? AND idx IS NOT NULL AND client LIKE ?"+
+			" UNION ALL SELECT 1 FROM audit_log WHERE idx IS NULL AND tenant_id = ? AND client LIKE ? LIMIT 1",
+			t.tenantID, prefix, t.tenantID, prefix).Scan(&one)
 		switch {
 		case err == nil:
 			ids[ki.ID] = true

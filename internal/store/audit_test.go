@@ -516,6 +516,54 @@ func TestAuditLeaseRenewal(t *testing.T) {
 	})
 }
 
+// TestAuditSearchSpansPending: a tenant's search reads numbered entries
+// and those the sequencer has not numbered yet (on SQLite through two
+// indexes: the tenant index covers numbered entries only), newest first,
+// each once across pages, and never another tenant's pending entries.
+func TestAuditSearchSpansPending(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		r := newAuditRig(t, backend)
+		owner := r.seed(t, 7) // numbered
+		other, _ := r.Tenant(t, "globex")
+		if _, err := r.CreateCollection(other, notes); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 4; i++ { // pending: no step after these
+			if _, err := r.CreateRecord(owner, "notes", map[string]any{"title": fmt.Sprint("pending ", i)}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.CreateRecord(other, "notes", map[string]any{"title": fmt.Sprint("other ", i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var seen []*bulwark.AuditEntry
+		for cursor := ""; ; {
+			page, next, err := r.SearchAudit(owner, bulwark.AuditFilter{Action: "record.", Limit: 3, Cursor: cursor})
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen = append(seen, page...)
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
+		if len(seen) != 11 {
+			t.Fatalf("%d record entries, want 11 (7 numbered, 4 pending)", len(seen))
+		}
+		ids := map[string]bool{}
+		for i, e := range seen {
+			if e.Tenant != bulwark.FromContext(owner).TenantID || ids[e.Target.ID] {
+				t.Fatalf("entry %d: %+v (another tenant's, or seen twice)", i, e)
+			}
+			ids[e.Target.ID] = true
+			if pending := i < 4; pending != (e.Seq == nil) {
+				t.Fatalf("entry %d: seq %v, want the 4 newest pending and the rest numbered", i, e.Seq)
+			}
+		}
+	})
+}
+
 // auditRows reads every entry as the database holds it, bypassing RLS.
 func (r *auditRig) auditRows(t *testing.T) []map[string]string {
 	t.Helper()
