@@ -516,6 +516,23 @@ func TestAuditLeaseRenewal(t *testing.T) {
 	})
 }
 
+// searchAll follows the search's cursor to the last page.
+func searchAll(t *testing.T, r *auditRig, ctx context.Context, f bulwark.AuditFilter) []*bulwark.AuditEntry {
+	t.Helper()
+	var seen []*bulwark.AuditEntry
+	for {
+		page, next, err := r.SearchAudit(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen = append(seen, page...)
+		if next == "" {
+			return seen
+		}
+		f.Cursor = next
+	}
+}
+
 // TestAuditSearchSpansPending: a tenant's search reads numbered entries
 // and those the sequencer has not numbered yet (on SQLite through two
 // indexes: the tenant index covers numbered entries only), newest first,
@@ -536,18 +553,7 @@ func TestAuditSearchSpansPending(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		var seen []*bulwark.AuditEntry
-		for cursor := ""; ; {
-			page, next, err := r.SearchAudit(owner, bulwark.AuditFilter{Action: "record.", Limit: 3, Cursor: cursor})
-			if err != nil {
-				t.Fatal(err)
-			}
-			seen = append(seen, page...)
-			if next == "" {
-				break
-			}
-			cursor = next
-		}
+		seen := searchAll(t, r, owner, bulwark.AuditFilter{Action: "record.", Limit: 3})
 		if len(seen) != 11 {
 			t.Fatalf("%d record entries, want 11 (7 numbered, 4 pending)", len(seen))
 		}
@@ -759,19 +765,7 @@ func TestAuditSearchAndExport(t *testing.T) {
 		wantCode(t, err, bulwark.EForbidden)
 		wantCode(t, r.ExportAudit(viewer, io_discard{}), bulwark.EForbidden)
 
-		var seen []*bulwark.AuditEntry
-		cursor := ""
-		for {
-			page, next, err := r.SearchAudit(auditor, bulwark.AuditFilter{Action: "record.", Limit: 5, Cursor: cursor})
-			if err != nil {
-				t.Fatal(err)
-			}
-			seen = append(seen, page...)
-			if next == "" {
-				break
-			}
-			cursor = next
-		}
+		seen := searchAll(t, r, auditor, bulwark.AuditFilter{Action: "record.", Limit: 5})
 		if len(seen) != 12 {
 			t.Fatalf("record entries = %d, want 12", len(seen))
 		}

@@ -109,20 +109,31 @@ func insertTenant(db *DB, id string) error {
 	})
 }
 
+// blockFirstFsync holds the store's first WAL fsync until release is
+// called (at the latest when the test ends, before the store closes);
+// entered closes when that fsync has begun, and calls counts them all.
+func blockFirstFsync(t *testing.T, db *DB) (entered <-chan struct{}, release func(), calls *atomic.Int32) {
+	real := db.batch.syncWAL
+	in, out := make(chan struct{}), make(chan struct{})
+	calls = new(atomic.Int32)
+	db.batch.syncWAL = func() error {
+		if calls.Add(1) == 1 {
+			close(in)
+			<-out
+		}
+		return real()
+	}
+	var once sync.Once
+	release = func() { once.Do(func() { close(out) }) }
+	t.Cleanup(release)
+	return in, release, calls
+}
+
 // TestGroupCommitAcksAfterFsync: a write is acknowledged only after an
 // fsync of the WAL that began after its commit.
 func TestGroupCommitAcksAfterFsync(t *testing.T) {
 	db := openSQLiteForTest(t)
-	real := db.batch.syncWAL
-	entered, release := make(chan struct{}), make(chan struct{})
-	var calls atomic.Int32
-	db.batch.syncWAL = func() error {
-		if calls.Add(1) == 1 {
-			close(entered)
-			<-release
-		}
-		return real()
-	}
+	entered, release, calls := blockFirstFsync(t, db)
 	done := make(chan error, 1)
 	go func() { done <- insertTenant(db, "a") }()
 	select {
@@ -135,7 +146,7 @@ func TestGroupCommitAcksAfterFsync(t *testing.T) {
 		t.Fatalf("the write was acknowledged (%v) before the fsync after its commit", err)
 	default:
 	}
-	close(release)
+	release()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
@@ -150,19 +161,7 @@ func TestGroupCommitAcksAfterFsync(t *testing.T) {
 // page it touched to the WAL again).
 func TestGroupCommitJoinsWhileSyncing(t *testing.T) {
 	db := openSQLiteForTest(t)
-	real := db.batch.syncWAL
-	entered, release := make(chan struct{}), make(chan struct{})
-	var calls atomic.Int32
-	db.batch.syncWAL = func() error {
-		if calls.Add(1) == 1 {
-			close(entered)
-			<-release
-		}
-		return real()
-	}
-	var once sync.Once
-	unblock := func() { once.Do(func() { close(release) }) }
-	t.Cleanup(unblock) // before the store closes, should the test fail
+	entered, release, calls := blockFirstFsync(t, db)
 	done := make(chan error, 21)
 	go func() { done <- insertTenant(db, "first") }()
 	<-entered
@@ -186,7 +185,7 @@ func TestGroupCommitJoinsWhileSyncing(t *testing.T) {
 	if visible != 1 {
 		t.Fatalf("%d rows committed while the first fsync ran, want 1: the later writes were committed one batch at a time", visible)
 	}
-	unblock()
+	release()
 	for i := 0; i < 21; i++ {
 		if err := <-done; err != nil {
 			t.Fatal(err)
