@@ -219,6 +219,7 @@ func (b *batcher) commit(first *writeReq) {
 	if err == nil && o.ok > 0 {
 		err = o.commit()
 		if err == nil {
+			b.db.memo.add(o.memo)
 			b.unsynced.Add(1)
 			b.synced <- &committed{o.reqs, o.results}
 			return
@@ -326,6 +327,7 @@ type openBatch struct {
 	results []error
 	ok      int   // requests that succeeded
 	broken  error // the shared transaction can no longer be used
+	memo    []memoEntry
 }
 
 func (b *batcher) open() (*openBatch, error) {
@@ -349,9 +351,13 @@ func (o *openBatch) run(r *writeReq) {
 		res = o.b.db.formatError(r.ctx.Err())
 	default:
 		var broken error
-		res, broken = o.b.runOne(o.s, o.set, r)
+		var memo []memoEntry
+		res, broken = o.b.runOne(o.s, o.set, r, &memo)
 		if broken != nil {
 			o.broken = o.b.db.formatError(broken)
+		}
+		if res == nil {
+			o.memo = append(o.memo, memo...)
 		}
 	}
 	if res == nil {
@@ -369,10 +375,11 @@ func (o *openBatch) commit() error {
 
 // runOne runs one request inside a savepoint of the shared transaction.
 // err is the request's own outcome; broken means the shared transaction
-// can no longer be used, and the whole batch must fail.
-func (b *batcher) runOne(s *sql.Tx, set *stmtSet, r *writeReq) (err, broken error) {
+// can no longer be used, and the whole batch must fail. The audit entries
+// the request writes are added to memo.
+func (b *batcher) runOne(s *sql.Tx, set *stmtSet, r *writeReq, memo *[]memoEntry) (err, broken error) {
 	ctx := context.WithoutCancel(r.ctx)
-	t := &tx{db: b.db, sql: s, pool: b.db.write, stmts: set, now: b.db.now(), ctx: ctx}
+	t := &tx{db: b.db, sql: s, pool: b.db.write, stmts: set, now: b.db.now(), ctx: ctx, memo: memo}
 	// The savepoint statements go through the statement cache like any
 	// other: compiling them anew was a fifth of the writer's time.
 	if _, err := t.exec("SAVEPOINT req"); err != nil {

@@ -89,8 +89,8 @@ func (t *tx) fence(holder string) error {
 // stored: another sequencer moved it), and only then signs the checkpoint
 // (nothing is signed without the lease), stores the hashes, numbers the
 // entries (each must still be unnumbered) and the checkpoint. Entries are
-// immutable once written, so hashing them as read is hashing what is
-// numbered.
+// immutable once written, so hashing them as read (or, on SQLite, as the
+// writer kept them: pendingEntries) is hashing what is numbered.
 func (db *DB) IntegrateAudit(ctx context.Context, holder string, max int, sign func(int64, tlog.Hash) (*audit.Checkpoint, error)) (*audit.Integrated, error) {
 	var (
 		size    int64
@@ -107,25 +107,9 @@ func (db *DB) IntegrateAudit(ctx context.Context, holder string, max int, sign f
 		if err := t.queryRow("SELECT size FROM audit_head WHERE id = 1").Scan(&size); err != nil {
 			return err
 		}
-		rows, err := t.query("SELECT "+auditColumns+" FROM audit_log WHERE idx IS NULL ORDER BY seq LIMIT ?", max)
-		if err != nil {
+		var err error
+		if entries, seqs, err = t.pendingEntries(max); err != nil || len(entries) == 0 {
 			return err
-		}
-		for rows.Next() {
-			e, rowSeq, err := scanEntry(rows)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			entries = append(entries, e)
-			seqs = append(seqs, rowSeq)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		if len(entries) == 0 {
-			return nil
 		}
 		// Only the right edge of the tree is needed to append to it.
 		r = &hashReader{t: t, cache: map[int64]tlog.Hash{}}
@@ -185,7 +169,52 @@ func (db *DB) IntegrateAudit(ctx context.Context, holder string, max int, sign f
 	if err != nil {
 		return nil, err
 	}
+	if db.memo != nil {
+		db.memo.drop(seqs)
+	}
 	return &audit.Integrated{Start: size, Leaves: leaves, Hashes: hashes}, nil
+}
+
+// pendingEntries reads up to max committed entries not yet numbered, in
+// commit order. On SQLite their content comes from the writer's memo when
+// it holds all of them (audit_memo.go), else from the rows.
+func (t *tx) pendingEntries(max int) (entries []*audit.Entry, seqs []int64, err error) {
+	if memo := t.db.memo; memo != nil {
+		rows, err := t.query("SELECT seq FROM audit_log WHERE idx IS NULL ORDER BY seq LIMIT ?", max)
+		if err != nil {
+			return nil, nil, err
+		}
+		for rows.Next() {
+			var s int64
+			if err := rows.Scan(&s); err != nil {
+				rows.Close()
+				return nil, nil, err
+			}
+			seqs = append(seqs, s)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, nil, err
+		}
+		if entries, ok := memo.get(seqs); ok {
+			return entries, seqs, nil
+		}
+		seqs = nil
+	}
+	rows, err := t.query("SELECT "+auditColumns+" FROM audit_log WHERE idx IS NULL ORDER BY seq LIMIT ?", max)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		e, rowSeq, err := scanEntry(rows)
+		if err != nil {
+			return nil, nil, err
+		}
+		entries = append(entries, e)
+		seqs = append(seqs, rowSeq)
+	}
+	return entries, seqs, rows.Err()
 }
 
 func (t *tx) insertHashes(ids []int64, hashes map[int64]tlog.Hash) error {

@@ -1,9 +1,13 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"fmt"
 	"testing"
+
+	"github.com/bulwarkhq/bulwark"
 )
 
 // TestNumberEntriesAcrossGaps: the sequencer numbers runs of consecutive
@@ -50,5 +54,82 @@ func TestNumberEntriesAcrossGaps(t *testing.T) {
 	err = db.run(ctx, true, nil, func(t *tx) error { return t.numberEntries([]int64{10, 11}, 11) })
 	if err == nil {
 		t.Fatal("numbering an already numbered row succeeded")
+	}
+}
+
+// TestAuditMemoMatchesRows: the entries the writer hands to the sequencer
+// are, leaf for leaf, what reading their rows back gives (a difference
+// would make verification call good entries edited); a request that
+// fails leaves none behind; and the sequencer numbers from them.
+func TestAuditMemoMatchesRows(t *testing.T) {
+	db := openSQLiteForTest(t)
+	ten := "ten-1"
+	p := &bulwark.Principal{Kind: bulwark.KindToken, ID: "tok-1", TenantID: ten}
+	ctx := bulwark.WithRequestInfo(context.Background(), bulwark.RequestInfo{ID: "req-1", ClientIP: "192.0.2.1", UserAgent: "UA/1"})
+	write := func(fn func(*tx) error) error { return db.run(ctx, true, nil, fn) }
+	entries := []struct {
+		tenant *string
+		p      *bulwark.Principal
+		e      auditEntry
+	}{
+		{&ten, p, auditEntry{Action: "record.create", TargetKind: "record", TargetID: "r1", Fields: []string{"title", "email"}}},
+		{&ten, p, auditEntry{Action: "authz.denied", TargetKind: "record", TargetID: "r2", Outcome: bulwark.OutcomeDenied}},
+		{nil, nil, auditEntry{Action: "tenant.create", TargetKind: "tenant", TargetID: ten, Privileged: true}},
+		{&ten, nil, auditEntry{Action: "auth.login", TargetKind: "user", TargetID: "u1", Fields: []string{}, Outcome: bulwark.OutcomeFailure}},
+	}
+	for _, c := range entries {
+		if err := write(func(t *tx) error { return t.appendAudit(c.tenant, c.p, c.e) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A request that fails after writing its entry: nothing of it is kept.
+	if err := write(func(t *tx) error {
+		if err := t.appendAudit(&ten, p, auditEntry{Action: "record.delete", TargetKind: "record", TargetID: "gone"}); err != nil {
+			return err
+		}
+		return bulwark.Errorf(bulwark.EConflict, "fails after writing")
+	}); err == nil {
+		t.Fatal("the failing request succeeded")
+	}
+	var seqs []int64
+	var fromRows [][]byte
+	rows, err := db.read.Query("SELECT " + auditColumns + " FROM audit_log ORDER BY seq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		e, s, err := scanEntry(rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs, fromRows = append(seqs, s), append(fromRows, e.Leaf())
+	}
+	rows.Close()
+	if len(seqs) != len(entries) {
+		t.Fatalf("%d rows, want %d", len(seqs), len(entries))
+	}
+	kept, ok := db.memo.get(seqs)
+	if !ok || len(db.memo.m) != len(entries) {
+		t.Fatalf("memo holds %d entries (all of the rows: %v), want exactly the %d committed", len(db.memo.m), ok, len(entries))
+	}
+	for i, e := range kept {
+		if l := e.Leaf(); !bytes.Equal(l, fromRows[i]) {
+			t.Errorf("entry %d:\n memo %s\n rows %s", i, l, fromRows[i])
+		}
+	}
+	// The sequencer takes them from the memo: a row edited before it is
+	// numbered is hashed as it was written, so verification flags it.
+	if _, err := db.write.Exec("UPDATE audit_log SET action = 'record.read' WHERE seq = ?", seqs[0]); err != nil {
+		t.Fatal(err)
+	}
+	err = db.inAudit(ctx, false, func(t *tx) error {
+		got, gotSeqs, err := t.pendingEntries(100)
+		if err == nil && (len(got) != len(entries) || gotSeqs[0] != seqs[0] || got[0].Action != "record.create") {
+			err = fmt.Errorf("pending entries %d (seqs %v), first %q: not the memo's", len(got), gotSeqs, got[0].Action)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

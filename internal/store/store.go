@@ -25,6 +25,7 @@ import (
 	"github.com/pressly/goose/v3"
 
 	"github.com/bulwarkhq/bulwark"
+	"github.com/bulwarkhq/bulwark/internal/audit"
 	"github.com/bulwarkhq/bulwark/internal/keys"
 )
 
@@ -83,6 +84,9 @@ type DB struct {
 	dsn         string
 	// batch group-commits write transactions on SQLite (see batch.go).
 	batch *batcher
+	// memo hands committed audit entries to the sequencer (SQLite;
+	// audit_memo.go).
+	memo *auditMemo
 	// stmts caches prepared statements on SQLite (see stmts.go).
 	stmts *stmtCache
 	// cache keeps principals and collection scopes (see cache.go); on
@@ -172,6 +176,7 @@ func (db *DB) openSQLite(u *url.URL) error {
 	db.dialect, db.write, db.read = sqliteDialect{}, w, r
 	db.stmts = newStmtCache()
 	db.batch = newBatcher(db, path+"-wal")
+	db.memo = &auditMemo{m: map[int64]*audit.Entry{}}
 	// One process is the only writer: invalidation is local and complete.
 	db.cache = newTenantCache(true)
 	return nil
