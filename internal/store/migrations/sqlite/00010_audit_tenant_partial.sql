@@ -1,6 +1,6 @@
 -- +goose Up
 -- The tenant index of the audit log covers numbered entries only, so it is
--- written by the sequencer, up to 1024 entries per transaction, instead of
+-- written by the sequencer, a batch of entries per transaction, instead of
 -- at every audited write: an index led by tenant_id is changed at one page
 -- per tenant, and SQLite's WAL rewrites each changed page whole at every
 -- commit, so this index was about a quarter of the bytes a create wrote
