@@ -2,14 +2,7 @@ package web
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/base64"
-	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
@@ -19,10 +12,10 @@ import (
 	"time"
 
 	"github.com/crewjam/saml"
-	"github.com/fxamacker/cbor/v2"
 	"github.com/pquerna/otp/totp"
 
 	bulwark "github.com/bulwarkhq/bulwark"
+	"github.com/bulwarkhq/bulwark/internal/passkeytest"
 	"github.com/bulwarkhq/bulwark/internal/storetest"
 )
 
@@ -93,11 +86,11 @@ func TestE2EEveryMutatingRouteAudited(t *testing.T) {
 		}
 
 		// A user with a passkey, and a new login of theirs that owes it.
-		passkeyUser := func(email string) (string, *testPasskey, string) {
+		passkeyUser := func(email string) (string, *passkeytest.Key, string) {
 			id, tok := userWithSession(email)
-			k := newTestPasskey()
+			k := passkeytest.New()
 			opts := e.want(e.do("POST", "/api/v1/auth/mfa/passkey/register", tok, nil), 200).body
-			e.want(e.do("POST", "/api/v1/auth/mfa/passkey/register/finish", tok, passkeyFinishRequest{Name: "key", Credential: k.create(t, opts)}), 200)
+			e.want(e.do("POST", "/api/v1/auth/mfa/passkey/register/finish", tok, passkeyFinishRequest{Name: "key", Credential: k.Create(t, opts)}), 200)
 			s := decodeInto[sessionResponse](t, e.want(e.do("POST", "/api/v1/auth/login", "", loginRequest{Tenant: "acme", Email: email, Password: storetest.Password}), 200))
 			if s.Next != bulwark.StageMFA {
 				t.Fatalf("a login with a passkey enrolled owes %q", s.Next)
@@ -227,7 +220,7 @@ func TestE2EEveryMutatingRouteAudited(t *testing.T) {
 			"POST /api/v1/auth/mfa/passkey/register/finish": func() auditCase {
 				id, tok := userWithSession("pk-add@acme.example")
 				opts := e.want(e.do("POST", "/api/v1/auth/mfa/passkey/register", tok, nil), 200).body
-				cred := newTestPasskey().create(t, opts)
+				cred := passkeytest.New().Create(t, opts)
 				return auditCase{do: func() resp {
 					return e.do("POST", "/api/v1/auth/mfa/passkey/register/finish", tok, passkeyFinishRequest{Name: "laptop", Credential: cred})
 				}, status: 200, action: "mfa.passkey_add", actorKind: "user", actorID: id, targetKind: "user", targetID: id}
@@ -240,7 +233,7 @@ func TestE2EEveryMutatingRouteAudited(t *testing.T) {
 			"POST /api/v1/auth/mfa/passkey/login/finish": func() auditCase {
 				id, k, login := passkeyUser("pk-login@acme.example")
 				opts := e.want(e.do("POST", "/api/v1/auth/mfa/passkey/login", login, nil), 200).body
-				cred := k.get(t, opts, id)
+				cred := k.Get(t, opts, id)
 				return auditCase{do: func() resp {
 					return e.do("POST", "/api/v1/auth/mfa/passkey/login/finish", login, passkeyFinishRequest{Credential: cred})
 				}, status: 200, action: "auth.mfa", actorKind: "user", actorID: id, targetKind: "user", targetID: id}
@@ -248,7 +241,7 @@ func TestE2EEveryMutatingRouteAudited(t *testing.T) {
 			"DELETE /api/v1/auth/mfa/passkeys/{id}": func() auditCase {
 				id, tok := userWithSession("pk-remove@acme.example")
 				opts := e.want(e.do("POST", "/api/v1/auth/mfa/passkey/register", tok, nil), 200).body
-				s := decodeInto[sessionResponse](t, e.want(e.do("POST", "/api/v1/auth/mfa/passkey/register/finish", tok, passkeyFinishRequest{Name: "old", Credential: newTestPasskey().create(t, opts)}), 200))
+				s := decodeInto[sessionResponse](t, e.want(e.do("POST", "/api/v1/auth/mfa/passkey/register/finish", tok, passkeyFinishRequest{Name: "old", Credential: passkeytest.New().Create(t, opts)}), 200))
 				pks := decodeInto[struct{ Passkeys []bulwark.PasskeyInfo }](t, e.want(e.do("GET", "/api/v1/auth/mfa/passkeys", s.Token, nil), 200))
 				if len(pks.Passkeys) != 1 {
 					t.Fatalf("passkeys: %+v", pks)
@@ -500,85 +493,6 @@ func servedPattern(routes []route, p string) bool {
 		}
 	}
 	return false
-}
-
-// testPasskey is a software WebAuthn authenticator (ES256, "none"
-// attestation, user verification), enough to run the relying party's real
-// ceremonies over the API. Its origin and RP id are the service's
-// defaults in tests.
-type testPasskey struct {
-	key   *ecdsa.PrivateKey
-	id    []byte
-	count uint32
-}
-
-func newTestPasskey() *testPasskey {
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	id := make([]byte, 16)
-	rand.Read(id)
-	return &testPasskey{key: k, id: id}
-}
-
-const (
-	testPasskeyOrigin = "https://localhost:8443"
-	testPasskeyRPID   = "localhost"
-)
-
-func (k *testPasskey) authData(attested bool) []byte {
-	h := sha256.Sum256([]byte(testPasskeyRPID))
-	flags := byte(0x01 | 0x04) // user present, user verified
-	if attested {
-		flags |= 0x40
-	}
-	out := append(h[:], flags)
-	out = binary.BigEndian.AppendUint32(out, k.count)
-	if attested {
-		out = append(out, make([]byte, 16)...) // AAGUID
-		out = binary.BigEndian.AppendUint16(out, uint16(len(k.id)))
-		out = append(out, k.id...)
-		x, y := k.key.X.FillBytes(make([]byte, 32)), k.key.Y.FillBytes(make([]byte, 32))
-		cose, _ := cbor.Marshal(map[int]any{1: 2, 3: -7, -1: 1, -2: x, -3: y})
-		out = append(out, cose...)
-	}
-	return out
-}
-
-func passkeyChallenge(t *testing.T, options []byte) string {
-	var o struct {
-		PublicKey struct {
-			Challenge string `json:"challenge"`
-		} `json:"publicKey"`
-	}
-	if err := json.Unmarshal(options, &o); err != nil || o.PublicKey.Challenge == "" {
-		t.Fatalf("options %s: %v", options, err)
-	}
-	return o.PublicKey.Challenge
-}
-
-func (k *testPasskey) create(t *testing.T, options []byte) json.RawMessage {
-	b64 := base64.RawURLEncoding
-	cd, _ := json.Marshal(map[string]any{"type": "webauthn.create", "challenge": passkeyChallenge(t, options), "origin": testPasskeyOrigin, "crossOrigin": false})
-	att, _ := cbor.Marshal(map[string]any{"fmt": "none", "attStmt": map[string]any{}, "authData": k.authData(true)})
-	out, _ := json.Marshal(map[string]any{"id": b64.EncodeToString(k.id), "rawId": b64.EncodeToString(k.id), "type": "public-key",
-		"response": map[string]any{"clientDataJSON": b64.EncodeToString(cd), "attestationObject": b64.EncodeToString(att)}})
-	return out
-}
-
-func (k *testPasskey) get(t *testing.T, options []byte, userID string) json.RawMessage {
-	b64 := base64.RawURLEncoding
-	k.count++
-	cd, _ := json.Marshal(map[string]any{"type": "webauthn.get", "challenge": passkeyChallenge(t, options), "origin": testPasskeyOrigin, "crossOrigin": false})
-	ad := k.authData(false)
-	h := sha256.Sum256(cd)
-	signed := sha256.Sum256(append(append([]byte{}, ad...), h[:]...))
-	sig, err := ecdsa.SignASN1(rand.Reader, k.key, signed[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, _ := json.Marshal(map[string]any{"id": b64.EncodeToString(k.id), "rawId": b64.EncodeToString(k.id), "type": "public-key",
-		"response": map[string]any{"clientDataJSON": b64.EncodeToString(cd), "authenticatorData": b64.EncodeToString(ad),
-			"signature": b64.EncodeToString(sig), "userHandle": b64.EncodeToString([]byte(userID))}})
-	return out
 }
 
 // TestE2EAuditFaultFailsTheWrite is DATA-5's fault case over HTTP: while
