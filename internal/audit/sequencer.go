@@ -222,7 +222,7 @@ func (s *Sequencer) Step(ctx context.Context) error {
 }
 
 func (s *Sequencer) integrate(ctx context.Context) error {
-	if err := s.renewLease(ctx); err != nil || !s.Status().Leader {
+	if leader, err := s.renewLease(ctx); err != nil || !leader {
 		return err
 	}
 	for {
@@ -249,16 +249,16 @@ func (s *Sequencer) integrate(ctx context.Context) error {
 // SQLite each commit empties every reader's page cache, which renewing
 // twice a second did even when nothing else was written.
 // Each integration is still fenced by the lease in its own transaction.
-func (s *Sequencer) renewLease(ctx context.Context) error {
+func (s *Sequencer) renewLease(ctx context.Context) (leader bool, err error) {
 	now := s.opt.Now()
 	s.mu.Lock()
 	fresh := s.leader && now.Sub(s.renewed) < s.opt.LeaseTTL/3
 	s.mu.Unlock()
 	if fresh {
-		return nil
+		return true, nil
 	}
 	ok, err := s.b.AcquireAuditLease(ctx, s.opt.Holder, s.opt.LeaseTTL)
-	leader := ok && err == nil
+	leader = ok && err == nil
 	s.mu.Lock()
 	s.leader = leader
 	if leader {
@@ -270,7 +270,7 @@ func (s *Sequencer) renewLease(ctx context.Context) error {
 	} else {
 		s.m.leader.Set(0)
 	}
-	return err
+	return leader, err
 }
 
 // keepUnshipped adds what was just numbered to the leaves kept for

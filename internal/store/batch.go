@@ -211,34 +211,27 @@ func (b *batcher) loop() {
 // transaction; the syncer answers them once it is durable. A batch that
 // failed, or committed nothing, is answered now.
 func (b *batcher) commit(first *writeReq) {
-	o, err := b.open()
-	if err == nil {
-		o.run(first)
-		err = b.fill(o)
-	}
+	o := b.open()
+	o.run(first)
+	b.fill(o)
+	err := o.broken
 	if err == nil && o.ok > 0 {
-		err = o.commit()
-		if err == nil {
+		if err = o.commit(); err == nil {
 			b.db.memo.add(o.memo)
 			b.unsynced.Add(1)
 			b.synced <- &committed{o.reqs, o.results}
 			return
 		}
 	}
-	if o != nil {
+	if o.s != nil {
 		o.s.Rollback()
 	}
 	// Failed, or nothing to commit: each request has its own outcome.
-	reqs := []*writeReq{first}
-	var results []error
-	if o != nil {
-		reqs, results = o.reqs, o.results
-	}
-	for i, r := range reqs {
+	for i, r := range o.reqs {
 		if err != nil {
 			r.done <- err
 		} else {
-			r.done <- results[i]
+			r.done <- o.results[i]
 		}
 	}
 }
@@ -246,7 +239,7 @@ func (b *batcher) commit(first *writeReq) {
 // fill adds queued requests to the open batch, and waits for more while
 // the syncer is still busy with an earlier commit, until it is free, the
 // batch is full, or the store closes.
-func (b *batcher) fill(o *openBatch) error {
+func (b *batcher) fill(o *openBatch) {
 	for o.broken == nil && len(o.reqs) < maxBatch {
 		select {
 		case r := <-b.reqs:
@@ -262,10 +255,9 @@ func (b *batcher) fill(o *openBatch) error {
 			o.run(r)
 		case <-b.idle:
 		case <-b.stop:
-			return o.broken
+			return
 		}
 	}
-	return o.broken
 }
 
 // syncer fsyncs the WAL for committed batches and answers them.
@@ -330,14 +322,16 @@ type openBatch struct {
 	memo    []memoEntry
 }
 
-func (b *batcher) open() (*openBatch, error) {
+// open begins the writer's transaction; if it cannot, the batch is broken
+// from the start and every request in it fails with that.
+func (b *batcher) open() *openBatch {
 	s, err := b.db.write.BeginTx(context.Background(), nil)
 	if err != nil {
-		return nil, b.db.formatError(fmt.Errorf("begin: %w", err))
+		return &openBatch{b: b, broken: b.db.formatError(fmt.Errorf("begin: %w", err))}
 	}
 	// The batch's requests mostly run the same statements: each is
 	// compiled once per batch, not once per request.
-	return &openBatch{b: b, s: s, set: b.db.newStmtSet()}, nil
+	return &openBatch{b: b, s: s, set: b.db.newStmtSet()}
 }
 
 // run runs r in the open transaction and records its outcome.
