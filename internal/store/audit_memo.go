@@ -50,11 +50,21 @@ func (a *auditMemo) add(es []memoEntry) {
 	}
 }
 
-// get returns copies of the entries seqs, in that order, or false if any
-// is missing.
+// get returns copies of the entries seqs (the pending ones, in order), or
+// false if any is missing. When the memo is half full it first forgets
+// the entries below the first pending one: they were numbered, by this
+// process (drop did it) or by another that held the lease, and would
+// otherwise stay until the bound stopped all further use.
 func (a *auditMemo) get(seqs []int64) ([]*audit.Entry, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if len(seqs) > 0 && len(a.m) >= maxMemo/2 {
+		for s := range a.m {
+			if s < seqs[0] {
+				delete(a.m, s)
+			}
+		}
+	}
 	out := make([]*audit.Entry, len(seqs))
 	for i, s := range seqs {
 		e, ok := a.m[s]

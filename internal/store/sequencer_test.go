@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/bulwarkhq/bulwark"
+	"github.com/bulwarkhq/bulwark/internal/audit"
 )
 
 // TestNumberEntriesAcrossGaps: the sequencer numbers runs of consecutive
@@ -131,5 +132,26 @@ func TestAuditMemoMatchesRows(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAuditMemoForgetsNumbered: entries numbered elsewhere (another
+// process held the lease) do not fill the memo for good.
+func TestAuditMemoForgetsNumbered(t *testing.T) {
+	a := &auditMemo{m: map[int64]*audit.Entry{}}
+	var es []memoEntry
+	for s := int64(1); s <= maxMemo; s++ {
+		es = append(es, memoEntry{s, &audit.Entry{Action: "x"}})
+	}
+	a.add(es)
+	if _, ok := a.get([]int64{maxMemo + 1}); ok {
+		t.Fatal("an entry never added was found")
+	}
+	if len(a.m) != 0 {
+		t.Fatalf("%d entries below the first pending one kept", len(a.m))
+	}
+	a.add([]memoEntry{{maxMemo + 1, &audit.Entry{Action: "y"}}})
+	if got, ok := a.get([]int64{maxMemo + 1}); !ok || got[0].Action != "y" {
+		t.Fatal("the memo took nothing new after it had been full")
 	}
 }
