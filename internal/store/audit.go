@@ -84,26 +84,26 @@ func (t *tx) appendAudit(tenantID *string, p *bulwark.Principal, e auditEntry) e
 		privileged = boolInt(e.Privileged)
 	}
 	at, how := micros(t.now), audit.ActorHow(p)
-	res, err := t.exec(`INSERT INTO audit_log (tenant_id, at, actor_kind, actor_id, actor_how, action, target_kind, target_id, fields, outcome, request_id, privileged, client, user_agent)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		tenantID, at, kind, id, how, e.Action, e.TargetKind, e.TargetID, string(fj), outcome, ri.ID, privileged, client, agent)
-	if err != nil {
-		return fmt.Errorf("append audit entry: %w", err)
+	var tenant any
+	if tenantID != nil {
+		tenant = *tenantID
 	}
-	if t.memo != nil {
-		seq, err := res.LastInsertId()
-		if err != nil {
+	args := []any{tenant, at, kind, id, how, e.Action, e.TargetKind, e.TargetID, string(fj), outcome, ri.ID, privileged, client, agent}
+	if t.queue == nil {
+		if _, err := t.exec(auditInsert+auditRowParams, args...); err != nil {
 			return fmt.Errorf("append audit entry: %w", err)
 		}
-		// As scanEntry reads the row back (TestAuditMemoMatchesRows).
-		ae := &audit.Entry{Seq: -1, Time: fromMicros(at), ActorKind: kind, ActorID: id, ActorHow: how, Action: e.Action,
-			TargetKind: e.TargetKind, TargetID: e.TargetID, Fields: append([]string{}, fields...), Outcome: outcome, RequestID: ri.ID,
-			Privileged: e.Privileged, Client: client, UserAgent: agent}
-		if tenantID != nil {
-			ae.Tenant = *tenantID
-		}
-		*t.memo = append(*t.memo, memoEntry{seq, ae})
+		return nil
 	}
+	// SQLite's writer: inserted with the batch (audit_queue.go). The entry
+	// as scanEntry will read it back (TestAuditMemoMatchesRows).
+	ae := &audit.Entry{Seq: -1, Time: fromMicros(at), ActorKind: kind, ActorID: id, ActorHow: how, Action: e.Action,
+		TargetKind: e.TargetKind, TargetID: e.TargetID, Fields: append([]string{}, fields...), Outcome: outcome, RequestID: ri.ID,
+		Privileged: e.Privileged, Client: client, UserAgent: agent}
+	if tenantID != nil {
+		ae.Tenant = *tenantID
+	}
+	t.queue.req = append(t.queue.req, queuedAudit{args, ae})
 	return nil
 }
 

@@ -172,7 +172,12 @@ func (t *tenantTx) auditKeyIDs(w keys.Wrapped, ids map[uint32]bool) error {
 		var one int
 		// Numbered and pending entries apart: on SQLite the tenant index
 		// covers numbered ones only (migration 00010).
-		prefix := auditAEADPrefix + strconv.FormatUint(uint64(ki.ID), 10) + ":%"
+		prefix := auditAEADPrefix + strconv.FormatUint(uint64(ki.ID), 10) + ":"
+		if t.queue != nil && t.queue.sealedWith(t.tenantID, prefix) {
+			ids[ki.ID] = true // in this batch, not inserted yet (audit_queue.go)
+			continue
+		}
+		prefix += "%"
 		err := t.queryRow("SELECT 1 FROM audit_log WHERE tenant_id = ? AND idx IS NOT NULL AND client LIKE ?"+
 			" UNION ALL SELECT 1 FROM audit_log WHERE idx IS NULL AND tenant_id = ? AND client LIKE ? LIMIT 1",
 			t.tenantID, prefix, t.tenantID, prefix).Scan(&one)

@@ -319,7 +319,8 @@ type openBatch struct {
 	results []error
 	ok      int   // requests that succeeded
 	broken  error // the shared transaction can no longer be used
-	memo    []memoEntry
+	audit   auditQueue
+	memo    []memoEntry // the audit entries committed, for the sequencer
 }
 
 // open begins the writer's transaction; if it cannot, the batch is broken
@@ -345,13 +346,9 @@ func (o *openBatch) run(r *writeReq) {
 		res = o.b.db.formatError(r.ctx.Err())
 	default:
 		var broken error
-		var memo []memoEntry
-		res, broken = o.b.runOne(o.s, o.set, r, &memo)
+		res, broken = o.b.runOne(o.s, o.set, r, &o.audit)
 		if broken != nil {
 			o.broken = o.b.db.formatError(broken)
-		}
-		if res == nil {
-			o.memo = append(o.memo, memo...)
 		}
 	}
 	if res == nil {
@@ -360,7 +357,14 @@ func (o *openBatch) run(r *writeReq) {
 	o.results = append(o.results, res)
 }
 
+// commit writes the batch's audit entries, then commits.
 func (o *openBatch) commit() error {
+	t := &tx{db: o.b.db, sql: o.s, pool: o.b.db.write, stmts: o.set, ctx: context.Background()}
+	memo, err := o.audit.write(t)
+	if err != nil {
+		return o.b.db.formatError(err)
+	}
+	o.memo = memo
 	if err := o.s.Commit(); err != nil {
 		return o.b.db.formatError(fmt.Errorf("commit: %w", err))
 	}
@@ -370,10 +374,12 @@ func (o *openBatch) commit() error {
 // runOne runs one request inside a savepoint of the shared transaction.
 // err is the request's own outcome; broken means the shared transaction
 // can no longer be used, and the whole batch must fail. The audit entries
-// the request writes are added to memo.
-func (b *batcher) runOne(s *sql.Tx, set *stmtSet, r *writeReq, memo *[]memoEntry) (err, broken error) {
+// of a request that succeeds join the batch's queue.
+func (b *batcher) runOne(s *sql.Tx, set *stmtSet, r *writeReq, q *auditQueue) (err, broken error) {
 	ctx := context.WithoutCancel(r.ctx)
-	t := &tx{db: b.db, sql: s, pool: b.db.write, stmts: set, now: b.db.now(), ctx: ctx, memo: memo}
+	t := &tx{db: b.db, sql: s, pool: b.db.write, stmts: set, now: b.db.now(), ctx: ctx, queue: q}
+	q.begin()
+	defer func() { q.end(err == nil && broken == nil) }()
 	// The savepoint statements go through the statement cache like any
 	// other: compiling them anew was a fifth of the writer's time.
 	if _, err := t.exec("SAVEPOINT req"); err != nil {

@@ -19,10 +19,10 @@ type tx struct {
 	stmts *stmtSet // prepared statements of the transaction (shared by a batch)
 	now   time.Time
 	ctx   context.Context
-	// memo collects the audit entries the request writes, for the
-	// sequencer (audit_memo.go); nil outside SQLite's writer. A pointer,
+	// queue holds the audit entries the request writes until its batch
+	// commits (audit_queue.go); nil outside SQLite's writer. A pointer,
 	// so that copies of the tx (tenantTx, globalTx) share it.
-	memo *[]memoEntry
+	queue *auditQueue
 }
 
 func (t *tx) exec(q string, args ...any) (sql.Result, error) {

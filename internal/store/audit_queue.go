@@ -1,0 +1,109 @@
+package store
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/bulwarkhq/bulwark/internal/audit"
+)
+
+// Audit entries written with their batch (SQLite).
+//
+// In SQLite's group commit (batch.go) every request runs in a savepoint
+// of the writer's transaction. An entry inserted there costs a statement
+// of its own, and every page it touches (the log's last page and the tips
+// of its indexes) is copied into the savepoint's journal first, once per
+// request. Instead a request's entries wait in the batch's queue: if the
+// request fails they are dropped with its savepoint; if it succeeds they
+// join the batch's, and the batch inserts them all, a few statements in
+// all, just before its COMMIT. They are in the same transaction as the
+// changes they record, so either both are committed or neither (DATA-5):
+// if the insert fails, the whole batch is rolled back and every request
+// in it fails.
+//
+// Nothing reads the log inside the writer's transaction except the
+// sequencer, which numbers only what is committed, and the check for the
+// keys that sealed a tenant's entries (auditKeyIDs), which looks in the
+// queue too.
+
+// auditInsert's columns are in the order of queuedAudit.args.
+const auditInsert = "INSERT INTO audit_log (tenant_id, at, actor_kind, actor_id, actor_how, action, target_kind, target_id, fields, outcome, request_id, privileged, client, user_agent) VALUES "
+
+const (
+	auditRowParams = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	auditArgClient = 12 // the client column's place in args
+	// auditChunk bounds the rows of one INSERT (SQLite allows 32,766
+	// parameters in a statement).
+	auditChunk = 32
+)
+
+// auditInserts[n] inserts n entries.
+var auditInserts = func() []string {
+	out := make([]string, auditChunk+1)
+	for n := 1; n <= auditChunk; n++ {
+		out[n] = auditInsert + strings.TrimSuffix(strings.Repeat(auditRowParams+", ", n), ", ")
+	}
+	return out
+}()
+
+type auditQueue struct {
+	done []queuedAudit // entries of the batch's requests that succeeded
+	req  []queuedAudit // entries of the request running now
+}
+
+type queuedAudit struct {
+	args []any        // the insert's values
+	e    *audit.Entry // the entry as scanEntry reads it back, for the memo
+}
+
+// begin starts a request's entries.
+func (q *auditQueue) begin() { q.req = q.req[:0] }
+
+// end keeps the request's entries if it succeeded, and drops them if not.
+func (q *auditQueue) end(ok bool) {
+	if ok {
+		q.done = append(q.done, q.req...)
+	}
+	q.req = q.req[:0]
+}
+
+// sealedWith reports whether a queued entry of tenantID has a client
+// column starting with prefix.
+func (q *auditQueue) sealedWith(tenantID, prefix string) bool {
+	for _, l := range [][]queuedAudit{q.done, q.req} {
+		for _, a := range l {
+			if a.e.Tenant == tenantID && strings.HasPrefix(a.args[auditArgClient].(string), prefix) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// write inserts the batch's entries in t, outside every savepoint, and
+// returns them with the sequence numbers they got.
+func (q *auditQueue) write(t *tx) ([]memoEntry, error) {
+	memo := make([]memoEntry, 0, len(q.done))
+	for rest := q.done; len(rest) > 0; {
+		n := min(len(rest), auditChunk)
+		args := make([]any, 0, n*len(rest[0].args))
+		for _, a := range rest[:n] {
+			args = append(args, a.args...)
+		}
+		res, err := t.exec(auditInserts[n], args...)
+		if err != nil {
+			return nil, fmt.Errorf("append audit entries: %w", err)
+		}
+		// One statement on the only writer: its rows took consecutive
+		// sequence numbers, ending at the last one.
+		last, err := res.LastInsertId()
+		if err != nil {
+			return nil, fmt.Errorf("append audit entries: %w", err)
+		}
+		for i, a := range rest[:n] {
+			memo = append(memo, memoEntry{last - int64(n-1-i), a.e})
+		}
+		rest = rest[n:]
+	}
+	return memo, nil
+}
