@@ -90,7 +90,13 @@ func (t *tx) appendAudit(tenantID *string, p *bulwark.Principal, e auditEntry) e
 	}
 	args := []any{tenant, at, kind, id, how, e.Action, e.TargetKind, e.TargetID, string(fj), outcome, ri.ID, privileged, client, agent}
 	if t.queue == nil {
-		if _, err := t.exec(auditInsert+auditRowParams, args...); err != nil {
+		if t.db.numbersAtInsert() {
+			// Every SQLite write runs in the writer's batch, which numbers
+			// the entries it inserts; an entry written elsewhere would
+			// never be numbered.
+			return fmt.Errorf("append audit entry: not in the writer's transaction")
+		}
+		if _, err := t.exec(auditInsert+") VALUES "+auditRowParams, args...); err != nil {
 			return fmt.Errorf("append audit entry: %w", err)
 		}
 		return nil
@@ -122,10 +128,7 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// auditColumns are read in this order by scanEntry.
-const auditColumns = "seq, idx, tenant_id, at, actor_kind, actor_id, actor_how, action, target_kind, target_id, fields, outcome, request_id, privileged, client, user_agent"
-
-// scanEntry reads a row of auditColumns. rowSeq is the row's own number
+// scanEntry reads a row of db.auditColumns(). rowSeq is the row's own number
 // (the search cursor); the entry's Seq is its tree index, -1 if pending.
 func scanEntry(s interface{ Scan(...any) error }) (e *audit.Entry, rowSeq int64, err error) {
 	e = &audit.Entry{}
@@ -173,7 +176,7 @@ func (db *DB) SearchAudit(ctx context.Context, f bulwark.AuditFilter) ([]*bulwar
 			return err
 		}
 		var sealed []string
-		q, qargs := tenantAudit(t.tenantID, where, args, limit)
+		q, qargs := db.tenantAudit(t.tenantID, where, args, limit)
 		out, sealed, next, err = t.auditPage(q, qargs, limit)
 		if err != nil {
 			return err
@@ -188,20 +191,25 @@ func (db *DB) SearchAudit(ctx context.Context, f bulwark.AuditFilter) ([]*bulwar
 }
 
 // tenantAudit is the query, for auditPage, of a tenant's entries that
-// match where (conditions from auditWhere, with args): the numbered ones
-// through audit_log_tenant, which covers only them on SQLite (migration
-// 00010: the sequencer writes it, not every audited write), and the
-// pending ones through audit_log_pending; each part is cut to the page.
-func tenantAudit(tenantID, where string, args []any, limit int) (string, []any) {
-	part := func(cond, name string) string {
-		return "SELECT * FROM (SELECT " + auditColumns + " FROM audit_log WHERE tenant_id = ? AND " + cond + where +
-			" ORDER BY seq DESC LIMIT ?) AS " + name
+// match where (conditions from auditWhere, with args), cut to the page.
+// On SQLite the integrated entries come through audit_tenant, which the
+// sequencer writes (migration 00011), and the few pending ones from the
+// tail of audit_log_idx; PostgreSQL has an index on (tenant_id, seq).
+func (db *DB) tenantAudit(tenantID, where string, args []any, limit int) (string, []any) {
+	cols := db.auditColumns()
+	if !db.numbersAtInsert() {
+		return "SELECT * FROM (SELECT " + cols + " FROM audit_log WHERE tenant_id = ?" + where + " ORDER BY seq DESC LIMIT ?) AS entries",
+			append(append([]any{tenantID}, args...), limit+1)
 	}
 	var qargs []any
 	for range 2 {
 		qargs = append(append(append(qargs, tenantID), args...), limit+1)
 	}
-	return part("idx IS NOT NULL", "numbered") + " UNION ALL " + part("idx IS NULL", "pending"), qargs
+	return "SELECT * FROM (SELECT " + cols + " FROM audit_tenant JOIN audit_log ON idx = entry WHERE tenant = ?" + where +
+			" ORDER BY entry DESC LIMIT ?) AS integrated UNION ALL " +
+			"SELECT * FROM (SELECT " + cols + " FROM audit_log WHERE tenant_id = ? AND " + db.auditPending() + where +
+			" ORDER BY seq DESC LIMIT ?) AS pending",
+		qargs
 }
 
 // auditPage runs q (a SELECT of auditColumns with its conditions) for one
@@ -363,8 +371,11 @@ func (db *DB) ExportAudit(ctx context.Context, w io.Writer) error {
 		}
 		var items []item
 		err := db.inTenant(ctx, false, func(t *tenantTx) error {
-			rows, err := t.query("SELECT "+auditColumns+" FROM audit_log WHERE tenant_id = ? AND idx > ? AND idx < ? ORDER BY idx LIMIT ?",
-				t.tenantID, from, cp.Size, chunk)
+			q := "SELECT " + db.auditColumns() + " FROM audit_log WHERE tenant_id = ? AND idx > ? AND idx < ? ORDER BY idx LIMIT ?"
+			if db.numbersAtInsert() {
+				q = "SELECT " + db.auditColumns() + " FROM audit_tenant JOIN audit_log ON idx = entry WHERE tenant = ? AND entry > ? AND entry < ? ORDER BY entry LIMIT ?"
+			}
+			rows, err := t.query(q, t.tenantID, from, cp.Size, chunk)
 			if err != nil {
 				return err
 			}

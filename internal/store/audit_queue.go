@@ -1,6 +1,7 @@
 package store
 
 import (
+	"database/sql"
 	"fmt"
 	"strings"
 
@@ -22,12 +23,13 @@ import (
 // in it fails.
 //
 // Nothing reads the log inside the writer's transaction except the
-// sequencer, which numbers only what is committed, and the check for the
-// keys that sealed a tenant's entries (auditKeyIDs), which looks in the
-// queue too.
+// sequencer, which integrates only what is committed, and the check for
+// the keys that sealed a tenant's entries (auditKeyIDs), which looks in
+// the queue too.
 
-// auditInsert's columns are in the order of queuedAudit.args.
-const auditInsert = "INSERT INTO audit_log (tenant_id, at, actor_kind, actor_id, actor_how, action, target_kind, target_id, fields, outcome, request_id, privileged, client, user_agent) VALUES "
+// auditInsert's columns are in the order of queuedAudit.args; the queue
+// adds idx (auditInserts).
+const auditInsert = "INSERT INTO audit_log (tenant_id, at, actor_kind, actor_id, actor_how, action, target_kind, target_id, fields, outcome, request_id, privileged, client, user_agent"
 
 const (
 	auditRowParams = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -41,7 +43,7 @@ const (
 var auditInserts = func() []string {
 	out := make([]string, auditChunk+1)
 	for n := 1; n <= auditChunk; n++ {
-		out[n] = auditInsert + strings.TrimSuffix(strings.Repeat(auditRowParams+", ", n), ", ")
+		out[n] = auditInsert + ", idx) VALUES " + strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), ", n), ", ")
 	}
 	return out
 }()
@@ -80,15 +82,29 @@ func (q *auditQueue) sealedWith(tenantID, prefix string) bool {
 	return false
 }
 
-// write inserts the batch's entries in t, outside every savepoint, and
-// returns them with the sequence numbers they got.
+// write inserts the batch's entries in t, outside every savepoint, each
+// numbered with its tree index (the last index plus one, then on:
+// audit_numbering.go), and returns them with the sequence numbers they
+// got.
 func (q *auditQueue) write(t *tx) ([]memoEntry, error) {
+	if len(q.done) == 0 {
+		return nil, nil
+	}
+	var last sql.NullInt64
+	if err := t.queryRow("SELECT max(idx) FROM audit_log WHERE idx IS NOT NULL").Scan(&last); err != nil {
+		return nil, fmt.Errorf("append audit entries: %w", err)
+	}
+	idx := int64(0)
+	if last.Valid {
+		idx = last.Int64 + 1
+	}
 	memo := make([]memoEntry, 0, len(q.done))
 	for rest := q.done; len(rest) > 0; {
 		n := min(len(rest), auditChunk)
-		args := make([]any, 0, n*len(rest[0].args))
+		args := make([]any, 0, n*(len(rest[0].args)+1))
 		for _, a := range rest[:n] {
-			args = append(args, a.args...)
+			args = append(append(args, a.args...), idx)
+			idx++
 		}
 		res, err := t.exec(auditInserts[n], args...)
 		if err != nil {

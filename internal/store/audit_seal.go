@@ -170,17 +170,20 @@ func (t *tenantTx) auditKeyIDs(w keys.Wrapped, ids map[uint32]bool) error {
 			continue
 		}
 		var one int
-		// Numbered and pending entries apart: on SQLite the tenant index
-		// covers numbered ones only (migration 00010).
 		prefix := auditAEADPrefix + strconv.FormatUint(uint64(ki.ID), 10) + ":"
 		if t.queue != nil && t.queue.sealedWith(t.tenantID, prefix) {
 			ids[ki.ID] = true // in this batch, not inserted yet (audit_queue.go)
 			continue
 		}
 		prefix += "%"
-		err := t.queryRow("SELECT 1 FROM audit_log WHERE tenant_id = ? AND idx IS NOT NULL AND client LIKE ?"+
-			" UNION ALL SELECT 1 FROM audit_log WHERE idx IS NULL AND tenant_id = ? AND client LIKE ? LIMIT 1",
-			t.tenantID, prefix, t.tenantID, prefix).Scan(&one)
+		q, args := "SELECT 1 FROM audit_log WHERE tenant_id = ? AND client LIKE ? LIMIT 1", []any{t.tenantID, prefix}
+		if t.db.numbersAtInsert() {
+			// Integrated and pending entries apart, as the search reads them.
+			q = "SELECT 1 FROM audit_tenant JOIN audit_log ON idx = entry WHERE tenant = ? AND client LIKE ?" +
+				" UNION ALL SELECT 1 FROM audit_log WHERE " + t.db.auditPending() + " AND tenant_id = ? AND client LIKE ? LIMIT 1"
+			args = append(args, t.tenantID, prefix)
+		}
+		err := t.queryRow(q, args...).Scan(&one)
 		switch {
 		case err == nil:
 			ids[ki.ID] = true

@@ -51,7 +51,7 @@ func (db *DB) SearchAllAudit(ctx context.Context, f bulwark.AuditFilter) ([]*bul
 	var next string
 	err = db.inAudit(ctx, false, func(t *tx) error {
 		var err error
-		out, _, next, err = t.auditPage("SELECT "+auditColumns+" FROM audit_log WHERE 1 = 1"+where, args, pageSize(f.Limit))
+		out, _, next, err = t.auditPage("SELECT "+db.auditColumns()+" FROM audit_log WHERE 1 = 1"+where, args, pageSize(f.Limit))
 		return err
 	})
 	if err != nil {

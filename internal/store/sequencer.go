@@ -108,7 +108,7 @@ func (db *DB) IntegrateAudit(ctx context.Context, holder string, max int, sign f
 			return err
 		}
 		var err error
-		if entries, seqs, err = t.pendingEntries(max); err != nil || len(entries) == 0 {
+		if entries, seqs, err = t.pendingEntries(size, max); err != nil || len(entries) == 0 {
 			return err
 		}
 		// Only the right edge of the tree is needed to append to it.
@@ -159,7 +159,12 @@ func (db *DB) IntegrateAudit(ctx context.Context, holder string, max int, sign f
 		if err := t.insertHashes(newIDs, r.cache); err != nil {
 			return err
 		}
-		if err := t.numberEntries(seqs, size); err != nil {
+		if db.numbersAtInsert() {
+			err = t.indexTenants(entries)
+		} else {
+			err = t.numberEntries(seqs, size)
+		}
+		if err != nil {
 			return err
 		}
 		_, err = t.exec("INSERT INTO audit_checkpoints (size, root, note, created_at) VALUES (?, ?, ?, ?)",
@@ -175,33 +180,13 @@ func (db *DB) IntegrateAudit(ctx context.Context, holder string, max int, sign f
 	return &audit.Integrated{Start: size, Leaves: leaves, Hashes: hashes}, nil
 }
 
-// pendingEntries reads up to max committed entries not yet numbered, in
-// commit order. On SQLite their content comes from the writer's memo when
-// it holds all of them (audit_memo.go), else from the rows.
-func (t *tx) pendingEntries(max int) (entries []*audit.Entry, seqs []int64, err error) {
-	if memo := t.db.memo; memo != nil {
-		rows, err := t.query("SELECT seq FROM audit_log WHERE idx IS NULL ORDER BY seq LIMIT ?", max)
-		if err != nil {
-			return nil, nil, err
-		}
-		for rows.Next() {
-			var s int64
-			if err := rows.Scan(&s); err != nil {
-				rows.Close()
-				return nil, nil, err
-			}
-			seqs = append(seqs, s)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, nil, err
-		}
-		if entries, ok := memo.get(seqs); ok {
-			return entries, seqs, nil
-		}
-		seqs = nil
+// pendingEntries reads up to max committed entries not yet in the tree
+// of size entries, in commit order (audit_numbering.go).
+func (t *tx) pendingEntries(size int64, max int) (entries []*audit.Entry, seqs []int64, err error) {
+	if t.db.numbersAtInsert() {
+		return t.pendingNumbered(size, max)
 	}
-	rows, err := t.query("SELECT "+auditColumns+" FROM audit_log WHERE idx IS NULL ORDER BY seq LIMIT ?", max)
+	rows, err := t.query("SELECT "+t.db.auditColumns()+" FROM audit_log WHERE idx IS NULL ORDER BY seq LIMIT ?", max)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -215,6 +200,55 @@ func (t *tx) pendingEntries(max int) (entries []*audit.Entry, seqs []int64, err 
 		seqs = append(seqs, rowSeq)
 	}
 	return entries, seqs, rows.Err()
+}
+
+// pendingNumbered is pendingEntries on SQLite, where the writer numbered
+// the entries: the pending ones are idx = size, size+1, ... with no gap.
+// Their content comes from the writer's memo when it holds all of them
+// (audit_memo.go), else from the rows.
+func (t *tx) pendingNumbered(size int64, max int) (entries []*audit.Entry, seqs []int64, err error) {
+	rows, err := t.query("SELECT seq, idx FROM audit_log WHERE idx >= ? ORDER BY idx LIMIT ?", size, max)
+	if err != nil {
+		return nil, nil, err
+	}
+	for rows.Next() {
+		var s, idx int64
+		if err := rows.Scan(&s, &idx); err != nil {
+			rows.Close()
+			return nil, nil, err
+		}
+		if want := size + int64(len(seqs)); idx != want {
+			rows.Close()
+			return nil, nil, fmt.Errorf("audit entry %d is missing from the log's pending tail (found %d): the database was changed outside Bulwark; run bulwark audit verify", want, idx)
+		}
+		seqs = append(seqs, s)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(seqs) == 0 {
+		return nil, nil, err
+	}
+	if entries, ok := t.db.memo.get(seqs); ok {
+		return entries, seqs, nil
+	}
+	rows, err = t.query("SELECT "+t.db.auditColumns()+" FROM audit_log WHERE idx >= ? ORDER BY idx LIMIT ?", size, len(seqs))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		e, _, err := scanEntry(rows)
+		if err != nil {
+			return nil, nil, err
+		}
+		entries = append(entries, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	if len(entries) != len(seqs) {
+		return nil, nil, fmt.Errorf("audit log's pending tail changed while read")
+	}
+	return entries, seqs, nil
 }
 
 func (t *tx) insertHashes(ids []int64, hashes map[int64]tlog.Hash) error {
@@ -235,9 +269,9 @@ func (t *tx) insertHashes(ids []int64, hashes map[int64]tlog.Hash) error {
 }
 
 // numberEntries sets idx = base, base+1, ... on the rows seqs, in that
-// order. Consecutive seqs (all of them on SQLite, whose single writer
-// numbers rows without gaps; nearly all on PostgreSQL) are numbered by one
-// range UPDATE each; every row must still be unnumbered.
+// order (PostgreSQL; SQLite's writer numbers entries itself). Consecutive
+// seqs, nearly all of them, are numbered by one range UPDATE each; every
+// row must still be unnumbered.
 func (t *tx) numberEntries(seqs []int64, base int64) error {
 	for i := 0; i < len(seqs); {
 		j := i + 1
@@ -257,6 +291,27 @@ func (t *tx) numberEntries(seqs []int64, base int64) error {
 	return nil
 }
 
+// indexTenants records, on SQLite, which tenant each integrated entry
+// belongs to (audit_tenant: the tenant search's index, written here a
+// batch at a time rather than by every audited write).
+func (t *tx) indexTenants(entries []*audit.Entry) error {
+	var args []any
+	for _, e := range entries {
+		if e.Tenant != "" {
+			args = append(args, e.Tenant, e.Seq)
+		}
+	}
+	for len(args) > 0 {
+		k := min(len(args)/2, 400)
+		q := "INSERT INTO audit_tenant (tenant, entry) VALUES " + strings.TrimSuffix(strings.Repeat("(?, ?), ", k), ", ")
+		if _, err := t.exec(q, args[:2*k]...); err != nil {
+			return fmt.Errorf("index audit entries by tenant: %w", err)
+		}
+		args = args[2*k:]
+	}
+	return nil
+}
+
 // AuditState implements audit.Backend.
 func (db *DB) AuditState(ctx context.Context) (*audit.State, error) {
 	st := &audit.State{}
@@ -269,7 +324,7 @@ func (db *DB) AuditState(ctx context.Context) (*audit.State, error) {
 			return err
 		}
 		var oldestPending sql.NullInt64
-		if err := t.queryRow("SELECT count(*), min(at) FROM audit_log WHERE idx IS NULL").Scan(&st.Pending, &oldestPending); err != nil {
+		if err := t.queryRow("SELECT count(*), min(at) FROM audit_log WHERE "+db.auditPending()).Scan(&st.Pending, &oldestPending); err != nil {
 			return err
 		}
 		var oldest int64
@@ -296,7 +351,7 @@ func (db *DB) AuditLeaves(ctx context.Context, from, to int64) ([][]byte, []tlog
 	var hashes []tlog.Hash
 	err := db.inAudit(ctx, false, func(t *tx) error {
 		leaves, hashes = nil, nil
-		rows, err := t.query("SELECT "+auditColumns+" FROM audit_log WHERE idx >= ? AND idx < ? ORDER BY idx", from, to)
+		rows, err := t.query("SELECT "+db.auditColumns()+" FROM audit_log WHERE idx >= ? AND idx < ? ORDER BY idx", from, to)
 		if err != nil {
 			return err
 		}
@@ -397,17 +452,28 @@ func (s primarySource) Checkpoints(ctx context.Context) ([][]byte, error) {
 	return out, err
 }
 
-// Size is the largest of what the head says and what the rows and
-// hashes show, so a head rolled back by hand hides nothing.
+// Size is the largest of what the head says and what the checkpoints, the
+// rows (PostgreSQL) and the hashes show, so a head rolled back by hand
+// hides nothing.
 func (s primarySource) Size(ctx context.Context) (int64, error) {
 	var size int64
 	err := s.db.inAudit(ctx, false, func(t *tx) error {
-		var maxIdx, maxHash sql.NullInt64
+		var maxIdx, maxHash, maxCheckpoint sql.NullInt64
 		if err := t.queryRow("SELECT size FROM audit_head WHERE id = 1").Scan(&size); err != nil {
 			return err
 		}
-		if err := t.queryRow("SELECT max(idx) FROM audit_log").Scan(&maxIdx); err != nil {
+		if err := t.queryRow("SELECT max(size) FROM audit_checkpoints").Scan(&maxCheckpoint); err != nil {
 			return err
+		}
+		if maxCheckpoint.Valid && maxCheckpoint.Int64 > size {
+			size = maxCheckpoint.Int64
+		}
+		// On SQLite rows are numbered before they are in the tree
+		// (audit_numbering.go): a row beyond the head is pending.
+		if !s.db.numbersAtInsert() {
+			if err := t.queryRow("SELECT max(idx) FROM audit_log WHERE idx IS NOT NULL").Scan(&maxIdx); err != nil {
+				return err
+			}
 		}
 		if err := t.queryRow("SELECT max(id) FROM audit_hashes").Scan(&maxHash); err != nil {
 			return err
@@ -434,7 +500,7 @@ func (s primarySource) Leaves(ctx context.Context, size int64, fn func(int64, []
 		var hashes map[int64]tlog.Hash
 		err := s.db.inAudit(ctx, false, func(t *tx) error {
 			clear(leaves)
-			rows, err := t.query("SELECT "+auditColumns+" FROM audit_log WHERE idx >= ? AND idx < ?", from, to)
+			rows, err := t.query("SELECT "+s.db.auditColumns()+" FROM audit_log WHERE idx >= ? AND idx < ?", from, to)
 			if err != nil {
 				return err
 			}

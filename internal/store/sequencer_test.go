@@ -94,7 +94,7 @@ func TestAuditMemoMatchesRows(t *testing.T) {
 	}
 	var seqs []int64
 	var fromRows [][]byte
-	rows, err := db.read.Query("SELECT " + auditColumns + " FROM audit_log ORDER BY seq")
+	rows, err := db.read.Query("SELECT " + db.auditColumns() + " FROM audit_log ORDER BY seq")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestAuditMemoMatchesRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = db.inAudit(ctx, false, func(t *tx) error {
-		got, gotSeqs, err := t.pendingEntries(100)
+		got, gotSeqs, err := t.pendingEntries(0, 100)
 		if err == nil && (len(got) != len(entries) || gotSeqs[0] != seqs[0] || got[0].Action != "record.create") {
 			err = fmt.Errorf("pending entries %d (seqs %v), first %q: not the memo's", len(got), gotSeqs, got[0].Action)
 		}

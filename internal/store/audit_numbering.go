@@ -1,0 +1,45 @@
+package store
+
+import "strings"
+
+// Where an audit entry gets its tree index (idx).
+//
+// On PostgreSQL several nodes write at once, and a sequence hands out
+// row numbers (seq) with gaps; the sequencer numbers the committed entries
+// in commit order (numberEntries), and idx is NULL until then.
+//
+// On SQLite one writer inserts every entry, so it numbers each one as it
+// inserts it: the next index is the last one plus one (auditQueue.write,
+// migration 00011). An entry is then pending while its index is at or
+// beyond the tree's size (audit_head.size), and the sequencer only hashes
+// the pending tail and records which tenant's entries it integrated
+// (indexTenants), instead of rewriting every row.
+//
+// Either way, what readers see is the same: idx as read through
+// auditColumns is NULL for a pending entry.
+
+// numbersAtInsert reports whether the writer numbers entries (SQLite).
+func (db *DB) numbersAtInsert() bool { return db.dialect.name() == "sqlite" }
+
+// auditColumnList is the stored columns, in scanEntry's order.
+const auditColumnList = "seq, idx, tenant_id, at, actor_kind, actor_id, actor_how, action, target_kind, target_id, fields, outcome, request_id, privileged, client, user_agent"
+
+// sqliteAuditColumns reads idx as NULL for a pending entry (SQLite
+// evaluates the uncorrelated subquery once per statement).
+var sqliteAuditColumns = strings.Replace(auditColumnList, "idx", "CASE WHEN idx < (SELECT size FROM audit_head WHERE id = 1) THEN idx END", 1)
+
+// auditColumns are read in this order by scanEntry.
+func (db *DB) auditColumns() string {
+	if db.numbersAtInsert() {
+		return sqliteAuditColumns
+	}
+	return auditColumnList
+}
+
+// auditPending is the condition that an audit_log row is pending.
+func (db *DB) auditPending() string {
+	if db.numbersAtInsert() {
+		return "idx >= (SELECT size FROM audit_head WHERE id = 1)"
+	}
+	return "idx IS NULL"
+}

@@ -1,0 +1,153 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/pressly/goose/v3"
+)
+
+// TestAuditNumberingMigration: migration 00011 (SQLite) numbers the
+// entries still pending after the last numbered one, indexes the
+// integrated ones by tenant in audit_tenant, and its Down puts back the
+// pending entries and the indexes of 00010.
+func TestAuditNumberingMigration(t *testing.T) {
+	ctx := context.Background()
+	conn, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "m.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	sub, err := fs.Sub(migrations, "migrations/sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, conn, sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := conn.Exec(q, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Six entries: the first four in a tree of size 4, two pending.
+	tenants := []any{"ta", "tb", nil, "ta", "tb", "ta"}
+	for i, tenant := range tenants {
+		var idx any
+		if i < 4 {
+			idx = i
+		}
+		exec(`INSERT INTO audit_log (seq, tenant_id, at, actor_kind, actor_id, action, target_kind, target_id, fields, outcome, request_id, privileged, idx)
+			VALUES (?, ?, 0, 'cli', '', 'x', '', '', '[]', 'success', '', 0, ?)`, i+1, tenant, idx)
+	}
+	exec("UPDATE audit_head SET size = 4")
+	idxOf := func() []string {
+		t.Helper()
+		rows, err := conn.Query("SELECT idx FROM audit_log ORDER BY seq")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var idx sql.NullInt64
+			rows.Scan(&idx)
+			out = append(out, fmt.Sprint(idx.Int64, idx.Valid))
+		}
+		return out
+	}
+	indexes := func() []string {
+		t.Helper()
+		rows, err := conn.Query("SELECT name FROM sqlite_master WHERE tbl_name IN ('audit_log', 'audit_tenant') AND name NOT LIKE 'sqlite_%' ORDER BY name")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var n string
+			rows.Scan(&n)
+			out = append(out, n)
+		}
+		return out
+	}
+	before := indexes()
+	if _, err := p.UpTo(ctx, 11); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := idxOf(), []string{"0 true", "1 true", "2 true", "3 true", "4 true", "5 true"}; !slices.Equal(got, want) {
+		t.Fatalf("after Up: idx %v, want %v", got, want)
+	}
+	rows, err := conn.Query("SELECT tenant, entry FROM audit_tenant ORDER BY tenant, entry")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var indexed []string
+	for rows.Next() {
+		var tenant string
+		var entry int64
+		rows.Scan(&tenant, &entry)
+		indexed = append(indexed, fmt.Sprint(tenant, entry))
+	}
+	rows.Close()
+	if want := []string{"ta0", "ta3", "tb1"}; !slices.Equal(indexed, want) {
+		t.Fatalf("audit_tenant %v, want the integrated tenant entries %v", indexed, want)
+	}
+	if got := indexes(); slices.Contains(got, "audit_log_pending") || slices.Contains(got, "audit_log_tenant") {
+		t.Fatalf("after Up the indexes are %v", got)
+	}
+	if _, err := p.Down(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := idxOf(), []string{"0 true", "1 true", "2 true", "3 true", "0 false", "0 false"}; !slices.Equal(got, want) {
+		t.Fatalf("after Down: idx %v, want %v", got, want)
+	}
+	if got := indexes(); !slices.Equal(got, before) {
+		t.Fatalf("after Down the indexes are %v, want %v", got, before)
+	}
+}
+
+// TestAuditNumberedAtInsert: SQLite's writer numbers entries as it inserts
+// them, in commit order from 0; the pending ones are those at and beyond
+// the tree's size; and a gap in the pending tail (a row deleted behind
+// Bulwark's back) stops the sequencer rather than shifting the numbers.
+func TestAuditNumberedAtInsert(t *testing.T) {
+	db := openSQLiteForTest(t)
+	for i := range 4 {
+		if err := auditedInsert(db, fmt.Sprint("t", i), "test.write", false, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wrong int
+	if err := db.read.QueryRow("SELECT count(*) FROM audit_log WHERE idx IS NULL OR idx != seq - 1").Scan(&wrong); err != nil || wrong != 0 {
+		t.Fatalf("%d entries not numbered seq - 1 (%v)", wrong, err)
+	}
+	pending := func(size int64) ([]int64, error) {
+		var seqs []int64
+		err := db.inAudit(context.Background(), false, func(t *tx) error {
+			var err error
+			_, seqs, err = t.pendingEntries(size, 100)
+			return err
+		})
+		return seqs, err
+	}
+	if seqs, err := pending(1); err != nil || !slices.Equal(seqs, []int64{2, 3, 4}) {
+		t.Fatalf("pending beyond a tree of 1: %v, %v", seqs, err)
+	}
+	if _, err := db.write.Exec("DELETE FROM audit_log WHERE idx = 2"); err != nil {
+		t.Fatal(err)
+	}
+	if seqs, err := pending(1); err == nil {
+		t.Fatalf("a gap in the pending tail was integrated: %v", seqs)
+	}
+}
