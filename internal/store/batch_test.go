@@ -14,7 +14,7 @@ import (
 	"github.com/bulwarkhq/bulwark"
 )
 
-func openSQLiteForTest(t *testing.T) *DB {
+func openSQLiteForTest(t testing.TB) *DB {
 	t.Helper()
 	db, err := Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "b.db"), Options{})
 	if err != nil {
