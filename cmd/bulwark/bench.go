@@ -140,6 +140,10 @@ func benchmark(ctx context.Context, e *env, bc *benchConfig) error {
 	if err := prepareLogins(ctx, e, sc, names); err != nil {
 		return err
 	}
+	fmt.Fprintf(e.stderr, "bench: warming the server: one read as each tenant\n")
+	if err := sc.Warm(ctx, bc.concurrency); err != nil {
+		return err
+	}
 	var results []bench.Result
 	for _, name := range names {
 		var op bench.Op
