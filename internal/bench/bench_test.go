@@ -2,7 +2,15 @@ package bench
 
 import (
 	"context"
+	"encoding/pem"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -52,5 +60,49 @@ func TestOwnershipDealsEveryRecordOnce(t *testing.T) {
 		if n != 1 {
 			t.Fatalf("record %s dealt %d times", id, n)
 		}
+	}
+}
+
+// TestWarmReadsAsEveryTenant: Warm sends one read with each tenant's
+// token, and stops with an error when the server refuses one.
+func TestWarmReadsAsEveryTenant(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]int{}
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		mu.Lock()
+		seen[tok]++
+		mu.Unlock()
+		if tok == "refused" {
+			w.WriteHeader(http.StatusForbidden)
+			return
+		}
+		w.Write([]byte(`{"items":[]}`))
+	}))
+	defer srv.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600)
+	c, err := NewClient(srv.URL, ca, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Scenarios{C: c}
+	for i := range 50 {
+		s.Tenants = append(s.Tenants, Tenant{Slug: fmt.Sprint("t", i), Token: fmt.Sprint("tok", i)})
+	}
+	if err := s.Warm(context.Background(), 4); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 50 {
+		t.Fatalf("%d tenants read, want 50", len(seen))
+	}
+	for tok, n := range seen {
+		if n != 1 {
+			t.Fatalf("%s read %d times", tok, n)
+		}
+	}
+	s.Tenants = append(s.Tenants, Tenant{Slug: "bad", Token: "refused"})
+	if err := s.Warm(context.Background(), 4); err == nil {
+		t.Fatal("a refused read went unreported")
 	}
 }
