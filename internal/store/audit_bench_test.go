@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -73,16 +74,30 @@ func BenchmarkAuditSequencer(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
 				tx, _ := r.raw.Begin()
-				q := `INSERT INTO audit_log (tenant_id, at, actor_kind, actor_id, actor_how, action, target_kind, target_id, fields, outcome, request_id, privileged, client, user_agent)
-					VALUES (?, 0, 'user', 'u1', 'session', 'record.create', 'record', 'x', '["title"]', 'success', 'req', ?, '', '')`
+				// On SQLite the writer numbers entries as it inserts them
+				// (audit_numbering.go); PostgreSQL leaves idx to the
+				// sequencer, which ignores the value given here.
+				q := `INSERT INTO audit_log (tenant_id, at, actor_kind, actor_id, actor_how, action, target_kind, target_id, fields, outcome, request_id, privileged, client, user_agent, idx)
+					VALUES (?, 0, 'user', 'u1', 'session', 'record.create', 'record', 'x', '["title"]', 'success', 'req', ?, '', '', ?)`
 				priv := any(0)
+				var next sql.NullInt64
 				if backend == "postgres" {
 					q, priv = rebind(q), false
+				} else if err := tx.QueryRow("SELECT max(idx) + 1 FROM audit_log WHERE idx IS NOT NULL").Scan(&next); err != nil {
+					b.Fatal(err)
 				}
 				for j := 0; j < batch; j++ {
-					tx.Exec(q, bulwark.FromContext(owner).TenantID, priv)
+					var idx any
+					if backend == "sqlite" {
+						idx = next.Int64 + int64(j)
+					}
+					if _, err := tx.Exec(q, bulwark.FromContext(owner).TenantID, priv, idx); err != nil {
+						b.Fatal(err)
+					}
 				}
-				tx.Commit()
+				if err := tx.Commit(); err != nil {
+					b.Fatal(err)
+				}
 				b.StartTimer()
 				if err := r.seq.Step(ctx); err != nil {
 					b.Fatal(err)
