@@ -161,6 +161,24 @@ func scanEntry(s interface{ Scan(...any) error }) (e *audit.Entry, rowSeq int64,
 	return e, rowSeq, nil
 }
 
+// entries runs q, a SELECT of db.auditColumns(), and reads every row:
+// the entries and each row's own number.
+func (t *tx) entries(q string, args ...any) (es []*audit.Entry, seqs []int64, err error) {
+	rows, err := t.query(q, args...)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		e, rowSeq, err := scanEntry(rows)
+		if err != nil {
+			return nil, nil, err
+		}
+		es, seqs = append(es, e), append(seqs, rowSeq)
+	}
+	return es, seqs, rows.Err()
+}
+
 // SearchAudit implements bulwark.AuditService: the caller's tenant's
 // entries, newest first, with a cursor (DATA-7).
 func (db *DB) SearchAudit(ctx context.Context, f bulwark.AuditFilter) ([]*bulwark.AuditEntry, string, error) {
@@ -375,22 +393,13 @@ func (db *DB) ExportAudit(ctx context.Context, w io.Writer) error {
 			if db.numbersAtInsert() {
 				q = "SELECT " + db.auditColumns() + " FROM audit_tenant JOIN audit_log ON idx = entry WHERE tenant = ? AND entry > ? AND entry < ? ORDER BY entry LIMIT ?"
 			}
-			rows, err := t.query(q, t.tenantID, from, cp.Size, chunk)
+			es, _, err := t.entries(q, t.tenantID, from, cp.Size, chunk)
 			if err != nil {
 				return err
 			}
-			defer rows.Close()
-			for rows.Next() {
-				e, _, err := scanEntry(rows)
-				if err != nil {
-					return err
-				}
+			for _, e := range es {
 				items = append(items, item{leaf: e.Leaf(), idx: e.Seq})
 			}
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			rows.Close()
 			r := &hashReader{t: &t.tx, cache: map[int64]tlog.Hash{}}
 			for i := range items {
 				if items[i].proof, err = tlog.ProveRecord(cp.Size, items[i].idx, r); err != nil {

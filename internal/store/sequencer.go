@@ -186,20 +186,7 @@ func (t *tx) pendingEntries(size int64, max int) (entries []*audit.Entry, seqs [
 	if t.db.numbersAtInsert() {
 		return t.pendingNumbered(size, max)
 	}
-	rows, err := t.query("SELECT "+t.db.auditColumns()+" FROM audit_log WHERE idx IS NULL ORDER BY seq LIMIT ?", max)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		e, rowSeq, err := scanEntry(rows)
-		if err != nil {
-			return nil, nil, err
-		}
-		entries = append(entries, e)
-		seqs = append(seqs, rowSeq)
-	}
-	return entries, seqs, rows.Err()
+	return t.entries("SELECT "+t.db.auditColumns()+" FROM audit_log WHERE idx IS NULL ORDER BY seq LIMIT ?", max)
 }
 
 // pendingNumbered is pendingEntries on SQLite, where the writer numbered
@@ -230,25 +217,9 @@ func (t *tx) pendingNumbered(size int64, max int) (entries []*audit.Entry, seqs 
 	if entries, ok := t.db.memo.get(seqs); ok {
 		return entries, seqs, nil
 	}
-	rows, err = t.query("SELECT "+t.db.auditColumns()+" FROM audit_log WHERE idx >= ? ORDER BY idx LIMIT ?", size, len(seqs))
-	if err != nil {
-		return nil, nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		e, _, err := scanEntry(rows)
-		if err != nil {
-			return nil, nil, err
-		}
-		entries = append(entries, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, nil, err
-	}
-	if len(entries) != len(seqs) {
-		return nil, nil, fmt.Errorf("audit log's pending tail changed while read")
-	}
-	return entries, seqs, nil
+	// The same transaction read the numbers: the rows are these.
+	entries, _, err = t.entries("SELECT "+t.db.auditColumns()+" FROM audit_log WHERE idx >= ? ORDER BY idx LIMIT ?", size, len(seqs))
+	return entries, seqs, err
 }
 
 // insertHashes stores the tree's new hashes. Those of consecutive leaves
@@ -359,25 +330,16 @@ func (db *DB) AuditLeaves(ctx context.Context, from, to int64) ([][]byte, []tlog
 	var hashes []tlog.Hash
 	err := db.inAudit(ctx, false, func(t *tx) error {
 		leaves, hashes = nil, nil
-		rows, err := t.query("SELECT "+db.auditColumns()+" FROM audit_log WHERE idx >= ? AND idx < ? ORDER BY idx", from, to)
+		es, _, err := t.entries("SELECT "+db.auditColumns()+" FROM audit_log WHERE idx >= ? AND idx < ? ORDER BY idx", from, to)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			e, _, err := scanEntry(rows)
-			if err != nil {
-				return err
-			}
+		for _, e := range es {
 			if e.Seq != from+int64(len(leaves)) {
 				return fmt.Errorf("audit entry %d is missing", from+int64(len(leaves)))
 			}
 			leaves = append(leaves, e.Leaf())
 		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		rows.Close()
 		lh, err := t.leafHashes(from, to)
 		if err != nil {
 			return err
@@ -508,22 +470,13 @@ func (s primarySource) Leaves(ctx context.Context, size int64, fn func(int64, []
 		var hashes map[int64]tlog.Hash
 		err := s.db.inAudit(ctx, false, func(t *tx) error {
 			clear(leaves)
-			rows, err := t.query("SELECT "+s.db.auditColumns()+" FROM audit_log WHERE idx >= ? AND idx < ?", from, to)
+			es, _, err := t.entries("SELECT "+s.db.auditColumns()+" FROM audit_log WHERE idx >= ? AND idx < ?", from, to)
 			if err != nil {
 				return err
 			}
-			defer rows.Close()
-			for rows.Next() {
-				e, _, err := scanEntry(rows)
-				if err != nil {
-					return err
-				}
+			for _, e := range es {
 				leaves[e.Seq] = e.Leaf()
 			}
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			rows.Close()
 			hashes, err = t.leafHashes(from, to)
 			return err
 		})
