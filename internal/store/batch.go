@@ -217,7 +217,6 @@ func (b *batcher) commit(first *writeReq) {
 	err := o.broken
 	if err == nil && o.ok > 0 {
 		if err = o.commit(); err == nil {
-			b.db.memo.add(o.memo)
 			b.unsynced.Add(1)
 			b.synced <- &committed{o.reqs, o.results}
 			return
@@ -320,7 +319,6 @@ type openBatch struct {
 	ok      int   // requests that succeeded
 	broken  error // the shared transaction can no longer be used
 	audit   auditQueue
-	memo    []memoEntry // the audit entries committed, for the sequencer
 }
 
 // open begins the writer's transaction; if it cannot, the batch is broken
@@ -357,17 +355,18 @@ func (o *openBatch) run(r *writeReq) {
 	o.results = append(o.results, res)
 }
 
-// commit writes the batch's audit entries, then commits.
+// commit writes the batch's audit entries, commits, and hands the
+// entries to the sequencer (audit_memo.go).
 func (o *openBatch) commit() error {
 	t := &tx{db: o.b.db, sql: o.s, pool: o.b.db.write, stmts: o.set, ctx: context.Background()}
 	memo, err := o.audit.write(t)
 	if err != nil {
 		return o.b.db.formatError(err)
 	}
-	o.memo = memo
 	if err := o.s.Commit(); err != nil {
 		return o.b.db.formatError(fmt.Errorf("commit: %w", err))
 	}
+	o.b.db.memo.add(memo)
 	return nil
 }
 

@@ -88,9 +88,11 @@ func (t *tx) fence(holder string) error {
 // checks the lease and that the tree is still that size (else nothing is
 // stored: another sequencer moved it), and only then signs the checkpoint
 // (nothing is signed without the lease), stores the hashes, numbers the
-// entries (each must still be unnumbered) and the checkpoint. Entries are
-// immutable once written, so hashing them as read (or, on SQLite, as the
-// writer kept them: pendingEntries) is hashing what is numbered.
+// entries (each must still be unnumbered; on SQLite the writer numbered
+// them and the tenant index is written instead: audit_numbering.go) and
+// the checkpoint. Entries are immutable once written, so hashing them as
+// read (or, on SQLite, as the writer kept them: pendingEntries) is hashing
+// what is integrated.
 func (db *DB) IntegrateAudit(ctx context.Context, holder string, max int, sign func(int64, tlog.Hash) (*audit.Checkpoint, error)) (*audit.Integrated, error) {
 	var (
 		size    int64
