@@ -212,7 +212,10 @@ func (db *DB) SearchAudit(ctx context.Context, f bulwark.AuditFilter) ([]*bulwar
 // match where (conditions from auditWhere, with args), cut to the page.
 // On SQLite the integrated entries come through audit_tenant, which the
 // sequencer writes (migration 00011), and the few pending ones from the
-// tail of audit_log_idx; PostgreSQL has an index on (tenant_id, seq).
+// tail of audit_log_idx; PostgreSQL has an index on (tenant_id, seq). The
+// join also requires the entry's own tenant_id, so that a wrong row in
+// audit_tenant can never show another tenant's entry
+// (TestAuditTenantIndexCannotWidenScope).
 func (db *DB) tenantAudit(tenantID, where string, args []any, limit int) (string, []any) {
 	cols := db.auditColumns()
 	if !db.numbersAtInsert() {
@@ -223,7 +226,7 @@ func (db *DB) tenantAudit(tenantID, where string, args []any, limit int) (string
 	for range 2 {
 		qargs = append(append(append(qargs, tenantID), args...), limit+1)
 	}
-	return "SELECT * FROM (SELECT " + cols + " FROM audit_tenant JOIN audit_log ON idx = entry WHERE tenant = ?" + where +
+	return "SELECT * FROM (SELECT " + cols + " FROM audit_tenant JOIN audit_log ON idx = entry AND tenant_id = tenant WHERE tenant = ?" + where +
 			" ORDER BY entry DESC LIMIT ?) AS integrated UNION ALL " +
 			"SELECT * FROM (SELECT " + cols + " FROM audit_log WHERE tenant_id = ? AND " + db.auditPending() + where +
 			" ORDER BY seq DESC LIMIT ?) AS pending",
@@ -391,7 +394,7 @@ func (db *DB) ExportAudit(ctx context.Context, w io.Writer) error {
 		err := db.inTenant(ctx, false, func(t *tenantTx) error {
 			q := "SELECT " + db.auditColumns() + " FROM audit_log WHERE tenant_id = ? AND idx > ? AND idx < ? ORDER BY idx LIMIT ?"
 			if db.numbersAtInsert() {
-				q = "SELECT " + db.auditColumns() + " FROM audit_tenant JOIN audit_log ON idx = entry WHERE tenant = ? AND entry > ? AND entry < ? ORDER BY entry LIMIT ?"
+				q = "SELECT " + db.auditColumns() + " FROM audit_tenant JOIN audit_log ON idx = entry AND tenant_id = tenant WHERE tenant = ? AND entry > ? AND entry < ? ORDER BY entry LIMIT ?"
 			}
 			es, _, err := t.entries(q, t.tenantID, from, cp.Size, chunk)
 			if err != nil {

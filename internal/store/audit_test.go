@@ -877,3 +877,38 @@ func TestAuditLoginFailures(t *testing.T) {
 		}
 	})
 }
+
+// TestAuditTenantIndexCannotWidenScope: on SQLite a tenant's integrated
+// entries are found through audit_tenant (migration 00011). A row there
+// naming the wrong tenant (the database changed behind Bulwark's back)
+// must not show another tenant's entry in the search or the export: the
+// entry's own tenant_id decides (tenant isolation, ISO-1).
+func TestAuditTenantIndexCannotWidenScope(t *testing.T) {
+	r := newAuditRig(t, "sqlite")
+	owner := r.seed(t, 3)
+	other, _ := r.Tenant(t, "globex")
+	if _, err := r.CreateCollection(other, notes); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.CreateRecord(other, "notes", map[string]any{"title": "globex's"}); err != nil {
+		t.Fatal(err)
+	}
+	r.step(t)
+	acme, globex := bulwark.FromContext(owner).TenantID, bulwark.FromContext(other).TenantID
+	r.exec(t, "INSERT INTO audit_tenant (tenant, entry) SELECT ?, idx FROM audit_log WHERE tenant_id = ?", acme, globex)
+	for _, e := range searchAll(t, r, owner, bulwark.AuditFilter{Limit: 5}) {
+		if e.Tenant != acme {
+			t.Fatalf("acme's search shows %+v", e)
+		}
+	}
+	var exp bytes.Buffer
+	if err := r.ExportAudit(owner, &exp); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(exp.Bytes(), []byte(globex)) {
+		t.Fatal("acme's export holds a globex entry")
+	}
+	if rep, err := audit.VerifyExport(bytes.NewReader(exp.Bytes()), r.verifier); err != nil || rep.Tenant != acme {
+		t.Fatalf("export: %+v %v", rep, err)
+	}
+}
