@@ -211,11 +211,8 @@ func (db *DB) SearchAudit(ctx context.Context, f bulwark.AuditFilter) ([]*bulwar
 // tenantAudit is the query, for auditPage, of a tenant's entries that
 // match where (conditions from auditWhere, with args), cut to the page.
 // On SQLite the integrated entries come through audit_tenant, which the
-// sequencer writes (migration 00011), and the few pending ones from the
-// tail of audit_log_idx; PostgreSQL has an index on (tenant_id, seq). The
-// join also requires the entry's own tenant_id, so that a wrong row in
-// audit_tenant can never show another tenant's entry
-// (TestAuditTenantIndexCannotWidenScope).
+// sequencer writes (sqliteTenantEntries), and the few pending ones from
+// the tail of audit_log_idx; PostgreSQL has an index on (tenant_id, seq).
 func (db *DB) tenantAudit(tenantID, where string, args []any, limit int) (string, []any) {
 	cols := db.auditColumns()
 	if !db.numbersAtInsert() {
@@ -226,8 +223,8 @@ func (db *DB) tenantAudit(tenantID, where string, args []any, limit int) (string
 	for range 2 {
 		qargs = append(append(append(qargs, tenantID), args...), limit+1)
 	}
-	return "SELECT * FROM (SELECT " + cols + " FROM audit_tenant JOIN audit_log ON idx = entry AND tenant_id = tenant WHERE tenant = ?" + where +
-			" ORDER BY entry DESC LIMIT ?) AS integrated UNION ALL " +
+	return "SELECT * FROM (SELECT " + cols + " FROM " + sqliteTenantEntries + " WHERE tenant = ?" + where +
+			" ORDER BY block DESC, idx DESC LIMIT ?) AS integrated UNION ALL " +
 			"SELECT * FROM (SELECT " + cols + " FROM audit_log WHERE tenant_id = ? AND " + db.auditPending() + where +
 			" ORDER BY seq DESC LIMIT ?) AS pending",
 		qargs
@@ -393,10 +390,12 @@ func (db *DB) ExportAudit(ctx context.Context, w io.Writer) error {
 		var items []item
 		err := db.inTenant(ctx, false, func(t *tenantTx) error {
 			q := "SELECT " + db.auditColumns() + " FROM audit_log WHERE tenant_id = ? AND idx > ? AND idx < ? ORDER BY idx LIMIT ?"
+			args := []any{t.tenantID, from, cp.Size, chunk}
 			if db.numbersAtInsert() {
-				q = "SELECT " + db.auditColumns() + " FROM audit_tenant JOIN audit_log ON idx = entry AND tenant_id = tenant WHERE tenant = ? AND entry > ? AND entry < ? ORDER BY entry LIMIT ?"
+				q = "SELECT " + db.auditColumns() + " FROM " + sqliteTenantEntries + " WHERE tenant = ? AND block >= ? AND idx > ? AND idx < ? ORDER BY block, idx LIMIT ?"
+				args = []any{t.tenantID, (from + 1) / auditBlock, from, cp.Size, chunk}
 			}
-			es, _, err := t.entries(q, t.tenantID, from, cp.Size, chunk)
+			es, _, err := t.entries(q, args...)
 			if err != nil {
 				return err
 			}

@@ -1,6 +1,9 @@
 package store
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // Where an audit entry gets its tree index (idx).
 //
@@ -43,3 +46,16 @@ func (db *DB) auditPending() string {
 	}
 	return "idx IS NULL"
 }
+
+// auditBlock is the number of consecutive entries that one audit_tenant
+// row stands for (SQLite).
+const auditBlock = 64
+
+// sqliteTenantEntries joins audit_tenant to the integrated entries of the
+// blocks it lists. The entry's own tenant_id decides, so that a wrong row
+// in audit_tenant can never show another tenant's entry
+// (TestAuditTenantIndexCannotWidenScope). Ordered by block then idx, the
+// rows come in index order without a sort.
+var sqliteTenantEntries = "audit_tenant JOIN audit_log ON idx >= block * " + strconv.Itoa(auditBlock) +
+	" AND idx < (block + 1) * " + strconv.Itoa(auditBlock) +
+	" AND tenant_id = tenant AND idx < (SELECT size FROM audit_head WHERE id = 1)"

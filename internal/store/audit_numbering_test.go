@@ -18,28 +18,7 @@ import (
 // pending entries and the indexes of 00010.
 func TestAuditNumberingMigration(t *testing.T) {
 	ctx := context.Background()
-	conn, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "m.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	sub, err := fs.Sub(migrations, "migrations/sqlite")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, conn, sub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.UpTo(ctx, 10); err != nil {
-		t.Fatal(err)
-	}
-	exec := func(q string, args ...any) {
-		t.Helper()
-		if _, err := conn.Exec(q, args...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	conn, p, exec := sqliteMigratedTo(t, 10)
 	// Six entries: the first four in a tree of size 4, two pending.
 	tenants := []any{"ta", "tb", nil, "ta", "tb", "ta"}
 	for i, tenant := range tenants {
@@ -114,6 +93,90 @@ func TestAuditNumberingMigration(t *testing.T) {
 	}
 	if got := indexes(); !slices.Equal(got, before) {
 		t.Fatalf("after Down the indexes are %v, want %v", got, before)
+	}
+}
+
+// sqliteMigratedTo is a new SQLite database migrated up to version v, its
+// migration provider, and a function that runs a statement or fails t.
+func sqliteMigratedTo(t *testing.T, v int64) (*sql.DB, *goose.Provider, func(string, ...any)) {
+	t.Helper()
+	conn, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "m.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	sub, err := fs.Sub(migrations, "migrations/sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, conn, sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(context.Background(), v); err != nil {
+		t.Fatal(err)
+	}
+	return conn, p, func(q string, args ...any) {
+		t.Helper()
+		if _, err := conn.Exec(q, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestAuditTenantBlocksMigration: migration 00012 (SQLite) turns
+// audit_tenant's row per entry into a row per block of 64 entries and
+// tenant, and its Down rebuilds the rows per integrated entry.
+func TestAuditTenantBlocksMigration(t *testing.T) {
+	ctx := context.Background()
+	conn, p, exec := sqliteMigratedTo(t, 11)
+	// 200 entries, 150 of them integrated: ta has every third entry, tb
+	// the others but entries 64-127, deployment-level entries none.
+	tenantOf := func(i int) any {
+		switch {
+		case i%3 == 0:
+			return "ta"
+		case i >= 64 && i < 128:
+			return nil
+		}
+		return "tb"
+	}
+	for i := range 200 {
+		exec(`INSERT INTO audit_log (tenant_id, at, actor_kind, actor_id, action, target_kind, target_id, fields, outcome, request_id, privileged, idx)
+			VALUES (?, 0, 'cli', '', 'x', '', '', '[]', 'success', '', 0, ?)`, tenantOf(i), i)
+		if tenant := tenantOf(i); tenant != nil && i < 150 {
+			exec("INSERT INTO audit_tenant (tenant, entry) VALUES (?, ?)", tenant, i)
+		}
+	}
+	exec("UPDATE audit_head SET size = 150")
+	rows := func(q string) []string {
+		t.Helper()
+		r, err := conn.Query(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		var out []string
+		for r.Next() {
+			var tenant string
+			var n int64
+			r.Scan(&tenant, &n)
+			out = append(out, fmt.Sprint(tenant, n))
+		}
+		return out
+	}
+	before := rows("SELECT tenant, entry FROM audit_tenant ORDER BY tenant, entry")
+	if _, err := p.UpTo(ctx, 12); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := rows("SELECT tenant, block FROM audit_tenant ORDER BY tenant, block"), []string{"ta0", "ta1", "ta2", "tb0", "tb2"}; !slices.Equal(got, want) {
+		t.Fatalf("after Up audit_tenant is %v, want %v", got, want)
+	}
+	if _, err := p.Down(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := rows("SELECT tenant, entry FROM audit_tenant ORDER BY tenant, entry"); !slices.Equal(got, before) {
+		t.Fatalf("after Down audit_tenant is %v, want %v", got, before)
 	}
 }
 

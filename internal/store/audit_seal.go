@@ -179,7 +179,7 @@ func (t *tenantTx) auditKeyIDs(w keys.Wrapped, ids map[uint32]bool) error {
 		q, args := "SELECT 1 FROM audit_log WHERE tenant_id = ? AND client LIKE ? LIMIT 1", []any{t.tenantID, prefix}
 		if t.db.numbersAtInsert() {
 			// Integrated and pending entries apart, as the search reads them.
-			q = "SELECT 1 FROM audit_tenant JOIN audit_log ON idx = entry AND tenant_id = tenant WHERE tenant = ? AND client LIKE ?" +
+			q = "SELECT 1 FROM " + sqliteTenantEntries + " WHERE tenant = ? AND client LIKE ?" +
 				" UNION ALL SELECT 1 FROM audit_log WHERE " + t.db.auditPending() + " AND tenant_id = ? AND client LIKE ? LIMIT 1"
 			args = append(args, t.tenantID, prefix)
 		}

@@ -545,17 +545,26 @@ func TestAuditSearchSpansPending(t *testing.T) {
 		if _, err := r.CreateCollection(other, notes); err != nil {
 			t.Fatal(err)
 		}
-		for i := 0; i < 4; i++ { // pending: no step after these
-			if _, err := r.CreateRecord(owner, "notes", map[string]any{"title": fmt.Sprint("pending ", i)}); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := r.CreateRecord(other, "notes", map[string]any{"title": fmt.Sprint("other ", i)}); err != nil {
-				t.Fatal(err)
+		// The two tenants' entries alternate, over several of the blocks
+		// that SQLite's tenant index lists (migration 00012); the last
+		// block is partly integrated, partly pending.
+		interleave := func(n int) {
+			t.Helper()
+			for i := 0; i < n; i++ {
+				if _, err := r.CreateRecord(owner, "notes", map[string]any{"title": fmt.Sprint("owner ", i)}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := r.CreateRecord(other, "notes", map[string]any{"title": fmt.Sprint("other ", i)}); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
-		seen := searchAll(t, r, owner, bulwark.AuditFilter{Action: "record.", Limit: 3})
-		if len(seen) != 11 {
-			t.Fatalf("%d record entries, want 11 (7 numbered, 4 pending)", len(seen))
+		interleave(70)
+		r.step(t)
+		interleave(4) // pending: no step after these
+		seen := searchAll(t, r, owner, bulwark.AuditFilter{Action: "record.", Limit: 6})
+		if len(seen) != 81 {
+			t.Fatalf("%d record entries, want 81 (77 numbered, 4 pending)", len(seen))
 		}
 		ids := map[string]bool{}
 		for i, e := range seen {
@@ -565,6 +574,9 @@ func TestAuditSearchSpansPending(t *testing.T) {
 			ids[e.Target.ID] = true
 			if pending := i < 4; pending != (e.Seq == nil) {
 				t.Fatalf("entry %d: seq %v, want the 4 newest pending and the rest numbered", i, e.Seq)
+			}
+			if i > 4 && *e.Seq >= *seen[i-1].Seq {
+				t.Fatalf("entry %d: seq %d after %d, want newest first", i, *e.Seq, *seen[i-1].Seq)
 			}
 		}
 	})
@@ -879,10 +891,11 @@ func TestAuditLoginFailures(t *testing.T) {
 }
 
 // TestAuditTenantIndexCannotWidenScope: on SQLite a tenant's integrated
-// entries are found through audit_tenant (migration 00011). A row there
-// naming the wrong tenant (the database changed behind Bulwark's back)
-// must not show another tenant's entry in the search or the export: the
-// entry's own tenant_id decides (tenant isolation, ISO-1).
+// entries are found through audit_tenant, which lists the blocks of
+// entries holding some of a tenant's (migration 00012). A row there naming
+// a block of another tenant's entries only (the database changed behind
+// Bulwark's back) must not show that tenant's entry in the search or the
+// export: the entry's own tenant_id decides (tenant isolation, ISO-1).
 func TestAuditTenantIndexCannotWidenScope(t *testing.T) {
 	r := newAuditRig(t, "sqlite")
 	owner := r.seed(t, 3)
@@ -890,12 +903,21 @@ func TestAuditTenantIndexCannotWidenScope(t *testing.T) {
 	if _, err := r.CreateCollection(other, notes); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.CreateRecord(other, "notes", map[string]any{"title": "globex's"}); err != nil {
-		t.Fatal(err)
+	// Enough of globex's entries to fill blocks that hold none of acme's.
+	for range 2 * store.AuditBlock {
+		if _, err := r.CreateRecord(other, "notes", map[string]any{"title": "globex's"}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	r.step(t)
 	acme, globex := bulwark.FromContext(owner).TenantID, bulwark.FromContext(other).TenantID
-	r.exec(t, "INSERT INTO audit_tenant (tenant, entry) SELECT ?, idx FROM audit_log WHERE tenant_id = ?", acme, globex)
+	res, err := r.raw.Exec("INSERT OR IGNORE INTO audit_tenant (tenant, block) SELECT ?, idx / ? FROM audit_log WHERE tenant_id = ?", acme, store.AuditBlock, globex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		t.Fatal("no block of globex's entries only")
+	}
 	for _, e := range searchAll(t, r, owner, bulwark.AuditFilter{Limit: 5}) {
 		if e.Tenant != acme {
 			t.Fatalf("acme's search shows %+v", e)

@@ -10,6 +10,9 @@ import (
 
 // CountAudit counts the audit entries of the caller's tenant with action
 // and target id. Tests only; the audit search API comes with the audit log.
+// AuditBlock is the number of entries an audit_tenant row stands for.
+const AuditBlock = auditBlock
+
 func (db *DB) CountAudit(ctx context.Context, action, targetID string) (int, error) {
 	var n int
 	err := db.inTenant(ctx, false, func(t *tenantTx) error {

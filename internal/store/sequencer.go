@@ -162,7 +162,7 @@ func (db *DB) IntegrateAudit(ctx context.Context, holder string, max int, sign f
 			return err
 		}
 		if db.numbersAtInsert() {
-			err = t.indexTenants(size, newSize)
+			err = t.indexTenants(size, entries)
 		} else {
 			err = t.numberEntries(seqs, size)
 		}
@@ -281,14 +281,35 @@ func (t *tx) numberEntries(seqs []int64, base int64) error {
 	return nil
 }
 
-// indexTenants records, on SQLite, which tenant each entry of [from, to)
-// belongs to (audit_tenant: the tenant search's index, written here a
-// batch at a time rather than by every audited write). One statement
-// that reads the rows: no value travels through the driver.
-func (t *tx) indexTenants(from, to int64) error {
-	_, err := t.exec("INSERT INTO audit_tenant (tenant, entry) SELECT tenant_id, idx FROM audit_log WHERE idx >= ? AND idx < ? AND tenant_id IS NOT NULL", from, to)
-	if err != nil {
-		return fmt.Errorf("index audit entries by tenant: %w", err)
+// indexTenants records, on SQLite, which tenants have entries in each
+// block of auditBlock entries among the newly integrated ones, starting at
+// index from (audit_tenant: the tenant search's index, written here a
+// batch at a time rather than by every audited write). A row per block
+// and tenant rather than per entry: with few tenants, a block's handful of
+// rows replaces one row per entry; a search reads the tenant's blocks and
+// skips the other tenants' entries in them (tenantAudit).
+func (t *tx) indexTenants(from int64, entries []*audit.Entry) error {
+	type key struct {
+		tenant string
+		block  int64
+	}
+	seen := map[key]bool{}
+	var args []any
+	for i, e := range entries {
+		k := key{e.Tenant, (from + int64(i)) / auditBlock}
+		if e.Tenant == "" || seen[k] {
+			continue
+		}
+		seen[k] = true
+		args = append(args, k.tenant, k.block)
+	}
+	for len(args) > 0 {
+		n := min(len(args), 2*400)
+		q := "INSERT OR IGNORE INTO audit_tenant (tenant, block) VALUES " + strings.TrimSuffix(strings.Repeat("(?, ?), ", n/2), ", ")
+		if _, err := t.exec(q, args[:n]...); err != nil {
+			return fmt.Errorf("index audit entries by tenant: %w", err)
+		}
+		args = args[n:]
 	}
 	return nil
 }
