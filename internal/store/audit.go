@@ -426,56 +426,6 @@ func (db *DB) ExportAudit(ctx context.Context, w io.Writer) error {
 	return ew.Close()
 }
 
-// hashReader reads the tree's stored hashes in t, caching them: proofs of
-// neighbouring entries share most of their hashes.
-type hashReader struct {
-	t     *tx
-	cache map[int64]tlog.Hash
-}
-
-func (r *hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
-	var missing []any
-	var marks []string
-	for _, x := range indexes {
-		if _, ok := r.cache[x]; !ok {
-			missing = append(missing, x)
-			marks = append(marks, "?")
-		}
-	}
-	for len(missing) > 0 {
-		n := min(len(missing), 500)
-		rows, err := r.t.query("SELECT id, hash FROM audit_hashes WHERE id IN ("+strings.Join(marks[:n], ",")+")", missing[:n]...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var id int64
-			var b []byte
-			if err := rows.Scan(&id, &b); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			var h tlog.Hash
-			copy(h[:], b)
-			r.cache[id] = h
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-		missing, marks = missing[n:], marks[n:]
-	}
-	out := make([]tlog.Hash, len(indexes))
-	for i, x := range indexes {
-		h, ok := r.cache[x]
-		if !ok {
-			return nil, fmt.Errorf("audit tree hash %d is missing", x)
-		}
-		out[i] = h
-	}
-	return out, nil
-}
-
 func (t *tx) latestCheckpoint() (*audit.Checkpoint, error) {
 	var cp audit.Checkpoint
 	var root []byte

@@ -4,8 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"io/fs"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -100,19 +98,7 @@ func TestAuditNumberingMigration(t *testing.T) {
 // migration provider, and a function that runs a statement or fails t.
 func sqliteMigratedTo(t *testing.T, v int64) (*sql.DB, *goose.Provider, func(string, ...any)) {
 	t.Helper()
-	conn, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "m.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	sub, err := fs.Sub(migrations, "migrations/sqlite")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, conn, sub)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, p := migrationTarget(t, "sqlite")
 	if _, err := p.UpTo(context.Background(), v); err != nil {
 		t.Fatal(err)
 	}

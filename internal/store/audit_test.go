@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/bulwarkhq/bulwark"
@@ -199,7 +201,9 @@ func TestAuditTamper(t *testing.T) {
 			// the replica still knows.
 			cut := size - 4
 			r.exec(t, fmt.Sprintf("DELETE FROM audit_log WHERE idx >= %d", cut))
-			r.exec(t, fmt.Sprintf("DELETE FROM audit_hashes WHERE id >= %d", tlog.StoredHashIndex(0, cut)))
+			id := tlog.StoredHashIndex(0, cut)
+			r.exec(t, fmt.Sprintf("DELETE FROM audit_hash_runs WHERE first >= %d", id))
+			r.exec(t, fmt.Sprintf("UPDATE audit_hash_runs SET hashes = substr(hashes, 1, CAST((%d - first) * 32 AS INTEGER)) WHERE first + length(hashes) / 32 > %d", id, id))
 			r.exec(t, fmt.Sprintf("DELETE FROM audit_checkpoints WHERE size > %d", cut))
 			r.exec(t, fmt.Sprintf("UPDATE audit_head SET size = %d, replicated = %d", cut, cut))
 		}, func(size int64) int64 { return size - 4 }, audit.Truncated},
@@ -932,5 +936,37 @@ func TestAuditTenantIndexCannotWidenScope(t *testing.T) {
 	}
 	if rep, err := audit.VerifyExport(bytes.NewReader(exp.Bytes()), r.verifier); err != nil || rep.Tenant != acme {
 		t.Fatalf("export: %+v %v", rep, err)
+	}
+}
+
+// TestAuditAppRoleCannotRewrite: on PostgreSQL the application's role may
+// add audit entries, hash runs and checkpoints but not change or remove
+// them (auditGrants); only the owner or a DBA can, and verification
+// catches that.
+func TestAuditAppRoleCannotRewrite(t *testing.T) {
+	r := newAuditRig(t, "postgres")
+	r.seed(t, 3)
+	r.step(t)
+	app, err := sql.Open("pgx", r.AppURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	for _, q := range []string{
+		"UPDATE audit_hash_runs SET hashes = hashes",
+		"DELETE FROM audit_hash_runs",
+		"UPDATE audit_checkpoints SET note = note",
+		"DELETE FROM audit_checkpoints",
+		"UPDATE audit_log SET action = action",
+		"DELETE FROM audit_log",
+	} {
+		_, err := app.Exec(q)
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "42501" { // insufficient_privilege
+			t.Errorf("%s as the application role: %v, want permission denied", q, err)
+		}
+	}
+	if rep := r.verify(t, true); !rep.OK() {
+		t.Fatal(rep.Problems)
 	}
 }

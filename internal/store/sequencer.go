@@ -224,40 +224,6 @@ func (t *tx) pendingNumbered(size int64, max int) (entries []*audit.Entry, seqs 
 	return entries, seqs, err
 }
 
-// insertHashes stores the tree's new hashes. Those of consecutive leaves
-// have consecutive ids; on SQLite they travel as one blob, end to end,
-// which SQLite cuts into rows (binding each value costs the driver far
-// more than the insert).
-func (t *tx) insertHashes(ids []int64, hashes map[int64]tlog.Hash) error {
-	if n := len(ids); n > 0 && t.db.dialect.name() == "sqlite" && ids[n-1]-ids[0] == int64(n-1) {
-		blob := make([]byte, 0, n*len(tlog.Hash{}))
-		for _, id := range ids {
-			h := hashes[id]
-			blob = append(blob, h[:]...)
-		}
-		_, err := t.exec(`WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?)
-			INSERT INTO audit_hashes (id, hash) SELECT ? + i, substr(?, i * 32 + 1, 32) FROM n`, n, ids[0], blob)
-		if err != nil {
-			return fmt.Errorf("store audit tree hashes: %w", err)
-		}
-		return nil
-	}
-	for len(ids) > 0 {
-		k := min(len(ids), 400)
-		var args []any
-		for _, id := range ids[:k] {
-			h := hashes[id]
-			args = append(args, id, h[:])
-		}
-		q := "INSERT INTO audit_hashes (id, hash) VALUES " + strings.TrimSuffix(strings.Repeat("(?, ?), ", k), ", ")
-		if _, err := t.exec(q, args...); err != nil {
-			return fmt.Errorf("store audit tree hashes: %w", err)
-		}
-		ids = ids[k:]
-	}
-	return nil
-}
-
 // numberEntries sets idx = base, base+1, ... on the rows seqs, in that
 // order (PostgreSQL; SQLite's writer numbers entries itself). Consecutive
 // seqs, nearly all of them, are numbered by one range UPDATE each; every
@@ -379,33 +345,6 @@ func (db *DB) AuditLeaves(ctx context.Context, from, to int64) ([][]byte, []tlog
 	return leaves, hashes, err
 }
 
-// leafHashes returns the stored level-0 hashes of records [from, to).
-func (t *tx) leafHashes(from, to int64) (map[int64]tlog.Hash, error) {
-	out := map[int64]tlog.Hash{}
-	if to <= from {
-		return out, nil
-	}
-	rows, err := t.query("SELECT id, hash FROM audit_hashes WHERE id >= ? AND id <= ?",
-		tlog.StoredHashIndex(0, from), tlog.StoredHashIndex(0, to-1))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		var b []byte
-		if err := rows.Scan(&id, &b); err != nil {
-			return nil, err
-		}
-		if level, n := tlog.SplitStoredHashIndex(id); level == 0 {
-			var h tlog.Hash
-			copy(h[:], b)
-			out[n] = h
-		}
-	}
-	return out, rows.Err()
-}
-
 // SetAuditReplicated implements audit.Backend.
 func (db *DB) SetAuditReplicated(ctx context.Context, holder string, size int64) error {
 	return db.inAudit(ctx, true, func(t *tx) error {
@@ -451,7 +390,7 @@ func (s primarySource) Checkpoints(ctx context.Context) ([][]byte, error) {
 func (s primarySource) Size(ctx context.Context) (int64, error) {
 	var size int64
 	err := s.db.inAudit(ctx, false, func(t *tx) error {
-		var maxIdx, maxHash, maxCheckpoint sql.NullInt64
+		var maxIdx, maxCheckpoint sql.NullInt64
 		if err := t.queryRow("SELECT size FROM audit_head WHERE id = 1").Scan(&size); err != nil {
 			return err
 		}
@@ -468,15 +407,16 @@ func (s primarySource) Size(ctx context.Context) (int64, error) {
 				return err
 			}
 		}
-		if err := t.queryRow("SELECT max(id) FROM audit_hashes").Scan(&maxHash); err != nil {
+		lastHash, err := t.lastHash()
+		if err != nil {
 			return err
 		}
 		if maxIdx.Valid && maxIdx.Int64+1 > size {
 			size = maxIdx.Int64 + 1
 		}
-		if maxHash.Valid {
-			// The record whose hashes end at maxHash.
-			for n := size; tlog.StoredHashCount(n) <= maxHash.Int64; n++ {
+		if lastHash >= 0 {
+			// The record whose hashes end at lastHash.
+			for n := size; tlog.StoredHashCount(n) <= lastHash; n++ {
 				size = n + 1
 			}
 		}
@@ -520,8 +460,8 @@ func (s primarySource) Leaves(ctx context.Context, size int64, fn func(int64, []
 }
 
 // auditGrants narrows what the application role may do to the audit
-// tables on PostgreSQL: entries are only added and numbered, hashes and
-// checkpoints only added. A compromised application can still stop
+// tables on PostgreSQL: entries are only added and numbered, runs of
+// hashes and checkpoints only added. A compromised application can still stop
 // writing, but cannot quietly rewrite history in place; and whoever can
 // (the owner, a DBA) is caught by the signed checkpoints and the replica.
 func auditGrants(app string) []string {
@@ -529,7 +469,7 @@ func auditGrants(app string) []string {
 		"REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM " + app,
 		"GRANT SELECT, INSERT ON audit_log TO " + app,
 		"GRANT UPDATE (idx) ON audit_log TO " + app,
-		"GRANT SELECT, INSERT ON audit_hashes, audit_checkpoints TO " + app,
+		"GRANT SELECT, INSERT ON audit_hash_runs, audit_checkpoints TO " + app,
 		"GRANT SELECT, UPDATE ON audit_head TO " + app,
 		"GRANT SELECT, UPDATE ON leases TO " + app,
 	}

@@ -1,0 +1,162 @@
+package store
+
+import (
+	"database/sql"
+	"fmt"
+	"sort"
+	"strings"
+
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// The audit tree's stored hashes, numbered as golang.org/x/mod/sumdb/tlog
+// does (StoredHashIndex), are kept in runs: a row of audit_hash_runs holds
+// the hashes first, first+1, ... end to end, 32 bytes each. A round of the
+// sequencer adds consecutive hashes (a tree of n leaves stores hashes 0 to
+// StoredHashCount(n)-1), as rows of at most hashRun hashes: a few rows a
+// round rather than two per entry, and a reader loads at most 8 KiB for
+// one hash. Rows are only ever added, never rewritten (on
+// PostgreSQL the application role may only insert them: auditGrants).
+//
+// The hash at index x is in the row with the greatest first at or below x.
+
+// hashRun bounds the hashes of one row.
+const hashRun = 256
+
+// insertHashes stores the tree's new hashes ids (consecutive) with their
+// values in hashes.
+func (t *tx) insertHashes(ids []int64, hashes map[int64]tlog.Hash) error {
+	var args []any
+	for start := 0; start < len(ids); start += hashRun {
+		run := ids[start:min(start+hashRun, len(ids))]
+		blob := make([]byte, 0, len(run)*tlog.HashSize)
+		for i, id := range run {
+			if id != run[0]+int64(i) {
+				return fmt.Errorf("store audit tree hashes: %d does not follow %d", id, run[i-1])
+			}
+			h := hashes[id]
+			blob = append(blob, h[:]...)
+		}
+		args = append(args, run[0], blob)
+	}
+	for len(args) > 0 {
+		n := min(len(args), 2*100)
+		q := "INSERT INTO audit_hash_runs (first, hashes) VALUES " + strings.TrimSuffix(strings.Repeat("(?, ?), ", n/2), ", ")
+		if _, err := t.exec(q, args[:n]...); err != nil {
+			return fmt.Errorf("store audit tree hashes: %w", err)
+		}
+		args = args[n:]
+	}
+	return nil
+}
+
+// hashRuns are rows of audit_hash_runs, by first.
+type hashRuns []hashRunRow
+
+type hashRunRow struct {
+	first  int64
+	hashes []byte
+}
+
+// readHashRuns reads the runs that where (a condition on first, with
+// args) selects.
+func (t *tx) readHashRuns(where string, args ...any) (hashRuns, error) {
+	rows, err := t.query("SELECT first, hashes FROM audit_hash_runs WHERE "+where+" ORDER BY first", args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out hashRuns
+	for rows.Next() {
+		var r hashRunRow
+		if err := rows.Scan(&r.first, &r.hashes); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// get is the hash at index id: in the run with the greatest first at or
+// below id, if that run reaches it. Runs never overlap unless edited by
+// hand, which verification finds from the leaves and checkpoints.
+func (rs hashRuns) get(id int64) (tlog.Hash, bool) {
+	i := sort.Search(len(rs), func(i int) bool { return rs[i].first > id }) - 1
+	if i < 0 {
+		return tlog.Hash{}, false
+	}
+	off := (id - rs[i].first) * tlog.HashSize
+	if off+tlog.HashSize > int64(len(rs[i].hashes)) {
+		return tlog.Hash{}, false
+	}
+	return tlog.Hash(rs[i].hashes[off:]), true
+}
+
+// hashReader reads the tree's stored hashes in t, caching them: proofs of
+// neighbouring entries share most of their hashes.
+type hashReader struct {
+	t     *tx
+	cache map[int64]tlog.Hash
+}
+
+func (r *hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	var missing []any
+	for _, x := range indexes {
+		if _, ok := r.cache[x]; !ok {
+			missing = append(missing, x)
+		}
+	}
+	for len(missing) > 0 {
+		n := min(len(missing), 200)
+		// The run of each missing index: the greatest first at or below it.
+		runs, err := r.t.readHashRuns("first IN (SELECT (SELECT max(first) FROM audit_hash_runs WHERE first <= x.column1) FROM (VALUES "+
+			strings.TrimSuffix(strings.Repeat("(CAST(? AS BIGINT)), ", n), ", ")+") AS x)", missing[:n]...)
+		if err != nil {
+			return nil, err
+		}
+		for _, x := range missing[:n] {
+			if h, ok := runs.get(x.(int64)); ok {
+				r.cache[x.(int64)] = h
+			}
+		}
+		missing = missing[n:]
+	}
+	out := make([]tlog.Hash, len(indexes))
+	for i, x := range indexes {
+		h, ok := r.cache[x]
+		if !ok {
+			return nil, fmt.Errorf("audit tree hash %d is missing", x)
+		}
+		out[i] = h
+	}
+	return out, nil
+}
+
+// leafHashes returns the stored level-0 hashes of records [from, to).
+func (t *tx) leafHashes(from, to int64) (map[int64]tlog.Hash, error) {
+	out := map[int64]tlog.Hash{}
+	if to <= from {
+		return out, nil
+	}
+	lo, hi := tlog.StoredHashIndex(0, from), tlog.StoredHashIndex(0, to-1)
+	runs, err := t.readHashRuns("first <= ? AND first >= coalesce((SELECT max(first) FROM audit_hash_runs WHERE first <= ?), 0)", hi, lo)
+	if err != nil {
+		return nil, err
+	}
+	for n := from; n < to; n++ {
+		if h, ok := runs.get(tlog.StoredHashIndex(0, n)); ok {
+			out[n] = h
+		}
+	}
+	return out, nil
+}
+
+// lastHash is the greatest stored hash index, or -1 when there is none.
+func (t *tx) lastHash() (int64, error) {
+	var first, n int64
+	err := t.queryRow("SELECT first, length(hashes) / 32 FROM audit_hash_runs ORDER BY first DESC LIMIT 1").Scan(&first, &n)
+	if err == sql.ErrNoRows {
+		return -1, nil
+	}
+	return first + n - 1, err
+}

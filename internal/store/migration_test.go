@@ -1,0 +1,136 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/pressly/goose/v3"
+
+	"github.com/bulwarkhq/bulwark/internal/pgadmin"
+)
+
+// migrationTarget is a new, empty database of backend and a provider of
+// the backend's migrations for it, none applied yet. PostgreSQL tests
+// skip when no server is reachable, unless BULWARK_REQUIRE_POSTGRES=1.
+func migrationTarget(t *testing.T, backend string) (*sql.DB, *goose.Provider) {
+	t.Helper()
+	var conn *sql.DB
+	var dialect goose.Dialect
+	var err error
+	switch backend {
+	case "sqlite":
+		conn, err = sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "m.db"))
+		dialect = goose.DialectSQLite3
+	case "postgres":
+		admin := os.Getenv("BULWARK_TEST_POSTGRES")
+		if admin == "" {
+			admin = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+		}
+		scratch, err := pgadmin.Create(context.Background(), admin, "bulwark_test")
+		if err != nil {
+			if os.Getenv("BULWARK_REQUIRE_POSTGRES") == "1" {
+				t.Fatal(err)
+			}
+			t.Skipf("no PostgreSQL: %v", err)
+		}
+		t.Cleanup(scratch.Drop)
+		conn, err = sql.Open("pgx", scratch.OwnerURL)
+		dialect = goose.DialectPostgres
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	sub, err := fs.Sub(migrations, "migrations/"+backend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(dialect, conn, sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn, p
+}
+
+// TestAuditHashRunsMigration: migration 00013 (SQLite; 00009 on
+// PostgreSQL) makes every stored tree hash a run of one, and its Down cuts
+// runs, including those of several hashes written since, back into a row
+// per hash.
+func TestAuditHashRunsMigration(t *testing.T) {
+	ctx := context.Background()
+	for backend, before := range map[string]int64{"sqlite": 12, "postgres": 8} {
+		t.Run(backend, func(t *testing.T) {
+			conn, p := migrationTarget(t, backend)
+			if _, err := p.UpTo(ctx, before); err != nil {
+				t.Fatal(err)
+			}
+			hash := func(id int) []byte { return bytes.Repeat([]byte{byte(id)}, 32) }
+			ph := func(n int) string {
+				if backend == "postgres" {
+					return fmt.Sprintf("$%d", n)
+				}
+				return "?"
+			}
+			for id := range 10 {
+				if _, err := conn.Exec("INSERT INTO audit_hashes (id, hash) VALUES ("+ph(1)+", "+ph(2)+")", id, hash(id)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := p.UpTo(ctx, before+1); err != nil {
+				t.Fatal(err)
+			}
+			rows, err := conn.Query("SELECT first, hashes FROM audit_hash_runs ORDER BY first")
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for ; rows.Next(); n++ {
+				var first int
+				var b []byte
+				if err := rows.Scan(&first, &b); err != nil {
+					t.Fatal(err)
+				}
+				if first != n || !bytes.Equal(b, hash(n)) {
+					t.Fatalf("run %d: first %d, hashes %x", n, first, b)
+				}
+			}
+			rows.Close()
+			if n != 10 {
+				t.Fatalf("%d runs, want 10", n)
+			}
+			run := slices.Concat(hash(10), hash(11), hash(12))
+			if _, err := conn.Exec("INSERT INTO audit_hash_runs (first, hashes) VALUES (10, "+ph(1)+")", run); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.Down(ctx); err != nil {
+				t.Fatal(err)
+			}
+			rows, err = conn.Query("SELECT id, hash FROM audit_hashes ORDER BY id")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			n = 0
+			for ; rows.Next(); n++ {
+				var id int
+				var b []byte
+				if err := rows.Scan(&id, &b); err != nil {
+					t.Fatal(err)
+				}
+				if id != n || !bytes.Equal(b, hash(n)) {
+					t.Fatalf("after Down, row %d: id %d, hash %x", n, id, b)
+				}
+			}
+			if n != 13 {
+				t.Fatalf("after Down, %d hashes, want 13", n)
+			}
+		})
+	}
+}
