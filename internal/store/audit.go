@@ -212,7 +212,10 @@ func (db *DB) SearchAudit(ctx context.Context, f bulwark.AuditFilter) ([]*bulwar
 // match where (conditions from auditWhere, with args), cut to the page.
 // On SQLite the integrated entries come through audit_tenant, which the
 // sequencer writes (sqliteTenantEntries), and the few pending ones from
-// the tail of audit_log_idx; PostgreSQL has an index on (tenant_id, seq).
+// the tail of audit_log_idx, newest first by idx, which the single writer
+// gives in the order of seq (ordered by seq, SQLite would scan the whole
+// table backwards to find the few pending rows:
+// BenchmarkAuditTenantSearch); PostgreSQL has an index on (tenant_id, seq).
 func (db *DB) tenantAudit(tenantID, where string, args []any, limit int) (string, []any) {
 	cols := db.auditColumns()
 	if !db.numbersAtInsert() {
@@ -226,7 +229,7 @@ func (db *DB) tenantAudit(tenantID, where string, args []any, limit int) (string
 	return "SELECT * FROM (SELECT " + cols + " FROM " + sqliteTenantEntries + " WHERE tenant = ?" + where +
 			" ORDER BY block DESC, idx DESC LIMIT ?) AS integrated UNION ALL " +
 			"SELECT * FROM (SELECT " + cols + " FROM audit_log WHERE tenant_id = ? AND " + db.auditPending() + where +
-			" ORDER BY seq DESC LIMIT ?) AS pending",
+			" ORDER BY idx DESC LIMIT ?) AS pending",
 		qargs
 }
 
