@@ -189,12 +189,11 @@ func (db *DB) SearchAudit(ctx context.Context, f bulwark.AuditFilter) ([]*bulwar
 		if err := t.requireCan(bulwark.PermAuditRead); err != nil {
 			return err
 		}
-		where, args, err := auditWhere(f)
+		q, qargs, err := db.tenantAudit(t.tenantID, f, limit)
 		if err != nil {
 			return err
 		}
 		var sealed []string
-		q, qargs := db.tenantAudit(t.tenantID, where, args, limit)
 		out, sealed, next, err = t.auditPage(q, qargs, limit)
 		if err != nil {
 			return err
@@ -209,28 +208,39 @@ func (db *DB) SearchAudit(ctx context.Context, f bulwark.AuditFilter) ([]*bulwar
 }
 
 // tenantAudit is the query, for auditPage, of a tenant's entries that
-// match where (conditions from auditWhere, with args), cut to the page.
+// match f, cut to the page.
+//
 // On SQLite the integrated entries come through audit_tenant, which the
-// sequencer writes (sqliteTenantEntries), and the few pending ones from
-// the tail of audit_log_idx, newest first by idx, which the single writer
-// gives in the order of seq (ordered by seq, SQLite would scan the whole
-// table backwards to find the few pending rows:
-// BenchmarkAuditTenantSearch); PostgreSQL has an index on (tenant_id, seq).
-func (db *DB) tenantAudit(tenantID, where string, args []any, limit int) (string, []any) {
+// sequencer writes (sqliteTenantEntries); a cursor also bounds the blocks
+// read, to those at or before the cursor's entry, so that a page deep in a
+// tenant's log does not read every newer block first. The few pending
+// entries come from the tail of audit_log_idx, newest first by idx, which
+// the single writer gives in the order of seq (ordered by seq, SQLite
+// would scan the whole table backwards to find them). Both are measured
+// by BenchmarkAuditTenantSearch. PostgreSQL has an index on
+// (tenant_id, seq).
+func (db *DB) tenantAudit(tenantID string, f bulwark.AuditFilter, limit int) (string, []any, error) {
+	where, args, err := auditWhere(f)
+	if err != nil {
+		return "", nil, err
+	}
 	cols := db.auditColumns()
 	if !db.numbersAtInsert() {
 		return "SELECT * FROM (SELECT " + cols + " FROM audit_log WHERE tenant_id = ?" + where + " ORDER BY seq DESC LIMIT ?) AS entries",
-			append(append([]any{tenantID}, args...), limit+1)
+			append(append([]any{tenantID}, args...), limit+1), nil
 	}
-	var qargs []any
-	for range 2 {
-		qargs = append(append(append(qargs, tenantID), args...), limit+1)
+	integrated, qargs := "", []any{tenantID}
+	if f.Cursor != "" {
+		integrated = " AND block <= (SELECT idx FROM audit_log WHERE seq = ?) / " + strconv.Itoa(auditBlock)
+		qargs = append(qargs, f.Cursor)
 	}
-	return "SELECT * FROM (SELECT " + cols + " FROM " + sqliteTenantEntries + " WHERE tenant = ?" + where +
+	qargs = append(append(qargs, args...), limit+1)
+	qargs = append(append(append(qargs, tenantID), args...), limit+1)
+	return "SELECT * FROM (SELECT " + cols + " FROM " + sqliteTenantEntries + " WHERE tenant = ?" + integrated + where +
 			" ORDER BY block DESC, idx DESC LIMIT ?) AS integrated UNION ALL " +
 			"SELECT * FROM (SELECT " + cols + " FROM audit_log WHERE tenant_id = ? AND " + db.auditPending() + where +
 			" ORDER BY idx DESC LIMIT ?) AS pending",
-		qargs
+		qargs, nil
 }
 
 // auditPage runs q (a SELECT of auditColumns with its conditions) for one
