@@ -39,11 +39,19 @@ func (t *tx) insertHashes(ids []int64, hashes map[int64]tlog.Hash) error {
 		}
 		args = append(args, run[0], blob)
 	}
+	if err := t.insertPairs("INSERT INTO audit_hash_runs (first, hashes)", args, 100); err != nil {
+		return fmt.Errorf("store audit tree hashes: %w", err)
+	}
+	return nil
+}
+
+// insertPairs runs insert (an INSERT up to its column list of two) with
+// args as consecutive pairs of values, at most rows pairs a statement.
+func (t *tx) insertPairs(insert string, args []any, rows int) error {
 	for len(args) > 0 {
-		n := min(len(args), 2*100)
-		q := "INSERT INTO audit_hash_runs (first, hashes) VALUES " + strings.TrimSuffix(strings.Repeat("(?, ?), ", n/2), ", ")
-		if _, err := t.exec(q, args[:n]...); err != nil {
-			return fmt.Errorf("store audit tree hashes: %w", err)
+		n := min(len(args), 2*rows)
+		if _, err := t.exec(insert+" VALUES "+strings.TrimSuffix(strings.Repeat("(?, ?), ", n/2), ", "), args[:n]...); err != nil {
+			return err
 		}
 		args = args[n:]
 	}

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -269,13 +268,8 @@ func (t *tx) indexTenants(from int64, entries []*audit.Entry) error {
 		seen[k] = true
 		args = append(args, k.tenant, k.block)
 	}
-	for len(args) > 0 {
-		n := min(len(args), 2*400)
-		q := "INSERT OR IGNORE INTO audit_tenant (tenant, block) VALUES " + strings.TrimSuffix(strings.Repeat("(?, ?), ", n/2), ", ")
-		if _, err := t.exec(q, args[:n]...); err != nil {
-			return fmt.Errorf("index audit entries by tenant: %w", err)
-		}
-		args = args[n:]
+	if err := t.insertPairs("INSERT OR IGNORE INTO audit_tenant (tenant, block)", args, 400); err != nil {
+		return fmt.Errorf("index audit entries by tenant: %w", err)
 	}
 	return nil
 }
