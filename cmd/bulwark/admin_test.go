@@ -1,7 +1,9 @@
 package main
 
 import (
+	"database/sql"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -269,5 +271,63 @@ func TestTenantDelete(t *testing.T) {
 	}
 	if r := runCmd(t, vars, "tenant", "create", "acme", "--name", "Acme", "--admin-email", "a@acme.example"); r.code != exitOK {
 		t.Errorf("the slug is not free again: %s", r.stderr)
+	}
+}
+
+// The commands that do not migrate refuse a database whose schema this
+// binary does not match, behind (an upgrade not yet migrated) or ahead (a
+// downgrade), and change nothing; migrate and serve are the way forward.
+func TestAdminCommandsNeedCurrentSchema(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	if r := runCmd(t, nil, "migrate", "--data", data, "--log-level", "error"); r.code != exitOK {
+		t.Fatalf("migrate: exit %d, stderr %s", r.code, r.stderr)
+	}
+	raw, err := sql.Open("sqlite", "file:"+filepath.Join(data, "bulwark.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var latest int64
+	if err := raw.QueryRow("SELECT max(version_id) FROM goose_db_version").Scan(&latest); err != nil {
+		t.Fatal(err)
+	}
+	count := func(table string) (n int) {
+		t.Helper()
+		if err := raw.QueryRow("SELECT count(*) FROM " + table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for name, change := range map[string]string{
+		"behind": fmt.Sprintf("DELETE FROM goose_db_version WHERE version_id = %d", latest),
+		"ahead":  fmt.Sprintf("INSERT INTO goose_db_version (version_id, is_applied) VALUES (%d, 1)", latest+1),
+	} {
+		if _, err := raw.Exec(change); err != nil {
+			t.Fatal(err)
+		}
+		for _, args := range [][]string{
+			{"tenant", "list"},
+			{"tenant", "create", "acme", "--name", "Acme", "--admin-email", "a@acme.example"},
+			{"operator", "create", "ops@vendor.example", "--role", "admin"},
+			{"audit", "verify"},
+		} {
+			r := runCmd(t, nil, append(args, "--data", data)...)
+			if r.code != exitError {
+				t.Errorf("%s: %v: exit %d, want 1; stderr %s", name, args, r.code, r.stderr)
+			}
+		}
+		if n := count("tenants") + count("operators") + count("audit_log"); n != 0 {
+			t.Errorf("%s: %d rows written", name, n)
+		}
+		// Undo, so that the next case starts from a current schema.
+		if _, err := raw.Exec("DELETE FROM goose_db_version WHERE version_id >= ?", latest); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := raw.Exec("INSERT INTO goose_db_version (version_id, is_applied) VALUES (?, 1)", latest); err != nil {
+			t.Fatal(err)
+		}
+		if r := runCmd(t, nil, "tenant", "list", "--data", data); r.code != exitOK {
+			t.Fatalf("%s, undone: tenant list: exit %d, stderr %s", name, r.code, r.stderr)
+		}
 	}
 }

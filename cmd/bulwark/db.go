@@ -13,7 +13,7 @@ import (
 // openStore opens the configured database. When the database lives in the
 // data directory, that directory must pass prepareDataDir first (created
 // only when create is set: serve and migrate make it, the admin commands
-// expect it).
+// expect it, with its schema current).
 func openStore(ctx context.Context, cfg *Config, log *slog.Logger, create bool) (*store.DB, error) {
 	if cfg.usesDataDirDB() {
 		if err := prepareDataDir(cfg.DataDir, create); err != nil {
@@ -33,6 +33,14 @@ func openStore(ctx context.Context, cfg *Config, log *slog.Logger, create bool) 
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", redactURL(cfg.DB), err)
+	}
+	// serve and migrate bring the schema up to date; every other command
+	// works on it as it is, and refuses a schema this binary does not match.
+	if !create {
+		if err := db.CheckSchema(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
 	return db, nil
 }

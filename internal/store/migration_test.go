@@ -13,6 +13,7 @@ import (
 
 	"github.com/pressly/goose/v3"
 
+	"github.com/bulwarkhq/bulwark"
 	"github.com/bulwarkhq/bulwark/internal/pgadmin"
 )
 
@@ -132,5 +133,51 @@ func TestAuditHashRunsMigration(t *testing.T) {
 				t.Fatalf("after Down, %d hashes, want 13", n)
 			}
 		})
+	}
+}
+
+// TestCheckSchema: a SQLite database at an older schema (here 00011, before
+// the audit log's tenant blocks and hash runs) fails CheckSchema with
+// EFailedPrecondition until Migrate brings it up to date; one marked with a
+// version this binary does not have fails it too.
+func TestCheckSchema(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "s.db")
+	conn, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, _ := fs.Sub(migrations, "migrations/sqlite")
+	p, err := goose.NewProvider(goose.DialectSQLite3, conn, sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 11); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	db, err := Open(ctx, "sqlite://"+path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.CheckSchema(ctx); bulwark.ErrorCode(err) != bulwark.EFailedPrecondition {
+		t.Fatalf("at version 11: %v, want %s", err, bulwark.EFailedPrecondition)
+	}
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CheckSchema(ctx); err != nil {
+		t.Fatalf("migrated: %v", err)
+	}
+	latest, err := latestMigration("sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.write.Exec("INSERT INTO goose_db_version (version_id, is_applied) VALUES (?, 1)", latest+1); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CheckSchema(ctx); bulwark.ErrorCode(err) != bulwark.EFailedPrecondition {
+		t.Fatalf("at version %d: %v, want %s", latest+1, err, bulwark.EFailedPrecondition)
 	}
 }

@@ -79,23 +79,6 @@ func (db *DB) migratePostgres(ctx context.Context) error {
 	return nil
 }
 
-// checkSchemaCurrent fails when the schema is behind this binary and no
-// owner connection was given to migrate it.
-func (db *DB) checkSchemaCurrent(ctx context.Context) error {
-	want, err := latestMigration()
-	if err != nil {
-		return err
-	}
-	var have sql.NullInt64
-	err = db.read.QueryRowContext(ctx, "SELECT max(version_id) FROM goose_db_version WHERE is_applied").Scan(&have)
-	if err != nil || have.Int64 < want {
-		return &bulwark.Error{Code: bulwark.EFailedPrecondition, Err: err, Message: fmt.Sprintf(
-			"the database schema is at version %d and this Bulwark needs %d: run `bulwark migrate --db URL --db-owner OWNER_URL`, or give --db-owner to serve",
-			have.Int64, want)}
-	}
-	return nil
-}
-
 // checkAppRole refuses to run as a role that row-level security does not
 // bind: a superuser, a BYPASSRLS role, or the tables' owner (ISO-1).
 func (db *DB) checkAppRole(ctx context.Context) error {

@@ -232,16 +232,58 @@ func (db *DB) Ping(ctx context.Context) error {
 // then checks that the application role cannot bypass row-level security.
 func (db *DB) Migrate(ctx context.Context) error {
 	if db.dialect.name() == "sqlite" {
-		return runMigrations(ctx, db.write, goose.DialectSQLite3, "migrations/sqlite", db.opt.Logger)
+		if err := runMigrations(ctx, db.write, goose.DialectSQLite3, "migrations/sqlite", db.opt.Logger); err != nil {
+			return err
+		}
+		return db.CheckSchema(ctx)
 	}
 	if db.opt.OwnerURL != "" {
 		if err := db.migratePostgres(ctx); err != nil {
 			return err
 		}
-	} else if err := db.checkSchemaCurrent(ctx); err != nil {
+	}
+	if err := db.CheckSchema(ctx); err != nil {
 		return err
 	}
 	return db.checkAppRole(ctx)
+}
+
+// CheckSchema fails with EFailedPrecondition unless the database's schema
+// is the one this binary's migrations end at: behind it, the code would
+// meet tables it does not know (an admin command run after an upgrade,
+// before serve migrated the database); ahead of it, tables this binary
+// does not know (a downgrade). Commands that do not migrate call it before
+// touching anything.
+func (db *DB) CheckSchema(ctx context.Context) error {
+	want, err := latestMigration(db.dialect.name())
+	if err != nil {
+		return err
+	}
+	exists := "SELECT to_regclass('goose_db_version') IS NOT NULL"
+	if db.dialect.name() == "sqlite" {
+		exists = "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'goose_db_version')"
+	}
+	var migrated bool
+	var have sql.NullInt64
+	err = db.read.QueryRowContext(ctx, exists).Scan(&migrated)
+	if err == nil && migrated {
+		err = db.read.QueryRowContext(ctx, "SELECT max(version_id) FROM goose_db_version WHERE is_applied").Scan(&have)
+	}
+	if err != nil {
+		return fmt.Errorf("read the schema version: %w", err)
+	}
+	switch {
+	case have.Int64 > want:
+		return &bulwark.Error{Code: bulwark.EFailedPrecondition, Message: fmt.Sprintf(
+			"the database schema is at version %d, newer than this Bulwark knows (%d): run the Bulwark that migrated it, or a newer one", have.Int64, want)}
+	case have.Int64 < want && db.dialect.name() == "sqlite":
+		return &bulwark.Error{Code: bulwark.EFailedPrecondition, Message: fmt.Sprintf(
+			"the database schema is at version %d and this Bulwark needs %d: run `bulwark migrate`, or start `bulwark serve`, which migrates it", have.Int64, want)}
+	case have.Int64 < want:
+		return &bulwark.Error{Code: bulwark.EFailedPrecondition, Message: fmt.Sprintf(
+			"the database schema is at version %d and this Bulwark needs %d: run `bulwark migrate --db URL --db-owner OWNER_URL`, or give --db-owner to serve", have.Int64, want)}
+	}
+	return nil
 }
 
 func runMigrations(ctx context.Context, conn *sql.DB, d goose.Dialect, dir string, log *slog.Logger) error {
@@ -263,8 +305,9 @@ func runMigrations(ctx context.Context, conn *sql.DB, d goose.Dialect, dir strin
 	return nil
 }
 
-func latestMigration() (int64, error) {
-	entries, err := fs.ReadDir(migrations, "migrations/postgres")
+// latestMigration is the version the migrations of dialect end at.
+func latestMigration(dialect string) (int64, error) {
+	entries, err := fs.ReadDir(migrations, "migrations/"+dialect)
 	if err != nil {
 		return 0, err
 	}
