@@ -139,14 +139,21 @@ func TestCheckpointSignVerify(t *testing.T) {
 
 func TestHMACSealer(t *testing.T) {
 	s, _ := NewHMACSealer(bytes.Repeat([]byte{1}, 32))
-	a, _ := s.Seal("t1", "client", "203.0.113.9")
-	b, _ := s.Seal("t2", "client", "203.0.113.9")
-	c, _ := s.Seal("t1", "client", "203.0.113.9")
+	a, _ := s.Seal("t1", nil, "client", "203.0.113.9")
+	b, _ := s.Seal("t2", nil, "client", "203.0.113.9")
+	c, _ := s.Seal("t1", nil, "client", "203.0.113.9")
 	if a == b || a != c || strings.Contains(a, "203.0.113.9") || !strings.HasPrefix(a, "hmac-sha256:") {
 		t.Fatalf("seal: %q %q %q", a, b, c)
 	}
-	if e, _ := s.Seal("t1", "client", ""); e != "" {
+	if e, _ := s.Seal("t1", nil, "client", ""); e != "" {
 		t.Fatal("empty value sealed to something")
+	}
+	// A salt changes the key: without it the value cannot be recomputed.
+	s1, _ := s.Seal("t1", bytes.Repeat([]byte{2}, 32), "client", "203.0.113.9")
+	s2, _ := s.Seal("t1", bytes.Repeat([]byte{3}, 32), "client", "203.0.113.9")
+	s3, _ := s.Seal("t1", bytes.Repeat([]byte{2}, 32), "client", "203.0.113.9")
+	if s1 == a || s1 == s2 || s1 != s3 || !strings.HasPrefix(s1, "hmac-sha256:") {
+		t.Fatalf("salted seal: %q %q %q (unsalted %q)", s1, s2, s3, a)
 	}
 }
 

@@ -16,9 +16,11 @@ import (
 // entry verifies whether or not its sealed values can still be opened.
 type Sealer interface {
 	// Seal returns the stored form of value for tenantID ("" for
-	// deployment-level entries). purpose names the field ("client",
-	// "user_agent"). An empty value seals to "".
-	Seal(tenantID, purpose, value string) (string, error)
+	// deployment-level entries). salt, when not nil, is a secret of the
+	// tenant's that the seal depends on (destroying it makes the stored
+	// form impossible to recompute from a guess). purpose names the field
+	// ("client", "user_agent"). An empty value seals to "".
+	Seal(tenantID string, salt []byte, purpose, value string) (string, error)
 }
 
 // HMACSealer stores a keyed HMAC-SHA256 of each value under a per-tenant
@@ -26,10 +28,10 @@ type Sealer interface {
 // value cannot be read back, but an operator holding the key can test
 // whether an entry came from a given address ("did 203.0.113.9 do this?").
 //
-// It stands in until tenant keysets (internal/keys) land; then the store
-// seals these fields with the tenant's AEAD key, so deleting a tenant
-// crypto-shreds them. Until then erasing a tenant leaves its HMACs, which
-// reveal nothing without the deployment key.
+// The store uses it for deployment-level entries, and for a tenant's
+// entries only when the tenant's keys cannot be had (its AEAD key seals
+// them otherwise); then with the tenant's audit salt, which is deleted with
+// the tenant, so that those HMACs are shredded too.
 type HMACSealer struct {
 	key [32]byte
 }
@@ -48,14 +50,20 @@ func NewHMACSealer(key []byte) (*HMACSealer, error) {
 }
 
 // Seal implements Sealer.
-func (s *HMACSealer) Seal(tenantID, purpose, value string) (string, error) {
+func (s *HMACSealer) Seal(tenantID string, salt []byte, purpose, value string) (string, error) {
 	if value == "" {
 		return "", nil
 	}
 	// Per-tenant, per-purpose key: the same address in two tenants gives
-	// unrelated tags, so entries cannot be joined across tenants.
+	// unrelated tags, so entries cannot be joined across tenants. With a
+	// salt, the key depends on it too.
 	k := hmac.New(sha256.New, s.key[:])
-	k.Write([]byte("bulwark audit seal v1\x00" + tenantID + "\x00" + purpose))
+	if salt == nil {
+		k.Write([]byte("bulwark audit seal v1\x00" + tenantID + "\x00" + purpose))
+	} else {
+		k.Write([]byte("bulwark audit seal v2\x00" + tenantID + "\x00" + purpose + "\x00"))
+		k.Write(salt)
+	}
 	m := hmac.New(sha256.New, k.Sum(nil))
 	m.Write([]byte(value))
 	return hmacPrefix + base64.RawURLEncoding.EncodeToString(m.Sum(nil)), nil

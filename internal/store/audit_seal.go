@@ -1,6 +1,7 @@
 package store
 
 import (
+	"crypto/rand"
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
@@ -37,7 +38,9 @@ import (
 // (AuditOptions.Sealer, a keyed HMAC under the deployment key), and so do
 // a tenant's entries in the rare case that its keys cannot be had (the KMS
 // is unreachable and they are not cached): the entry is still written,
-// the change is not refused for it.
+// the change is not refused for it. A tenant's HMACs also depend on a
+// random salt of the tenant's (auditSalt), deleted with the tenant, so
+// they are shredded with it too.
 
 const auditAEADPrefix = "aead:"
 
@@ -69,17 +72,37 @@ func (t *tx) sealClient(tenantID *string, ri bulwark.RequestInfo) (client, agent
 	if s == nil {
 		return "", "", nil
 	}
-	tid := ""
+	tid, salt := "", []byte(nil)
 	if tenantID != nil {
 		tid = *tenantID
+		if salt, err = (&tenantTx{tx: *t, tenantID: tid}).auditSalt(); err != nil {
+			return "", "", fmt.Errorf("seal audit client fields: %w", err)
+		}
 	}
-	if client, err = s.Seal(tid, "client", ri.ClientIP); err != nil {
+	if client, err = s.Seal(tid, salt, "client", ri.ClientIP); err != nil {
 		return "", "", fmt.Errorf("seal audit client address: %w", err)
 	}
-	if agent, err = s.Seal(tid, "user_agent", ri.UserAgent); err != nil {
+	if agent, err = s.Seal(tid, salt, "user_agent", ri.UserAgent); err != nil {
 		return "", "", fmt.Errorf("seal audit user agent: %w", err)
 	}
 	return client, agent, nil
+}
+
+// auditSalt is the tenant's salt for the deployment sealer (migration
+// 00014), made on first use. Deleting the tenant deletes it, so the HMACs
+// sealed with it can no longer be recomputed from a guessed address.
+func (t *tenantTx) auditSalt() ([]byte, error) {
+	salt := make([]byte, 32)
+	if _, err := rand.Read(salt); err != nil {
+		return nil, err
+	}
+	if _, err := t.exec("INSERT INTO audit_seal_salts (tenant_id, salt) VALUES (?, ?) ON CONFLICT (tenant_id) DO NOTHING", t.tenantID, salt); err != nil {
+		return nil, err
+	}
+	if err := t.queryRow("SELECT salt FROM audit_seal_salts WHERE tenant_id = ?", t.tenantID).Scan(&salt); err != nil {
+		return nil, err
+	}
+	return salt, nil
 }
 
 // clientPair is the plaintext of a sealed pair.

@@ -1,11 +1,13 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"testing"
 
 	"github.com/bulwarkhq/bulwark"
+	"github.com/bulwarkhq/bulwark/internal/audit"
 	"github.com/bulwarkhq/bulwark/internal/storetest"
 )
 
@@ -125,6 +127,15 @@ func TestAuditClientSealDuringKMSOutage(t *testing.T) {
 		ri.ID = "req-after"
 		_, err = r.CreateRecord(bulwark.WithRequestInfo(owner, ri), "notes", map[string]any{"title": "after"})
 		noErr(t, err)
+		// The fallback HMAC depends on the tenant's salt: with the
+		// deployment key alone it cannot be recomputed from a guess.
+		var salt []byte
+		if err := r.raw.QueryRow("SELECT salt FROM audit_seal_salts WHERE tenant_id = "+r.ph(1), p.TenantID).Scan(&salt); err != nil {
+			t.Fatalf("the tenant's audit salt: %v", err)
+		}
+		sealer, _ := audit.NewHMACSealer(bytes.Repeat([]byte{7}, 32)) // newAuditRig's
+		salted, _ := sealer.Seal(p.TenantID, salt, "client", ri.ClientIP)
+		unsalted, _ := sealer.Seal(p.TenantID, nil, "client", ri.ClientIP)
 		seen := 0
 		for _, e := range r.auditRows(t) {
 			switch e["request_id"] {
@@ -132,6 +143,9 @@ func TestAuditClientSealDuringKMSOutage(t *testing.T) {
 				seen++
 				if !strings.HasPrefix(e["client"], "hmac-sha256:") || !strings.HasPrefix(e["user_agent"], "hmac-sha256:") {
 					t.Fatalf("during the outage: %v", e)
+				}
+				if e["client"] != salted || e["client"] == unsalted {
+					t.Fatalf("during the outage the client is %q: want the salted HMAC %q", e["client"], salted)
 				}
 			case "req-after":
 				seen++
@@ -142,6 +156,22 @@ func TestAuditClientSealDuringKMSOutage(t *testing.T) {
 		}
 		if seen != 2 {
 			t.Fatalf("%d entries of the two requests", seen)
+		}
+
+		// Deleting the tenant deletes the salt: the HMACs are shredded
+		// with its keys, and the log still verifies.
+		r.step(t)
+		noErr(t, r.DeleteTenant(storetest.System(context.Background()), p.TenantSlug))
+		r.step(t)
+		var left int
+		if err := r.raw.QueryRow("SELECT count(*) FROM audit_seal_salts WHERE tenant_id = "+r.ph(1), p.TenantID).Scan(&left); err != nil {
+			t.Fatal(err)
+		}
+		if left != 0 {
+			t.Fatal("the deleted tenant's audit salt remains")
+		}
+		if rep := r.verify(t, true); !rep.OK() {
+			t.Fatal(rep.Problems)
 		}
 	})
 }

@@ -256,6 +256,13 @@ func (db *DB) DeleteTenant(ctx context.Context, slug string) error {
 		if _, err := t.exec("DELETE FROM tenant_keys WHERE tenant_id = ?", ten.ID); err != nil {
 			return err
 		}
+		// The salt of the audit log's fallback HMACs (audit_seal.go) too.
+		if _, err := t.exec("UPDATE audit_seal_salts SET salt = ? WHERE tenant_id = ?", []byte{0}, ten.ID); err != nil {
+			return err
+		}
+		if _, err := t.exec("DELETE FROM audit_seal_salts WHERE tenant_id = ?", ten.ID); err != nil {
+			return err
+		}
 		_, err := t.exec("DELETE FROM tenants WHERE id = ?", ten.ID)
 		return err
 	})

@@ -16,7 +16,7 @@ import (
 // tenantTables are the tables under row-level security.
 var tenantTables = []string{"users", "roles", "user_grants", "user_secrets", "api_tokens", "collections", "records", "record_uniques", "audit_log",
 	"auth_settings", "password_history", "mfa_totp", "mfa_recovery_codes", "webauthn_credentials", "user_devices",
-	"tenant_keys", "key_jobs",
+	"tenant_keys", "key_jobs", "audit_seal_salts",
 	"sso_providers", "federated_identities", "sso_requests", "sso_seen_assertions", "sso_settings"}
 
 // globalTables hold deployment-level data.

@@ -40,12 +40,37 @@ func seedTwo(t *testing.T, f *storetest.Fixture) (idA, idB string) {
 			idB = bulwark.FromContext(owner).TenantID
 		}
 	}
+	// The audit log's fallback salt is made only while the KMS is down
+	// (audit_seal.go); here each tenant gets one as the store writes it,
+	// in a transaction scoped to the tenant.
+	if f.Backend == "postgres" {
+		db, err := sql.Open("pgx", f.AppURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		for _, id := range []string{idA, idB} {
+			tx, err := db.Begin()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tx.Exec("SELECT set_config('app.tenant_id', $1, true)", id); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tx.Exec("INSERT INTO audit_seal_salts (tenant_id, salt) VALUES ($1, $2)", id, []byte("0123456789abcdef0123456789abcdef")); err != nil {
+				t.Fatal(err)
+			}
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	return idA, idB
 }
 
 var rlsTables = []string{"users", "roles", "user_grants", "user_secrets", "api_tokens", "collections", "records", "record_uniques", "audit_log",
 	"auth_settings", "password_history", "mfa_totp", "mfa_recovery_codes", "webauthn_credentials", "user_devices",
-	"tenant_keys", "key_jobs",
+	"tenant_keys", "key_jobs", "audit_seal_salts",
 	"sso_providers", "federated_identities", "sso_requests", "sso_seen_assertions", "sso_settings"}
 
 // TestRowLevelSecurity bypasses the application layer: it connects as the
