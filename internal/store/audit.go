@@ -405,7 +405,7 @@ func (db *DB) ExportAudit(ctx context.Context, w io.Writer) error {
 			q := "SELECT " + db.auditColumns() + " FROM audit_log WHERE tenant_id = ? AND idx > ? AND idx < ? ORDER BY idx LIMIT ?"
 			args := []any{t.tenantID, from, cp.Size, chunk}
 			if db.numbersAtInsert() {
-				q = "SELECT " + db.auditColumns() + " FROM " + sqliteTenantEntries + " WHERE tenant = ? AND block >= ? AND idx > ? AND idx < ? ORDER BY block, idx LIMIT ?"
+				q = "SELECT " + db.auditColumns() + " FROM " + sqliteTenantEntries + " WHERE tenant = ? AND block >= ? AND +idx > ? AND +idx < ? ORDER BY block, idx LIMIT ?"
 				args = []any{t.tenantID, (from + 1) / auditBlock, from, cp.Size, chunk}
 			}
 			es, _, err := t.entries(q, args...)

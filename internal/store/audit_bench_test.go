@@ -4,11 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/bulwarkhq/bulwark"
+	"github.com/bulwarkhq/bulwark/internal/audit"
 	"github.com/bulwarkhq/bulwark/internal/storetest"
 )
 
@@ -120,44 +122,9 @@ func BenchmarkAuditTenantSearch(b *testing.B) {
 		for _, tenants := range []int{10, 1000} {
 			b.Run(fmt.Sprintf("%s/tenants=%d", backend, tenants), func(b *testing.B) {
 				r := newAuditRigB(b, backend)
-				ctx := context.Background()
 				owner, _ := r.Tenant(b, "acme")
-				acme := bulwark.FromContext(owner).TenantID
 				const total = 64000
-				q := `INSERT INTO audit_log (tenant_id, at, actor_kind, actor_id, actor_how, action, target_kind, target_id, fields, outcome, request_id, privileged, client, user_agent, idx)
-					VALUES (?, ?, 'user', 'u1', 'session', 'record.create', 'record', 'x', '["title"]', 'success', 'req', ?, '', '', ?)`
-				priv := any(0)
-				var next sql.NullInt64
-				tx, _ := r.raw.Begin()
-				if backend == "postgres" {
-					q, priv = rebind(q), false
-				} else if err := tx.QueryRow("SELECT coalesce(max(idx) + 1, 0) FROM audit_log WHERE idx IS NOT NULL").Scan(&next); err != nil {
-					b.Fatal(err)
-				}
-				for j := 0; j < total; j++ {
-					tenant := acme
-					if j%tenants != 0 {
-						tenant = fmt.Sprint("other-", j%tenants)
-					}
-					var idx any
-					if backend == "sqlite" {
-						idx = next.Int64 + int64(j)
-					}
-					if _, err := tx.Exec(q, tenant, int64(j), priv, idx); err != nil {
-						b.Fatal(err)
-					}
-				}
-				if err := tx.Commit(); err != nil {
-					b.Fatal(err)
-				}
-				for {
-					if err := r.seq.Step(ctx); err != nil {
-						b.Fatal(err)
-					}
-					if st := r.seq.Status(); st.Pending == 0 {
-						break
-					}
-				}
+				fillAuditLog(b, r, bulwark.FromContext(owner).TenantID, total, tenants)
 				// The first page, and one deep in the tenant's entries: the
 				// cursor of the page 90 % of the way back.
 				deep := ""
@@ -180,6 +147,80 @@ func BenchmarkAuditTenantSearch(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// fillAuditLog inserts total entries, tenant acme's every tenants-th and
+// other tenants' between, and has the sequencer integrate them all.
+func fillAuditLog(b *testing.B, r *auditRig, acme string, total, tenants int) {
+	b.Helper()
+	q := `INSERT INTO audit_log (tenant_id, at, actor_kind, actor_id, actor_how, action, target_kind, target_id, fields, outcome, request_id, privileged, client, user_agent, idx)
+		VALUES (?, ?, 'user', 'u1', 'session', 'record.create', 'record', 'x', '["title"]', 'success', 'req', ?, '', '', ?)`
+	priv := any(0)
+	var next sql.NullInt64
+	tx, _ := r.raw.Begin()
+	if r.Backend == "postgres" {
+		q, priv = rebind(q), false
+	} else if err := tx.QueryRow("SELECT coalesce(max(idx) + 1, 0) FROM audit_log WHERE idx IS NOT NULL").Scan(&next); err != nil {
+		b.Fatal(err)
+	}
+	for j := 0; j < total; j++ {
+		tenant := acme
+		if j%tenants != 0 {
+			tenant = fmt.Sprint("other-", j%tenants)
+		}
+		var idx any
+		if r.Backend == "sqlite" {
+			idx = next.Int64 + int64(j)
+		}
+		if _, err := tx.Exec(q, tenant, int64(j), priv, idx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	for {
+		if err := r.seq.Step(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		if st := r.seq.Status(); st.Pending == 0 {
+			return
+		}
+	}
+}
+
+// BenchmarkAuditVerifyPrimary measures `bulwark audit verify`'s work on
+// the primary (every entry re-encoded and hashed against the stored tree,
+// every checkpoint's signature and root), and a tenant's export (its
+// entries with an inclusion proof each), over a log of 64,000 entries.
+//
+//	go test ./internal/store -run '^$' -bench AuditVerifyPrimary -benchtime 3x
+func BenchmarkAuditVerifyPrimary(b *testing.B) {
+	for _, backend := range storetest.Backends {
+		b.Run(backend, func(b *testing.B) {
+			r := newAuditRigB(b, backend)
+			owner, _ := r.Tenant(b, "acme")
+			const total, tenants = 64000, 10
+			fillAuditLog(b, r, bulwark.FromContext(owner).TenantID, total, tenants)
+			b.Run("verify", func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					rep, err := audit.Verify(context.Background(), r.verifier, r.AuditSource())
+					if err != nil || !rep.OK() {
+						b.Fatalf("%v %v", err, rep)
+					}
+				}
+				b.ReportMetric(float64(total*b.N)/b.Elapsed().Seconds(), "entries/s")
+			})
+			b.Run("export", func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					if err := r.ExportAudit(owner, io.Discard); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(total/tenants*b.N)/b.Elapsed().Seconds(), "proofs/s")
+			})
+		})
 	}
 }
 

@@ -1,8 +1,10 @@
 package store
 
 import (
+	"cmp"
 	"database/sql"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -100,19 +102,26 @@ func (rs hashRuns) get(id int64) (tlog.Hash, bool) {
 	return tlog.Hash(rs[i].hashes[off:]), true
 }
 
-// hashReader reads the tree's stored hashes in t, caching them: proofs of
-// neighbouring entries share most of their hashes.
+// hashReader reads the tree's stored hashes in t, caching them and the
+// runs they came in: proofs of neighbouring entries share most of their
+// hashes, and most of the rest sit in runs already read.
 type hashReader struct {
 	t     *tx
 	cache map[int64]tlog.Hash
+	runs  hashRuns // read so far, by first
 }
 
 func (r *hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	var missing []any
 	for _, x := range indexes {
-		if _, ok := r.cache[x]; !ok {
-			missing = append(missing, x)
+		if _, ok := r.cache[x]; ok {
+			continue
 		}
+		if h, ok := r.runs.get(x); ok {
+			r.cache[x] = h
+			continue
+		}
+		missing = append(missing, x)
 	}
 	for len(missing) > 0 {
 		n := min(len(missing), 200)
@@ -122,6 +131,12 @@ func (r *hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 		if err != nil {
 			return nil, err
 		}
+		for _, run := range runs {
+			if _, found := slices.BinarySearchFunc(r.runs, run.first, func(a hashRunRow, first int64) int { return cmp.Compare(a.first, first) }); !found {
+				r.runs = append(r.runs, run)
+			}
+		}
+		slices.SortFunc(r.runs, func(a, b hashRunRow) int { return cmp.Compare(a.first, b.first) })
 		for _, x := range missing[:n] {
 			if h, ok := runs.get(x.(int64)); ok {
 				r.cache[x.(int64)] = h

@@ -55,7 +55,10 @@ const auditBlock = 64
 // blocks it lists. The entry's own tenant_id decides, so that a wrong row
 // in audit_tenant can never show another tenant's entry
 // (TestAuditTenantIndexCannotWidenScope). Ordered by block then idx, the
-// rows come in index order without a sort.
+// rows come in index order without a sort. Other conditions on idx are
+// written +idx, so that SQLite ranges over audit_log_idx by the block's
+// bounds and not by one of them (from a block to the end of the log, for
+// every block).
 var sqliteTenantEntries = "audit_tenant JOIN audit_log ON idx >= block * " + strconv.Itoa(auditBlock) +
 	" AND idx < (block + 1) * " + strconv.Itoa(auditBlock) +
-	" AND tenant_id = tenant AND idx < (SELECT size FROM audit_head WHERE id = 1)"
+	" AND tenant_id = tenant AND +idx < (SELECT size FROM audit_head WHERE id = 1)"
