@@ -583,6 +583,30 @@ func TestAuditSearchSpansPending(t *testing.T) {
 				t.Fatalf("entry %d: seq %d after %d, want newest first", i, *e.Seq, *seen[i-1].Seq)
 			}
 		}
+		// An operator's search filtered on the tenant finds the same
+		// entries, through the tenant's own path.
+		sec := bulwark.NewContext(context.Background(), &bulwark.Principal{Kind: bulwark.KindOperator, ID: "op-sec",
+			OperatorRoles: []bulwark.OperatorRole{bulwark.OperatorSecurity}})
+		var op []*bulwark.AuditEntry
+		for f := (bulwark.AuditFilter{Tenant: bulwark.FromContext(owner).TenantID, Action: "record.", Limit: 7}); ; {
+			page, next, err := r.SearchAllAudit(sec, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			op = append(op, page...)
+			if next == "" {
+				break
+			}
+			f.Cursor = next
+		}
+		if len(op) != len(seen) {
+			t.Fatalf("the operator's search found %d entries, the tenant's %d", len(op), len(seen))
+		}
+		for i := range op {
+			if op[i].Target != seen[i].Target || op[i].Tenant != seen[i].Tenant {
+				t.Fatalf("entry %d: the operator's %+v, the tenant's %+v", i, op[i], seen[i])
+			}
+		}
 	})
 }
 
