@@ -231,8 +231,9 @@ func (db *DB) tenantAudit(tenantID string, f bulwark.AuditFilter, limit int) (st
 	}
 	integrated, qargs := "", []any{tenantID}
 	if f.Cursor != "" {
+		cursor, _ := strconv.ParseInt(f.Cursor, 10, 64) // auditWhere checked it
 		integrated = " AND block <= (SELECT idx FROM audit_log WHERE seq = ?) / " + strconv.Itoa(auditBlock)
-		qargs = append(qargs, f.Cursor)
+		qargs = append(qargs, cursor)
 	}
 	qargs = append(append(qargs, args...), limit+1)
 	qargs = append(append(append(qargs, tenantID), args...), limit+1)
