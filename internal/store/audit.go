@@ -66,10 +66,6 @@ func (t *tx) appendAudit(tenantID *string, p *bulwark.Principal, e auditEntry) e
 	if fields == nil {
 		fields = []string{}
 	}
-	fj, err := json.Marshal(fields)
-	if err != nil {
-		return err
-	}
 	outcome := e.Outcome
 	if outcome == "" {
 		outcome = bulwark.OutcomeSuccess
@@ -79,38 +75,44 @@ func (t *tx) appendAudit(tenantID *string, p *bulwark.Principal, e auditEntry) e
 	if err != nil {
 		return err
 	}
-	privileged := any(e.Privileged)
-	if t.db.dialect.name() == "sqlite" {
-		privileged = boolInt(e.Privileged)
-	}
-	at, how := micros(t.now), audit.ActorHow(p)
-	var tenant any
-	if tenantID != nil {
-		tenant = *tenantID
-	}
-	args := []any{tenant, at, kind, id, how, e.Action, e.TargetKind, e.TargetID, string(fj), outcome, ri.ID, privileged, client, agent}
-	if t.queue == nil {
-		if t.db.numbersAtInsert() {
-			// Every SQLite write runs in the writer's batch, which numbers
-			// the entries it inserts; an entry written elsewhere would
-			// never be numbered.
-			return fmt.Errorf("append audit entry: not in the writer's transaction")
-		}
-		if _, err := t.exec(auditInsert+") VALUES "+auditRowParams, args...); err != nil {
-			return fmt.Errorf("append audit entry: %w", err)
-		}
-		return nil
-	}
-	// SQLite's writer: inserted with the batch (audit_queue.go). The entry
-	// as scanEntry will read it back (TestAuditMemoMatchesRows).
-	ae := &audit.Entry{Seq: -1, Time: fromMicros(at), ActorKind: kind, ActorID: id, ActorHow: how, Action: e.Action,
-		TargetKind: e.TargetKind, TargetID: e.TargetID, Fields: append([]string{}, fields...), Outcome: outcome, RequestID: ri.ID,
-		Privileged: e.Privileged, Client: client, UserAgent: agent}
+	// The entry as scanEntry reads the row back (TestAuditMemoMatchesRows):
+	// the row's values are made from it (auditValues).
+	ae := &audit.Entry{Seq: -1, Time: fromMicros(micros(t.now)), ActorKind: kind, ActorID: id, ActorHow: audit.ActorHow(p),
+		Action: e.Action, TargetKind: e.TargetKind, TargetID: e.TargetID, Fields: append([]string{}, fields...), Outcome: outcome,
+		RequestID: ri.ID, Privileged: e.Privileged, Client: client, UserAgent: agent}
 	if tenantID != nil {
 		ae.Tenant = *tenantID
 	}
-	t.queue.req = append(t.queue.req, queuedAudit{args, ae})
+	if t.queue != nil {
+		// SQLite's writer: inserted with the batch (audit_queue.go).
+		t.queue.req = append(t.queue.req, ae)
+		return nil
+	}
+	if t.db.numbersAtInsert() {
+		// Every SQLite write runs in the writer's batch, which numbers the
+		// entries it inserts; an entry written elsewhere would never be
+		// numbered.
+		return fmt.Errorf("append audit entry: not in the writer's transaction")
+	}
+	if _, err := t.exec(auditInsert+") VALUES "+auditRowParams, t.db.auditValues(ae)...); err != nil {
+		return fmt.Errorf("append audit entry: %w", err)
+	}
 	return nil
+}
+
+// auditValues are e's values for auditInsert's columns, in their order.
+func (db *DB) auditValues(e *audit.Entry) []any {
+	var tenant any // NULL for a deployment-level entry
+	if e.Tenant != "" {
+		tenant = e.Tenant
+	}
+	fields, _ := json.Marshal(e.Fields) // names: cannot fail
+	privileged := any(e.Privileged)
+	if db.dialect.name() == "sqlite" {
+		privileged = boolInt(e.Privileged)
+	}
+	return []any{tenant, micros(e.Time), e.ActorKind, e.ActorID, e.ActorHow, e.Action, e.TargetKind, e.TargetID,
+		string(fields), e.Outcome, e.RequestID, privileged, e.Client, e.UserAgent}
 }
 
 func (t *tenantTx) audit(e auditEntry) error {

@@ -27,13 +27,12 @@ import (
 // the keys that sealed a tenant's entries (auditKeyIDs), which looks in
 // the queue too.
 
-// auditInsert's columns are in the order of queuedAudit.args; the queue
-// adds idx (auditInserts).
+// auditInsert's columns are in the order of auditValues; the queue adds
+// idx (auditInserts).
 const auditInsert = "INSERT INTO audit_log (tenant_id, at, actor_kind, actor_id, actor_how, action, target_kind, target_id, fields, outcome, request_id, privileged, client, user_agent"
 
 const (
 	auditRowParams = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-	auditArgClient = 12 // the client column's place in args
 	// auditChunk bounds the rows of one INSERT (SQLite allows 32,766
 	// parameters in a statement).
 	auditChunk = 32
@@ -48,14 +47,11 @@ var auditInserts = func() []string {
 	return out
 }()
 
+// auditQueue holds entries as scanEntry will read them back; they are
+// also what the batch hands to the memo.
 type auditQueue struct {
-	done []queuedAudit // entries of the batch's requests that succeeded
-	req  []queuedAudit // entries of the request running now
-}
-
-type queuedAudit struct {
-	args []any        // the insert's values
-	e    *audit.Entry // the entry as scanEntry reads it back, for the memo
+	done []*audit.Entry // entries of the batch's requests that succeeded
+	req  []*audit.Entry // entries of the request running now
 }
 
 // begin starts a request's entries.
@@ -72,9 +68,9 @@ func (q *auditQueue) end(ok bool) {
 // sealedWith reports whether a queued entry of tenantID has a client
 // column starting with prefix.
 func (q *auditQueue) sealedWith(tenantID, prefix string) bool {
-	for _, l := range [][]queuedAudit{q.done, q.req} {
-		for _, a := range l {
-			if a.e.Tenant == tenantID && strings.HasPrefix(a.args[auditArgClient].(string), prefix) {
+	for _, l := range [][]*audit.Entry{q.done, q.req} {
+		for _, e := range l {
+			if e.Tenant == tenantID && strings.HasPrefix(e.Client, prefix) {
 				return true
 			}
 		}
@@ -101,9 +97,9 @@ func (q *auditQueue) write(t *tx) ([]memoEntry, error) {
 	memo := make([]memoEntry, 0, len(q.done))
 	for rest := q.done; len(rest) > 0; {
 		n := min(len(rest), auditChunk)
-		args := make([]any, 0, n*(len(rest[0].args)+1))
-		for _, a := range rest[:n] {
-			args = append(append(args, a.args...), idx)
+		args := make([]any, 0, n*15)
+		for _, e := range rest[:n] {
+			args = append(append(args, t.db.auditValues(e)...), idx)
 			idx++
 		}
 		res, err := t.exec(auditInserts[n], args...)
@@ -116,8 +112,8 @@ func (q *auditQueue) write(t *tx) ([]memoEntry, error) {
 		if err != nil {
 			return nil, fmt.Errorf("append audit entries: %w", err)
 		}
-		for i, a := range rest[:n] {
-			memo = append(memo, memoEntry{last - int64(n-1-i), a.e})
+		for i, e := range rest[:n] {
+			memo = append(memo, memoEntry{last - int64(n-1-i), e})
 		}
 		rest = rest[n:]
 	}

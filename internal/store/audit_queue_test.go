@@ -167,12 +167,10 @@ func TestAuditQueueFailureFailsBatch(t *testing.T) {
 // still need sees entries queued in the open batch, of that tenant only,
 // whether their request has finished or is running.
 func TestAuditQueueSealedWith(t *testing.T) {
-	entry := func(tenant, client string) queuedAudit {
-		args := make([]any, auditArgClient+2)
-		args[auditArgClient] = client
-		return queuedAudit{args: args, e: &audit.Entry{Tenant: tenant}}
+	entry := func(tenant, client string) *audit.Entry {
+		return &audit.Entry{Tenant: tenant, Client: client}
 	}
-	q := &auditQueue{done: []queuedAudit{entry("a", "aead:7:xyz"), entry("b", "aead:9:xyz")}}
+	q := &auditQueue{done: []*audit.Entry{entry("a", "aead:7:xyz"), entry("b", "aead:9:xyz")}}
 	q.begin()
 	q.req = append(q.req, entry("a", "aead:12:xyz"))
 	for _, c := range []struct {
