@@ -26,11 +26,9 @@ func (db *DB) SearchAllAudit(ctx context.Context, f bulwark.AuditFilter) ([]*bul
 		return nil, "", bulwark.Errorf(bulwark.EForbidden, "this needs the operator role security")
 	}
 	limit := pageSize(f.Limit)
-	where, args, err := auditWhere(f)
-	if err != nil {
-		return nil, "", err
-	}
-	q := "SELECT " + db.auditColumns() + " FROM audit_log WHERE 1 = 1" + where
+	var q string
+	var args []any
+	var err error
 	if f.Tenant != "" {
 		// Only a tenant id: the value is recorded as the search's target,
 		// so it must not be free text (an email typed by mistake).
@@ -40,9 +38,16 @@ func (db *DB) SearchAllAudit(ctx context.Context, f bulwark.AuditFilter) ([]*bul
 		}
 		// The tenant's own search path (its index; on SQLite its blocks
 		// and the pending tail) rather than every entry of the log.
-		if q, args, err = db.tenantAudit(f.Tenant, f, limit); err != nil {
+		q, args, err = db.tenantAudit(f.Tenant, f, limit)
+		if err != nil {
 			return nil, "", err
 		}
+	} else {
+		var where string
+		if where, args, err = auditWhere(f); err != nil {
+			return nil, "", err
+		}
+		q = "SELECT " + db.auditColumns() + " FROM audit_log WHERE 1 = 1" + where
 	}
 	target := f.Tenant
 	if target == "" {
