@@ -231,18 +231,18 @@ func (db *DB) Ping(ctx context.Context) error {
 // role (Options.OwnerURL), grants the application role what it needs, and
 // then checks that the application role cannot bypass row-level security.
 func (db *DB) Migrate(ctx context.Context) error {
-	if db.dialect.name() == "sqlite" {
-		if err := runMigrations(ctx, db.write, goose.DialectSQLite3, "migrations/sqlite", db.opt.Logger); err != nil {
-			return err
-		}
-		return db.CheckSchema(ctx)
+	sqlite := db.dialect.name() == "sqlite"
+	var err error
+	switch {
+	case sqlite:
+		err = runMigrations(ctx, db.write, goose.DialectSQLite3, "migrations/sqlite", db.opt.Logger)
+	case db.opt.OwnerURL != "":
+		err = db.migratePostgres(ctx)
 	}
-	if db.opt.OwnerURL != "" {
-		if err := db.migratePostgres(ctx); err != nil {
-			return err
-		}
+	if err == nil {
+		err = db.CheckSchema(ctx)
 	}
-	if err := db.CheckSchema(ctx); err != nil {
+	if err != nil || sqlite {
 		return err
 	}
 	return db.checkAppRole(ctx)
