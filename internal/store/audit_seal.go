@@ -55,8 +55,11 @@ func (t *tx) sealClient(tenantID *string, ri bulwark.RequestInfo) (client, agent
 	if ri.ClientIP == "" && ri.UserAgent == "" {
 		return "", "", nil
 	}
-	if tenantID != nil && t.db.opt.Keys != nil {
-		tt := &tenantTx{tx: *t, tenantID: *tenantID}
+	var tt *tenantTx
+	if tenantID != nil {
+		tt = &tenantTx{tx: *t, tenantID: *tenantID}
+	}
+	if tt != nil && t.db.opt.Keys != nil {
 		client, err = tt.sealClientPair(ri)
 		if err == nil {
 			return client, "", nil
@@ -73,9 +76,9 @@ func (t *tx) sealClient(tenantID *string, ri bulwark.RequestInfo) (client, agent
 		return "", "", nil
 	}
 	tid, salt := "", []byte(nil)
-	if tenantID != nil {
-		tid = *tenantID
-		if salt, err = (&tenantTx{tx: *t, tenantID: tid}).auditSalt(); err != nil {
+	if tt != nil {
+		tid = tt.tenantID
+		if salt, err = tt.auditSalt(); err != nil {
 			return "", "", fmt.Errorf("seal audit client fields: %w", err)
 		}
 	}
