@@ -256,10 +256,9 @@ func (db *DB) DeleteTenant(ctx context.Context, slug string) error {
 		if _, err := t.exec("DELETE FROM tenant_keys WHERE tenant_id = ?", ten.ID); err != nil {
 			return err
 		}
-		// The salt of the audit log's fallback HMACs (audit_seal.go) too.
-		if _, err := t.exec("UPDATE audit_seal_salts SET salt = ? WHERE tenant_id = ?", []byte{0}, ten.ID); err != nil {
-			return err
-		}
+		// The salt of the audit log's fallback HMACs (audit_seal.go) too
+		// (the tenant's row would take it with it; said here, next to the
+		// keys, so that it does not rest on a foreign key alone).
 		if _, err := t.exec("DELETE FROM audit_seal_salts WHERE tenant_id = ?", ten.ID); err != nil {
 			return err
 		}
