@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -87,11 +86,16 @@ func (t *tx) readHashRuns(where string, args ...any) (hashRuns, error) {
 	return out, rows.Err()
 }
 
+func compareFirst(r hashRunRow, first int64) int { return cmp.Compare(r.first, first) }
+
 // get is the hash at index id: in the run with the greatest first at or
 // below id, if that run reaches it. Runs never overlap unless edited by
 // hand, which verification finds from the leaves and checkpoints.
 func (rs hashRuns) get(id int64) (tlog.Hash, bool) {
-	i := sort.Search(len(rs), func(i int) bool { return rs[i].first > id }) - 1
+	i, found := slices.BinarySearchFunc(rs, id, compareFirst)
+	if !found {
+		i-- // the run before the first that starts after id
+	}
 	if i < 0 {
 		return tlog.Hash{}, false
 	}
@@ -132,7 +136,7 @@ func (r *hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 			return nil, err
 		}
 		for _, run := range runs {
-			if _, found := slices.BinarySearchFunc(r.runs, run.first, func(a hashRunRow, first int64) int { return cmp.Compare(a.first, first) }); !found {
+			if _, found := slices.BinarySearchFunc(r.runs, run.first, compareFirst); !found {
 				r.runs = append(r.runs, run)
 			}
 		}

@@ -15,8 +15,8 @@ import (
 // inserts it: the next index is the last one plus one (auditQueue.write,
 // migration 00011). An entry is then pending while its index is at or
 // beyond the tree's size (audit_head.size), and the sequencer only hashes
-// the pending tail and records which tenant's entries it integrated
-// (indexTenants), instead of rewriting every row.
+// the pending tail and records which tenants have entries in each block
+// it integrated (indexTenants), instead of rewriting every row.
 //
 // Either way, what readers see is the same: idx as read through
 // auditColumns is NULL for a pending entry.
