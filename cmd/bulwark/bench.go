@@ -73,7 +73,7 @@ func runBench(ctx context.Context, e *env, args []string) int {
 	c.fs.StringVar(&bc.backend, "backend", "sqlite", "sqlite or postgres")
 	c.fs.StringVar(&bc.postgres, "postgres", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "with --backend postgres: an admin URL; bench makes and drops its own database and roles")
 	c.fs.StringVar(&bc.jsonOut, "json", "", "also write the results to this JSON file")
-	c.fs.StringVar(&bc.cpuProfile, "cpu-profile", "", "write the server's CPU profile for the whole run to `FILE` (go tool pprof)")
+	c.fs.StringVar(&bc.cpuProfile, "cpu-profile", "", "write CPU profiles of the whole run (go tool pprof): the server's to `FILE`, the baseline server's to FILE.bare, this load generator's to FILE.client")
 	if _, code, ok := c.parse(e, args, 0); !ok {
 		return code
 	}
@@ -95,6 +95,13 @@ func benchmark(ctx context.Context, e *env, bc *benchConfig) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
+	if bc.cpuProfile != "" {
+		stopProfile, err := startCPUProfile(bc.cpuProfile + ".client")
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
+	}
 	cfg := DefaultConfig()
 	cfg.DataDir = filepath.Join(tmp, "server")
 	cfg.Addr, cfg.MetricsAddr, cfg.LogLevel = "127.0.0.1:0", "", "error"
@@ -153,7 +160,7 @@ func benchmark(ctx context.Context, e *env, bc *benchConfig) error {
 		if name == "bare" {
 			var bare *os.Process
 			var stopBare func()
-			op, bare, stopBare, err = bareOp(ctx, e, tmp, bc.concurrency)
+			op, bare, stopBare, err = bareOp(ctx, e, tmp, bc.concurrency, bc.cpuProfile)
 			if err != nil {
 				return err
 			}
@@ -384,9 +391,13 @@ func prepareLogins(ctx context.Context, e *env, sc *bench.Scenarios, names []str
 }
 
 // bareOp starts the baseline server and returns its operation.
-func bareOp(ctx context.Context, e *env, tmp string, conns int) (bench.Op, *os.Process, func(), error) {
+func bareOp(ctx context.Context, e *env, tmp string, conns int, cpuProfile string) (bench.Op, *os.Process, func(), error) {
 	dir := filepath.Join(tmp, "baseline")
-	base, stop, proc, err := startChild(ctx, e, "bench", "baseline-server", "--data", dir)
+	args := []string{"bench", "baseline-server", "--data", dir}
+	if cpuProfile != "" {
+		args = append(args, "--cpu-profile", cpuProfile+".bare")
+	}
+	base, stop, proc, err := startChild(ctx, e, args...)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -450,12 +461,18 @@ func processCPU(pid int) (time.Duration, error) {
 func runBenchBaseline(ctx context.Context, e *env, args []string) int {
 	c := newCommand("bench baseline-server", "bulwark bench baseline-server --data DIR", "Serve the bare baseline for bulwark bench (used by bench itself).")
 	dir := c.fs.String("data", "", "directory for the baseline's database and certificate")
+	cpuProfile := c.fs.String("cpu-profile", "", "write a CPU profile of the whole run to `FILE` (go tool pprof)")
 	if _, code, ok := c.parse(e, args, 0); !ok {
 		return code
 	}
 	if *dir == "" {
 		return c.usageError(e, "--data is required")
 	}
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return fail(e, "bench baseline-server", err)
+	}
+	defer stopProfile()
 	if err := serveBaseline(ctx, e, *dir); err != nil {
 		return fail(e, "bench baseline-server", err)
 	}
@@ -476,32 +493,13 @@ func serveBaseline(ctx context.Context, e *env, dir string) error {
 		return err
 	}
 	defer bs.Close()
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /bare", func(w http.ResponseWriter, r *http.Request) {
-		var body map[string]any
-		d := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
-		d.UseNumber()
-		if err := d.Decode(&body); err != nil {
-			http.Error(w, `{"error":{"code":"invalid"}}`, http.StatusBadRequest)
-			return
-		}
-		b, _ := json.Marshal(body)
-		id, err := bs.Insert(r.Context(), b)
-		if err != nil {
-			http.Error(w, `{"error":{"code":"internal"}}`, http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		w.WriteHeader(http.StatusCreated)
-		json.NewEncoder(w).Encode(map[string]any{"id": id, "version": 1, "data": body})
-	})
 	tlsCfg := web.TLSConfig()
 	tlsCfg.GetCertificate = certs.GetCertificate
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
-	srv := web.NewServer(ln.Addr().String(), mux, tlsCfg)
+	srv := web.NewServer(ln.Addr().String(), web.Baseline(bs.Insert), tlsCfg)
 	fmt.Fprintf(e.stdout, "Bulwark is serving %s\n", publicURL(ln.Addr().String()))
 	go func() { <-ctx.Done(); srv.Close() }()
 	if err := srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {

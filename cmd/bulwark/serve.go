@@ -46,17 +46,11 @@ func runServe(ctx context.Context, e *env, args []string) int {
 	if _, code, ok := c.parse(e, args, 0); !ok {
 		return code
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return fail(e, "serve", err)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fail(e, "serve", err)
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return fail(e, "serve", err)
 	}
+	defer stopProfile()
 	if err := cfg.load(c, e); err != nil {
 		return c.configError(e, err)
 	}
@@ -256,4 +250,21 @@ func tuneGC() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
+}
+
+// startCPUProfile writes a CPU profile of the process to path until the
+// returned function is called; an empty path profiles nothing.
+func startCPUProfile(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

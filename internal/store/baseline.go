@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // Baseline is a bare row store for `bulwark bench`: the same SQLite file
@@ -35,13 +36,16 @@ func OpenBaseline(ctx context.Context, dbURL string) (*Baseline, error) {
 // Close closes the store.
 func (b *Baseline) Close() error { return b.db.Close() }
 
-// Insert writes one row with a fresh id and returns the id.
-func (b *Baseline) Insert(ctx context.Context, data []byte) (string, error) {
+// Insert writes one row with a fresh id and returns the id and the time
+// it was written.
+func (b *Baseline) Insert(ctx context.Context, data []byte) (string, time.Time, error) {
 	id := newID()
+	var at time.Time
 	err := b.db.run(ctx, true, nil, func(t *tx) error {
+		at = t.now
 		_, err := t.exec("INSERT INTO baseline_rows (id, version, data, created_at, updated_at) VALUES (?, 1, ?, ?, ?)",
 			id, string(data), micros(t.now), micros(t.now))
 		return err
 	})
-	return id, err
+	return id, at, err
 }
