@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/bulwarkhq/bulwark"
 	"github.com/bulwarkhq/bulwark/internal/keys"
@@ -134,9 +135,8 @@ func (db *DB) createPrepared(ctx context.Context, collection string, data map[st
 	var r *bulwark.Record
 	err = db.inTenant(ctx, true, func(t *tenantTx) error {
 		t.keepAuth = true
-		res, err := t.exec(`INSERT INTO records (tenant_id, collection_id, id, version, data, sealed, key_id, tags, created_at, updated_at)
-			SELECT ?, ?, ?, 1, ?, ?, ?, ?, ?, ? WHERE `+scopeUnchanged,
-			append([]any{t.tenantID, c.ID, id, row.data, row.sealed, row.keyID, row.tags, micros(t.now), micros(t.now)}, s.args(t.tenantID)...)...)
+		res, err := t.exec(createPreparedSQL,
+			t.tenantID, c.ID, id, row.data, row.sealed, row.keyID, row.tags, micros(t.now), s.fields, s.dataVer, s.indexVer)
 		if err != nil {
 			return err
 		}
@@ -155,14 +155,22 @@ func (db *DB) createPrepared(ctx context.Context, collection string, data map[st
 	return r, err
 }
 
-// scopeUnchanged is the condition that a prepared write's scope still holds.
-const scopeUnchanged = `EXISTS (SELECT 1 FROM collections WHERE tenant_id = ? AND id = ? AND fields = ?)
-	AND coalesce((SELECT version FROM tenant_keys WHERE tenant_id = ? AND purpose = 'data'), 0) = ?
-	AND coalesce((SELECT version FROM tenant_keys WHERE tenant_id = ? AND purpose = 'index'), 0) = ?`
-
-func (s scope) args(tenantID string) []any {
-	return []any{tenantID, s.c.ID, s.fields, tenantID, s.dataVer, tenantID, s.indexVer}
+// scopeUnchanged is the condition that a prepared write's scope still
+// holds. Its statement binds the tenant as ?1 and the collection as ?2,
+// and the scope's fields and key versions as ?n, ?n+1 and ?n+2: numbered
+// parameters bind each value once however often the statement uses it.
+func scopeUnchanged(n int) string {
+	return fmt.Sprintf(`EXISTS (SELECT 1 FROM collections WHERE tenant_id = ?1 AND id = ?2 AND fields = ?%d)
+	AND coalesce((SELECT version FROM tenant_keys WHERE tenant_id = ?1 AND purpose = 'data'), 0) = ?%d
+	AND coalesce((SELECT version FROM tenant_keys WHERE tenant_id = ?1 AND purpose = 'index'), 0) = ?%d`, n, n+1, n+2)
 }
+
+var (
+	createPreparedSQL = `INSERT INTO records (tenant_id, collection_id, id, version, data, sealed, key_id, tags, created_at, updated_at)
+	SELECT ?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?8 WHERE ` + scopeUnchanged(9)
+	updatePreparedSQL = `UPDATE records SET data = ?5, sealed = ?6, key_id = ?7, tags = ?8, version = version + 1, updated_at = ?9
+	WHERE tenant_id = ?1 AND collection_id = ?2 AND id = ?3 AND version = ?4 AND ` + scopeUnchanged(10)
+)
 
 func (db *DB) updatePrepared(ctx context.Context, collection, id string, patch map[string]any, ifVersion int64) (*bulwark.Record, error) {
 	tenantID, s, k, err := db.preparedScope(ctx, bulwark.PermRecordsWrite, collection)
@@ -205,8 +213,8 @@ func (db *DB) updatePrepared(ctx context.Context, collection, id string, patch m
 	}
 	err = db.inTenant(ctx, true, func(t *tenantTx) error {
 		t.keepAuth = true
-		res, err := t.exec("UPDATE records SET data = ?, sealed = ?, key_id = ?, tags = ?, version = version + 1, updated_at = ? WHERE tenant_id = ? AND collection_id = ? AND id = ? AND version = ? AND "+scopeUnchanged,
-			append([]any{row.data, row.sealed, row.keyID, row.tags, micros(t.now), t.tenantID, c.ID, id, r.Version}, s.args(t.tenantID)...)...)
+		res, err := t.exec(updatePreparedSQL,
+			t.tenantID, c.ID, id, r.Version, row.data, row.sealed, row.keyID, row.tags, micros(t.now), s.fields, s.dataVer, s.indexVer)
 		if err != nil {
 			return err
 		}
