@@ -72,7 +72,7 @@ func layout(k *keys.TenantKeys, c *bulwark.Collection, id string, data map[strin
 		if k == nil {
 			return storedRow{}, fmt.Errorf("seal %s: no tenant keys", name)
 		}
-		pt, err := json.Marshal(v)
+		pt, err := appendJSONValue(nil, v)
 		if err != nil {
 			return storedRow{}, err
 		}
@@ -88,19 +88,11 @@ func layout(k *keys.TenantKeys, c *bulwark.Collection, id string, data map[strin
 			}
 		}
 	}
-	cj, err := json.Marshal(plain)
+	cj, err := marshalValues(plain)
 	if err != nil {
 		return storedRow{}, err
 	}
-	sj, err := json.Marshal(sealed)
-	if err != nil {
-		return storedRow{}, err
-	}
-	tj, err := json.Marshal(tags)
-	if err != nil {
-		return storedRow{}, err
-	}
-	return storedRow{data: string(cj), sealed: string(sj), keyID: keyID, tags: string(tj)}, nil
+	return storedRow{data: cj, sealed: marshalStrings(sealed), keyID: keyID, tags: marshalStrings(tags)}, nil
 }
 
 // openSealed opens a record's sealed values into r.Data. A value that does
