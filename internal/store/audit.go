@@ -106,7 +106,17 @@ func (db *DB) auditValues(e *audit.Entry) []any {
 	if e.Tenant != "" {
 		tenant = e.Tenant
 	}
-	fields, _ := json.Marshal(e.Fields) // names: cannot fail
+	fields := []byte("null") // json.Marshal(e.Fields), written directly (rowjson.go)
+	if e.Fields != nil {
+		fields = append(make([]byte, 0, 2+16*len(e.Fields)), '[')
+		for i, f := range e.Fields {
+			if i > 0 {
+				fields = append(fields, ',')
+			}
+			fields = appendJSONString(fields, f)
+		}
+		fields = append(fields, ']')
+	}
 	privileged := any(e.Privileged)
 	if db.dialect.name() == "sqlite" {
 		privileged = boolInt(e.Privileged)

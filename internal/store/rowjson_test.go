@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"math"
 	"testing"
+
+	"github.com/bulwarkhq/bulwark/internal/audit"
 )
 
 // The row layout's JSON must be byte for byte what json.Marshal writes:
@@ -50,5 +52,21 @@ func TestRowJSONMatchesEncodingJSON(t *testing.T) {
 	}
 	if _, err := marshalValues(map[string]any{"nan": math.NaN()}); err == nil {
 		t.Error("marshalValues accepted NaN, which json.Marshal refuses")
+	}
+}
+
+func TestAuditJSONMatchesEncodingJSON(t *testing.T) {
+	for _, p := range []clientPair{{}, {"192.0.2.1", "curl/8.5"}, {"::1", "Mozilla/5.0 <\"x\"> \x00 é \xff"}} {
+		want, _ := json.Marshal(p)
+		if got := p.marshal(); string(got) != string(want) {
+			t.Errorf("clientPair.marshal = %s; want %s", got, want)
+		}
+	}
+	db := &DB{dialect: sqliteDialect{}}
+	for _, fields := range [][]string{nil, {}, {"a"}, {"title", `we"ird`, "<x>"}} {
+		want, _ := json.Marshal(fields)
+		if got := db.auditValues(&audit.Entry{Fields: fields})[8]; got != string(want) {
+			t.Errorf("fields column = %v; want %s", got, want)
+		}
 	}
 }
