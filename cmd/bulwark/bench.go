@@ -406,14 +406,9 @@ func bareOp(ctx context.Context, e *env, tmp string, conns int, cpuProfile strin
 		stop()
 		return nil, nil, nil, err
 	}
-	n := 0
-	var mu sync.Mutex
+	numbers := bench.NewNumbers()
 	return func(ctx context.Context, w int) error {
-		mu.Lock()
-		n++
-		i := n
-		mu.Unlock()
-		_, err := client.Do(ctx, "POST", "/bare", "", nil, bench.RecordBody(i), nil, http.StatusCreated)
+		_, err := client.Do(ctx, "POST", "/bare", "", nil, bench.RecordBody(numbers.Next(w)), nil, http.StatusCreated)
 		return err
 	}, proc, stop, nil
 }

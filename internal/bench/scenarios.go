@@ -33,6 +33,22 @@ func RecordBody(n int) map[string]any {
 	}
 }
 
+// Numbers numbers the records the workers create: worker w's k-th is
+// w*1,000,000+k, so no two workers make the same record and every
+// scenario that creates (create, mix, bare) sends bodies of the same
+// sizes. Each worker uses only its own counter.
+type Numbers struct{ next []int }
+
+// NewNumbers returns counters for up to 4,096 workers.
+func NewNumbers() *Numbers { return &Numbers{next: make([]int, 4096)} }
+
+// Next returns worker w's next record number.
+func (n *Numbers) Next(w int) int {
+	i := w % len(n.next)
+	n.next[i]++
+	return w*1_000_000 + n.next[i]
+}
+
 // Scenarios builds the operations of each scenario over prepared tenants.
 type Scenarios struct {
 	C       *Client
@@ -106,13 +122,12 @@ func recordsPath(id string) string {
 
 // Op returns the operation of a scenario by name.
 func (s *Scenarios) Op(name string) (Op, error) {
-	counters := make([]int, 4096)
-	next := func(w int) int { counters[w%len(counters)]++; return counters[w%len(counters)] }
+	numbers := NewNumbers()
 	switch name {
 	case "create":
 		return func(ctx context.Context, w int) error {
 			t := s.tenant()
-			_, err := s.C.Do(ctx, "POST", recordsPath(""), t.Token, nil, RecordBody(w*1_000_000+next(w)), nil, 201)
+			_, err := s.C.Do(ctx, "POST", recordsPath(""), t.Token, nil, RecordBody(numbers.Next(w)), nil, 201)
 			return err
 		}, nil
 	case "get":
