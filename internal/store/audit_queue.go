@@ -81,41 +81,69 @@ func (q *auditQueue) sealedWith(tenantID, prefix string) bool {
 // write inserts the batch's entries in t, outside every savepoint, each
 // numbered with its tree index (the last index plus one, then on:
 // audit_numbering.go), and returns them with the sequence numbers they
-// got.
-func (q *auditQueue) write(t *tx) ([]memoEntry, error) {
+// got, and the index after the last.
+//
+// next is that first index if the writer knows it (-1 if not): the one
+// after its own last committed batch, which saves asking the log for its
+// last index in every batch. Only another process (a CLI command writing
+// to the same file between two batches) can have moved it, and then only
+// up: the first row then takes an index that is already taken, the unique
+// index on idx refuses the statement (SQLite undoes just that statement),
+// and write asks the log and numbers again. A stale next can never leave a
+// gap, since nothing removes entries.
+func (q *auditQueue) write(t *tx, next int64) ([]memoEntry, int64, error) {
 	if len(q.done) == 0 {
-		return nil, nil
+		return nil, next, nil
 	}
-	var last sql.NullInt64
-	if err := t.queryRow("SELECT max(idx) FROM audit_log WHERE idx IS NOT NULL").Scan(&last); err != nil {
-		return nil, fmt.Errorf("append audit entries: %w", err)
-	}
-	idx := int64(0)
-	if last.Valid {
-		idx = last.Int64 + 1
+	idx, known := next, next >= 0
+	if !known {
+		var err error
+		if idx, err = t.nextAuditIndex(); err != nil {
+			return nil, -1, err
+		}
 	}
 	memo := make([]memoEntry, 0, len(q.done))
 	for rest := q.done; len(rest) > 0; {
 		n := min(len(rest), auditChunk)
 		args := make([]any, 0, n*15)
-		for _, e := range rest[:n] {
-			args = append(append(args, t.db.auditValues(e)...), idx)
-			idx++
+		for i, e := range rest[:n] {
+			args = append(append(args, t.db.auditValues(e)...), idx+int64(i))
 		}
 		res, err := t.exec(auditInserts[n], args...)
+		if known && t.db.dialect.isUnique(err) {
+			// Another process wrote entries since: number from the log.
+			known = false
+			if idx, err = t.nextAuditIndex(); err != nil {
+				return nil, -1, err
+			}
+			continue
+		}
 		if err != nil {
-			return nil, fmt.Errorf("append audit entries: %w", err)
+			return nil, -1, fmt.Errorf("append audit entries: %w", err)
 		}
 		// One statement on the only writer: its rows took consecutive
 		// sequence numbers, ending at the last one.
 		last, err := res.LastInsertId()
 		if err != nil {
-			return nil, fmt.Errorf("append audit entries: %w", err)
+			return nil, -1, fmt.Errorf("append audit entries: %w", err)
 		}
 		for i, e := range rest[:n] {
 			memo = append(memo, memoEntry{last - int64(n-1-i), e})
 		}
+		idx += int64(n)
 		rest = rest[n:]
 	}
-	return memo, nil
+	return memo, idx, nil
+}
+
+// nextAuditIndex is the index after the log's last numbered entry.
+func (t *tx) nextAuditIndex() (int64, error) {
+	var last sql.NullInt64
+	if err := t.queryRow("SELECT max(idx) FROM audit_log WHERE idx IS NOT NULL").Scan(&last); err != nil {
+		return -1, fmt.Errorf("append audit entries: %w", err)
+	}
+	if !last.Valid {
+		return 0, nil
+	}
+	return last.Int64 + 1, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -180,5 +181,56 @@ func TestAuditQueueSealedWith(t *testing.T) {
 		if got := q.sealedWith(c.tenant, c.prefix); got != c.want {
 			t.Errorf("sealedWith(%s, %s) = %v", c.tenant, c.prefix, got)
 		}
+	}
+}
+
+// TestAuditNumberingAcrossProcesses: the writer numbers a batch's entries
+// from where its own last batch ended, without asking the log; when
+// another process (a CLI command on the same file) has written entries in
+// between, the collision on idx makes it ask the log and number again.
+// Every entry ends up numbered once, with no gap, whoever wrote it.
+func TestAuditNumberingAcrossProcesses(t *testing.T) {
+	url := "sqlite://" + filepath.Join(t.TempDir(), "b.db")
+	var server, cli *DB
+	for _, db := range []**DB{&server, &cli} {
+		var err error
+		if *db, err = Open(context.Background(), url, Options{}); err != nil {
+			t.Fatal(err)
+		}
+		defer (*db).Close()
+		if err := (*db).Migrate(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, db := range []*DB{server, server, cli, cli, server, cli, server, server} {
+		if err := auditedInsert(db, fmt.Sprint("t", i), "test.write", false, nil); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+		if i == 6 {
+			// A failed request leaves no entry and moves nothing.
+			if err := auditedInsert(db, "failed", "test.write", true, nil); err == nil {
+				t.Fatal("the failing write succeeded")
+			}
+		}
+	}
+	rows, err := server.read.Query("SELECT idx, target_id FROM audit_log ORDER BY idx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var n int64
+	for rows.Next() {
+		var idx int64
+		var target string
+		if err := rows.Scan(&idx, &target); err != nil {
+			t.Fatal(err)
+		}
+		if idx != n || target != fmt.Sprint("t", n) {
+			t.Fatalf("entry %d is idx %d for %s", n, idx, target)
+		}
+		n++
+	}
+	if n != 8 {
+		t.Fatalf("%d entries, want 8", n)
 	}
 }

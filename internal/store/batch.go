@@ -70,6 +70,10 @@ type batcher struct {
 	// yet; idle wakes the writer when the syncer has answered some.
 	unsynced atomic.Int64
 	idle     chan struct{}
+	// auditNext is the audit index after the last batch this writer
+	// committed, -1 until it has committed one (audit_queue.go). Only the
+	// writer goroutine uses it.
+	auditNext int64
 }
 
 // committed is a batch whose COMMIT returned, waiting for the fsync.
@@ -83,7 +87,7 @@ const maxUnsynced = 64
 
 func newBatcher(db *DB, walPath string) *batcher {
 	b := &batcher{db: db, reqs: make(chan *writeReq, maxBatch), stop: make(chan struct{}),
-		synced: make(chan *committed, maxUnsynced), idle: make(chan struct{}, 1)}
+		synced: make(chan *committed, maxUnsynced), idle: make(chan struct{}, 1), auditNext: -1}
 	w := &walFile{path: walPath}
 	b.syncWAL = w.sync
 	b.wg.Add(2)
@@ -359,13 +363,14 @@ func (o *openBatch) run(r *writeReq) {
 // entries to the sequencer (audit_memo.go).
 func (o *openBatch) commit() error {
 	t := &tx{db: o.b.db, sql: o.s, pool: o.b.db.write, stmts: o.set, ctx: context.Background()}
-	memo, err := o.audit.write(t)
+	memo, next, err := o.audit.write(t, o.b.auditNext)
 	if err != nil {
 		return o.b.db.formatError(err)
 	}
 	if err := o.s.Commit(); err != nil {
 		return o.b.db.formatError(fmt.Errorf("commit: %w", err))
 	}
+	o.b.auditNext = next
 	o.b.db.memo.add(memo)
 	return nil
 }
