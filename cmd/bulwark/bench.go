@@ -39,11 +39,15 @@ preloads records, then drives the server over HTTPS with keep-alive from
 	update   PATCH a record with If-Match
 	login    POST a password login (Argon2id)
 	mix      70% get, 10% list, 15% create, 5% update
-	bare     the baseline: the same HTTPS server code and the same row
-	         written with the same durability (SQLite WAL, group commit,
-	         answered after the fsync) by a second process, without
-	         authentication, sealing or audit; full/bare is what the
-	         controls cost
+	bare     the baseline: the same row written with the same durability
+	         (SQLite WAL, group commit, answered after the fsync) by a
+	         second process behind the API's own HTTP stack (middleware,
+	         router, JSON reader, the create's answer), without
+	         authentication, authorization, validation, sealing or audit;
+	         full/bare is what those controls cost
+
+With --cpu-profile FILE it writes CPU profiles of the server (FILE), the
+baseline server (FILE.bare) and this load generator (FILE.client).
 
 It prints a progress line a second, then a table, and with --json a JSON
 file. See docs/performance.md for figures and how to read them.`
