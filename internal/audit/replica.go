@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"sort"
 	"strings"
 
@@ -37,12 +38,31 @@ type Replica struct {
 // OpenReplica opens the replica at a gocloud.dev/blob URL, such as
 // file:///var/lib/bulwark/audit-replica?create_dir=1 or
 // s3://bucket?region=...&prefix=audit/.
-func OpenReplica(ctx context.Context, url string) (*Replica, error) {
-	b, err := blob.OpenBucket(ctx, url)
+func OpenReplica(ctx context.Context, rawURL string) (*Replica, error) {
+	b, err := blob.OpenBucket(ctx, bucketURL(rawURL))
 	if err != nil {
 		return nil, fmt.Errorf("open audit replica: %w", err)
 	}
-	return &Replica{bucket: b, url: url}, nil
+	return &Replica{bucket: b, url: rawURL}, nil
+}
+
+// bucketURL has a file:// replica write each object's temporary file next
+// to it (fileblob's no_tmp_dir) instead of in os.TempDir: an object is
+// published by renaming its temporary file, and a rename fails across
+// filesystems. A replica belongs on another disk than the database, and
+// the default one is in the data directory: neither is often on the
+// filesystem of /tmp, and then nothing was ever shipped.
+func bucketURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "file" {
+		return raw
+	}
+	q := u.Query()
+	if q.Get("no_tmp_dir") == "" {
+		q.Set("no_tmp_dir", "1")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
 }
 
 // Close closes the bucket.
@@ -150,6 +170,11 @@ func (r *Replica) Checkpoints(ctx context.Context) ([][]byte, error) {
 		}
 		if err != nil {
 			return nil, err
+		}
+		if !isNumber(strings.TrimPrefix(obj.Key, "checkpoints/")) {
+			// Not a checkpoint: a temporary file left by a write that
+			// was cut off (file:// replicas keep them beside the objects).
+			continue
 		}
 		b, err := r.bucket.ReadAll(ctx, obj.Key)
 		if err != nil {
@@ -304,4 +329,14 @@ func (r *Replica) readLines(ctx context.Context, key string) ([][]byte, error) {
 		out = append(out, bytes.Clone(s.Bytes()))
 	}
 	return out, s.Err()
+}
+
+// isNumber reports whether s is a non-empty string of ASCII digits.
+func isNumber(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -170,5 +171,47 @@ func testReplica(t *testing.T, u string) {
 	}
 	if rep, err := Verify(ctx, v, primary, r); err != nil || !rep.OK() {
 		t.Fatalf("restored: %+v, %v", rep, err)
+	}
+}
+
+// TestFileReplicaOutsideTempDir: a file:// replica publishes each object by
+// renaming a temporary file, and a rename fails across filesystems, so its
+// temporary files must be beside the objects, not in os.TempDir (the
+// default replica is in the data directory, which is seldom on /tmp's
+// filesystem). Here os.TempDir cannot be written at all, as if it were
+// elsewhere; shipping must work anyway. A temporary file left by a write
+// that was cut off is no checkpoint.
+func TestFileReplicaOutsideTempDir(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "replica")
+	t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "no-such-dir"))
+	s, _, _, err := GenerateSigner("bulwark.test/audit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := OpenReplica(ctx, "file://"+dir+"?create_dir=1&metadata=skip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var f Frontier
+	leaf := testEntry(0).Leaf()
+	f.Append(tlog.RecordHash(leaf))
+	cp, err := s.Sign(f.Size(), f.Root())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.PutBundle(ctx, 0, [][]byte{leaf}, []tlog.Hash{tlog.RecordHash(leaf)}); err != nil {
+		t.Fatalf("ship a bundle with os.TempDir unusable: %v", err)
+	}
+	if err := r.PutCheckpoint(ctx, cp); err != nil {
+		t.Fatalf("ship a checkpoint with os.TempDir unusable: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "checkpoints", "00000000000000000002.18b2c3d4e5f6.tmp"), []byte("half a checkp"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cps, err := r.Checkpoints(ctx)
+	if err != nil || len(cps) != 1 || !bytes.Equal(cps[0], cp.Note) {
+		t.Fatalf("checkpoints %q, %v: want only the one shipped", cps, err)
 	}
 }
