@@ -129,7 +129,8 @@ func (r *Replica) put(ctx context.Context, key string, fill func(*bufio.Writer) 
 		return err
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
-	if err := fill(bw); err == nil {
+	err = fill(bw)
+	if err == nil {
 		err = bw.Flush()
 	}
 	if err != nil {

@@ -1,8 +1,10 @@
 package audit
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -213,5 +215,27 @@ func TestFileReplicaOutsideTempDir(t *testing.T) {
 	cps, err := r.Checkpoints(ctx)
 	if err != nil || len(cps) != 1 || !bytes.Equal(cps[0], cp.Note) {
 		t.Fatalf("checkpoints %q, %v: want only the one shipped", cps, err)
+	}
+}
+
+// TestReplicaPutAborts: an object whose content could not all be written
+// is not created (a bundle cut short must never look shipped).
+func TestReplicaPutAborts(t *testing.T) {
+	ctx := context.Background()
+	r, err := OpenReplica(ctx, "file://"+filepath.Join(t.TempDir(), "replica")+"?create_dir=1&metadata=skip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	boom := errors.New("cut off")
+	err = r.put(ctx, "entries/x.jsonl", func(w *bufio.Writer) error {
+		w.Write(bytes.Repeat([]byte("a"), 200<<10)) // more than the buffer: some reaches the file
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("put = %v, want the fill's error", err)
+	}
+	if ok, err := r.bucket.Exists(ctx, "entries/x.jsonl"); err != nil || ok {
+		t.Fatalf("the cut-off object exists: %v, %v", ok, err)
 	}
 }
