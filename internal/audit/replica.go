@@ -84,7 +84,7 @@ func (r *Replica) PutBundle(ctx context.Context, start int64, leaves [][]byte, h
 	}
 	end := start + int64(len(leaves))
 	// Hashes first: a bundle of entries is never visible without them.
-	err := r.put(ctx, bundleName(start, end, "hashes"), func(w *bufio.Writer) error {
+	err := r.put(ctx, bundleName(start, end, "hashes"), len(hashes)*(2*tlog.HashSize+1), func(w *bufio.Writer) error {
 		var line [2*tlog.HashSize + 1]byte
 		line[len(line)-1] = '\n'
 		for _, h := range hashes {
@@ -98,7 +98,7 @@ func (r *Replica) PutBundle(ctx context.Context, start int64, leaves [][]byte, h
 	if err != nil {
 		return fmt.Errorf("ship audit hashes %d-%d: %w", start, end, err)
 	}
-	err = r.put(ctx, bundleName(start, end, "jsonl"), func(w *bufio.Writer) error {
+	err = r.put(ctx, bundleName(start, end, "jsonl"), 64<<10, func(w *bufio.Writer) error {
 		for _, l := range leaves {
 			w.Write(l)
 			if err := w.WriteByte('\n'); err != nil {
@@ -113,22 +113,23 @@ func (r *Replica) PutBundle(ctx context.Context, start int64, leaves [][]byte, h
 	return nil
 }
 
-// put writes one object, streamed through a buffer: a bundle is written
-// in 64 KiB pieces rather than laid out whole in memory first (a round of
+// put writes one object of about size bytes, streamed through a buffer: a
+// bundle is written in 64 KiB pieces rather than laid out whole in memory
+// first (a round of
 // a few thousand entries was megabytes allocated and zeroed for nothing).
 // Unlike Bucket.WriteAll it computes no MD5 of the content (twice, for a
 // Content-MD5 header): what is shipped carries its own SHA-256 tree
 // hashes and signed checkpoints, which verification checks, and the
 // transport to S3 is TLS. The content type is given, so nothing is
 // sniffed. If fill or a write fails, the object is not created.
-func (r *Replica) put(ctx context.Context, key string, fill func(*bufio.Writer) error) error {
+func (r *Replica) put(ctx context.Context, key string, size int, fill func(*bufio.Writer) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	w, err := r.bucket.NewWriter(ctx, key, &blob.WriterOptions{ContentType: "text/plain; charset=utf-8"})
 	if err != nil {
 		return err
 	}
-	bw := bufio.NewWriterSize(w, 64<<10)
+	bw := bufio.NewWriterSize(w, min(size, 64<<10))
 	err = fill(bw)
 	if err == nil {
 		err = bw.Flush()
@@ -143,7 +144,7 @@ func (r *Replica) put(ctx context.Context, key string, fill func(*bufio.Writer) 
 
 // putBytes writes one small object.
 func (r *Replica) putBytes(ctx context.Context, key string, data []byte) error {
-	return r.put(ctx, key, func(w *bufio.Writer) error {
+	return r.put(ctx, key, len(data), func(w *bufio.Writer) error {
 		_, err := w.Write(data)
 		return err
 	})

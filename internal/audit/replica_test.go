@@ -228,7 +228,7 @@ func TestReplicaPutAborts(t *testing.T) {
 	}
 	defer r.Close()
 	boom := errors.New("cut off")
-	err = r.put(ctx, "entries/x.jsonl", func(w *bufio.Writer) error {
+	err = r.put(ctx, "entries/x.jsonl", 64<<10, func(w *bufio.Writer) error {
 		w.Write(bytes.Repeat([]byte("a"), 200<<10)) // more than the buffer: some reaches the file
 		return boom
 	})

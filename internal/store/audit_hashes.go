@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -136,11 +137,10 @@ func (r *hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 			return nil, err
 		}
 		for _, run := range runs {
-			if _, found := slices.BinarySearchFunc(r.runs, run.first, compareFirst); !found {
-				r.runs = append(r.runs, run)
+			if i, found := slices.BinarySearchFunc(r.runs, run.first, compareFirst); !found {
+				r.runs = slices.Insert(r.runs, i, run) // kept in order of first
 			}
 		}
-		slices.SortFunc(r.runs, func(a, b hashRunRow) int { return cmp.Compare(a.first, b.first) })
 		for _, x := range missing[:n] {
 			if h, ok := runs.get(x.(int64)); ok {
 				r.cache[x.(int64)] = h
@@ -181,7 +181,7 @@ func (t *tx) leafHashes(from, to int64) (map[int64]tlog.Hash, error) {
 // lastHash is the greatest stored hash index, or -1 when there is none.
 func (t *tx) lastHash() (int64, error) {
 	var first, n int64
-	err := t.queryRow("SELECT first, length(hashes) / 32 FROM audit_hash_runs ORDER BY first DESC LIMIT 1").Scan(&first, &n)
+	err := t.queryRow("SELECT first, length(hashes) / "+strconv.Itoa(tlog.HashSize)+" FROM audit_hash_runs ORDER BY first DESC LIMIT 1").Scan(&first, &n)
 	if err == sql.ErrNoRows {
 		return -1, nil
 	}
