@@ -45,6 +45,16 @@ preloads records, then drives the server over HTTPS with keep-alive from
 	         router, JSON reader, the create's answer), without
 	         authentication, authorization, validation, sealing or audit;
 	         full/bare is what those controls cost
+	create-noaudit
+	         create with the server's audit entries switched off for
+	         the scenario (builds with -tags benchhook only);
+	         create/create-noaudit is what the audit log costs
+
+With --rounds N the scenarios run N times in turn, each for --duration:
+the table is over all rounds, and create/bare and create/create-noaudit
+are given round by round (median, min-max), so that a drift in the
+machine's speed falls on both sides of a ratio alike. Short rounds
+(--rounds 10 --duration 3s) measure a cost side by side.
 
 With --cpu-profile FILE it writes CPU profiles of the server (FILE), the
 baseline server (FILE.bare) and this load generator (FILE.client).
@@ -60,6 +70,7 @@ type benchConfig struct {
 	backend, postgres    string
 	jsonOut              string
 	cpuProfile           string
+	rounds               int
 }
 
 func runBench(ctx context.Context, e *env, args []string) int {
@@ -77,12 +88,16 @@ func runBench(ctx context.Context, e *env, args []string) int {
 	c.fs.StringVar(&bc.backend, "backend", "sqlite", "sqlite or postgres")
 	c.fs.StringVar(&bc.postgres, "postgres", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "with --backend postgres: an admin URL; bench makes and drops its own database and roles")
 	c.fs.StringVar(&bc.jsonOut, "json", "", "also write the results to this JSON file")
+	c.fs.IntVar(&bc.rounds, "rounds", 1, "run the scenarios this many times in turn, each for --duration, and report each scenario over all rounds and the ratios of the rounds side by side")
 	c.fs.StringVar(&bc.cpuProfile, "cpu-profile", "", "write CPU profiles of the whole run (go tool pprof): the server's to `FILE`, the baseline server's to FILE.bare, this load generator's to FILE.client")
 	if _, code, ok := c.parse(e, args, 0); !ok {
 		return code
 	}
-	if bc.concurrency < 1 || bc.tenants < 1 || bc.records < 1 || bc.duration <= 0 {
-		return c.usageError(e, "--concurrency, --tenants, --records and --duration must be positive")
+	if bc.concurrency < 1 || bc.tenants < 1 || bc.records < 1 || bc.duration <= 0 || bc.rounds < 1 {
+		return c.usageError(e, "--concurrency, --tenants, --records, --duration and --rounds must be positive")
+	}
+	if strings.Contains(","+bc.scenarios+",", ","+noAuditScenario+",") && !benchHook {
+		return c.usageError(e, noAuditScenario+" needs a build with the benchmark hook: go build -tags benchhook -o /tmp/bulwark-hook ./cmd/bulwark")
 	}
 	if bc.backend != "sqlite" && bc.backend != "postgres" {
 		return c.usageError(e, "--backend must be sqlite or postgres")
@@ -155,43 +170,176 @@ func benchmark(ctx context.Context, e *env, bc *benchConfig) error {
 	if err := sc.Warm(ctx, bc.concurrency); err != nil {
 		return err
 	}
-	var results []bench.Result
-	for _, name := range names {
-		var op bench.Op
-		opt := bench.Options{Concurrency: bc.concurrency, Warmup: bc.warmup, Duration: bc.duration, Progress: e.stderr,
-			ServerCPU: func() (time.Duration, error) { return processCPU(proc.Pid) },
-			ClientCPU: func() (time.Duration, error) { return processCPU(os.Getpid()) }}
-		if name == "bare" {
-			var bare *os.Process
-			var stopBare func()
-			op, bare, stopBare, err = bareOp(ctx, e, tmp, bc.concurrency, bc.cpuProfile)
+	ops, err := newBenchOps(ctx, e, sc, names, tmp, proc, bc)
+	if err != nil {
+		return err
+	}
+	defer ops.stop()
+	var rounds [][]bench.Result
+	for round := 1; round <= bc.rounds; round++ {
+		var rs []bench.Result
+		for _, name := range names {
+			r, err := ops.run(ctx, e, name, round)
 			if err != nil {
 				return err
 			}
-			defer stopBare()
-			opt.ServerCPU = func() (time.Duration, error) { return processCPU(bare.Pid) }
-		} else if op, err = sc.Op(name); err != nil {
-			return err
+			rs = append(rs, r)
 		}
-		fmt.Fprintf(e.stderr, "bench: %s\n", name)
-		results = append(results, bench.Run(ctx, name, opt, op))
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+		rounds = append(rounds, rs)
 	}
-	fmt.Fprintf(e.stdout, "\nbackend %s, %d tenants, %d records each, concurrency %d, %s per scenario after %s warm-up\n\n",
-		bc.backend, bc.tenants, bc.records, bc.concurrency, bc.duration, bc.warmup)
+	results := mergeRounds(names, rounds)
+	per := fmt.Sprintf("%s per scenario after %s warm-up", bc.duration, bc.warmup)
+	if bc.rounds > 1 {
+		per = fmt.Sprintf("%d rounds of %s per scenario, each after %s warm-up", bc.rounds, bc.duration, bc.warmup)
+	}
+	fmt.Fprintf(e.stdout, "\nbackend %s, %d tenants, %d records each, concurrency %d, %s\n\n",
+		bc.backend, bc.tenants, bc.records, bc.concurrency, per)
 	bench.WriteTable(e.stdout, results)
+	ratios := writeRatios(e, rounds)
 	if rss, err := peakRSS(proc.Pid); err == nil {
 		fmt.Fprintf(e.stdout, "\nserver peak memory (VmHWM): %d MiB\n", rss>>20)
 	}
 	if bc.jsonOut != "" {
-		b, _ := json.MarshalIndent(map[string]any{"backend": bc.backend, "tenants": bc.tenants, "records": bc.records, "results": results}, "", "  ")
+		out := map[string]any{"backend": bc.backend, "tenants": bc.tenants, "records": bc.records, "results": results}
+		if bc.rounds > 1 {
+			out["rounds"] = rounds
+		}
+		if len(ratios) > 0 {
+			out["ratios"] = ratios
+		}
+		b, _ := json.MarshalIndent(out, "", "  ")
 		if err := os.WriteFile(bc.jsonOut, append(b, '\n'), 0o644); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// noAuditScenario is create with the server's audit log switched off
+// for its measured time and warm-up (builds with -tags benchhook only):
+// side by side with create, in rounds, it measures what the log costs a
+// write (docs/performance.md).
+const noAuditScenario = "create-noaudit"
+
+// benchOps holds each scenario's operation and the process that serves
+// it, made once and used in every round.
+type benchOps struct {
+	opt    bench.Options
+	rounds int
+	server *os.Process
+	ops    map[string]bench.Op
+	procs  map[string]*os.Process
+	stops  []func()
+}
+
+func newBenchOps(ctx context.Context, e *env, sc *bench.Scenarios, names []string, tmp string, server *os.Process, bc *benchConfig) (*benchOps, error) {
+	o := &benchOps{rounds: bc.rounds, server: server, ops: map[string]bench.Op{}, procs: map[string]*os.Process{},
+		opt: bench.Options{Concurrency: bc.concurrency, Warmup: bc.warmup, Duration: bc.duration, Progress: e.stderr,
+			ClientCPU: func() (time.Duration, error) { return processCPU(os.Getpid()) }}}
+	for _, name := range names {
+		if _, ok := o.ops[name]; ok {
+			continue
+		}
+		var err error
+		switch name {
+		case "bare":
+			var bare *os.Process
+			var stop func()
+			o.ops[name], bare, stop, err = bareOp(ctx, e, tmp, bc.concurrency, bc.cpuProfile)
+			if err == nil {
+				o.procs[name] = bare
+				o.stops = append(o.stops, stop)
+			}
+		case noAuditScenario:
+			o.ops[name], err = sc.Op("create")
+		default:
+			o.ops[name], err = sc.Op(name)
+		}
+		if err != nil {
+			o.stop()
+			return nil, err
+		}
+		if o.procs[name] == nil {
+			o.procs[name] = server
+		}
+	}
+	return o, nil
+}
+
+// run measures one scenario once.
+func (o *benchOps) run(ctx context.Context, e *env, name string, round int) (bench.Result, error) {
+	if o.rounds > 1 {
+		fmt.Fprintf(e.stderr, "bench: %s (round %d of %d)\n", name, round, o.rounds)
+	} else {
+		fmt.Fprintf(e.stderr, "bench: %s\n", name)
+	}
+	noAudit := name == noAuditScenario
+	if noAudit {
+		if err := setServerAudit(o.server, false); err != nil {
+			return bench.Result{}, err
+		}
+	}
+	opt := o.opt
+	proc := o.procs[name]
+	opt.ServerCPU = func() (time.Duration, error) { return processCPU(proc.Pid) }
+	r := bench.Run(ctx, name, opt, o.ops[name])
+	if noAudit {
+		if err := setServerAudit(o.server, true); err != nil {
+			return r, err
+		}
+	}
+	return r, ctx.Err()
+}
+
+func (o *benchOps) stop() {
+	for _, stop := range o.stops {
+		stop()
+	}
+}
+
+// mergeRounds gives each scenario's results over all rounds, in the order
+// of names.
+func mergeRounds(names []string, rounds [][]bench.Result) []bench.Result {
+	var out []bench.Result
+	seen := map[string]bool{}
+	for _, name := range names {
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		var rs []bench.Result
+		for _, round := range rounds {
+			for _, r := range round {
+				if r.Scenario == name {
+					rs = append(rs, r)
+				}
+			}
+		}
+		out = append(out, bench.Merge(rs))
+	}
+	return out
+}
+
+// writeRatios prints the throughput ratios of the pairs of scenarios that
+// measure a cost side by side, over the rounds, and returns them.
+func writeRatios(e *env, rounds [][]bench.Result) []bench.Ratio {
+	var out []bench.Ratio
+	for _, pair := range [][2]string{{"create", "bare"}, {"create", noAuditScenario}} {
+		r, ok := bench.Ratios(rounds, pair[0], pair[1])
+		if !ok {
+			continue
+		}
+		if len(out) == 0 {
+			fmt.Fprintf(e.stdout, "\nthroughput ratios, round by round (median, min-max):\n")
+		}
+		out = append(out, r)
+		fmt.Fprintf(e.stdout, "  %-22s %5.1f %%  (%.1f-%.1f over %d rounds)", r.A+"/"+r.B, r.Median, r.Min, r.Max, r.Rounds)
+		if r.B == noAuditScenario {
+			fmt.Fprintf(e.stdout, ": the audit log costs %.1f %% of write throughput", 100-r.Median)
+		}
+		fmt.Fprintln(e.stdout)
+	}
+	return out
 }
 
 // startChild runs this binary with args and waits for it to print the URL

@@ -9,7 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,6 +53,8 @@ type Result struct {
 	ClientCPUus float64 `json:"client_cpu_us_per_request,omitempty"`
 	// FirstError is one error seen, to tell what went wrong.
 	FirstError string `json:"first_error,omitempty"`
+
+	samples []time.Duration // the measured latencies, sorted (for Merge)
 }
 
 // Run runs op from opt.Concurrency workers: first for opt.Warmup without
@@ -132,12 +134,107 @@ func Run(ctx context.Context, name string, opt Options, op Op) Result {
 	if ccpuErr == nil && ccpuErr1 == nil && r.Requests > 0 {
 		r.ClientCPUus = float64((ccpu1 - ccpu0).Microseconds()) / float64(r.Requests)
 	}
-	sort.Slice(samples, func(i, j int) bool { return samples[i] < samples[j] })
+	r.setLatencies(samples)
+	return r
+}
+
+// setLatencies keeps samples and sets the percentiles from them.
+func (r *Result) setLatencies(samples []time.Duration) {
+	slices.Sort(samples)
+	r.samples = samples
 	r.P50ms, r.P95ms, r.P99ms = pct(samples, 0.50), pct(samples, 0.95), pct(samples, 0.99)
+	r.MaxMs = 0
 	if len(samples) > 0 {
 		r.MaxMs = ms(samples[len(samples)-1])
 	}
-	return r
+}
+
+// Merge combines the results of one scenario's rounds into one, as if
+// they had been a single run of their summed duration: requests, errors
+// and time add up, the percentiles are over every round's latencies, and
+// the CPU per request is weighted by each round's requests (0 if a round
+// has none measured).
+func Merge(rs []Result) Result {
+	if len(rs) == 0 {
+		return Result{}
+	}
+	m := Result{Scenario: rs[0].Scenario, Concurrency: rs[0].Concurrency}
+	var samples []time.Duration
+	var server, client float64
+	serverOK, clientOK := true, true
+	for _, r := range rs {
+		m.Requests += r.Requests
+		m.Errors += r.Errors
+		m.Seconds += r.Seconds
+		if m.FirstError == "" {
+			m.FirstError = r.FirstError
+		}
+		samples = append(samples, r.samples...)
+		server += r.ServerCPUus * float64(r.Requests)
+		client += r.ClientCPUus * float64(r.Requests)
+		serverOK = serverOK && r.ServerCPUus > 0
+		clientOK = clientOK && r.ClientCPUus > 0
+	}
+	if m.Seconds > 0 {
+		m.PerSecond = float64(m.Requests-m.Errors) / m.Seconds
+	}
+	if m.Requests > 0 && serverOK {
+		m.ServerCPUus = server / float64(m.Requests)
+	}
+	if m.Requests > 0 && clientOK {
+		m.ClientCPUus = client / float64(m.Requests)
+	}
+	m.setLatencies(samples)
+	return m
+}
+
+// Ratio compares two scenarios run side by side in rounds: the throughput
+// of A over B in each round where both ran, as a percentage. Rounds
+// alternate the scenarios every few seconds, so that a slow drift of the
+// machine's speed (other virtual machines on the host, CPU frequency)
+// falls on both alike; the median of the rounds is the figure, the
+// minimum and maximum show the spread.
+type Ratio struct {
+	A        string    `json:"a"`
+	B        string    `json:"b"`
+	Rounds   int       `json:"rounds"`
+	Median   float64   `json:"median_percent"`
+	Min      float64   `json:"min_percent"`
+	Max      float64   `json:"max_percent"`
+	PerRound []float64 `json:"per_round_percent"`
+}
+
+// Ratios computes A/B over rounds (each a list of results by scenario);
+// ok is false if no round holds both.
+func Ratios(rounds [][]Result, a, b string) (r Ratio, ok bool) {
+	r.A, r.B = a, b
+	for _, round := range rounds {
+		ra, okA := find(round, a)
+		rb, okB := find(round, b)
+		if okA && okB && rb.PerSecond > 0 {
+			r.PerRound = append(r.PerRound, 100*ra.PerSecond/rb.PerSecond)
+		}
+	}
+	if len(r.PerRound) == 0 {
+		return r, false
+	}
+	sorted := slices.Sorted(slices.Values(r.PerRound))
+	r.Rounds, r.Min, r.Max = len(sorted), sorted[0], sorted[len(sorted)-1]
+	if n := len(sorted); n%2 == 1 {
+		r.Median = sorted[n/2]
+	} else {
+		r.Median = (sorted[n/2-1] + sorted[n/2]) / 2
+	}
+	return r, true
+}
+
+func find(rs []Result, name string) (Result, bool) {
+	for _, r := range rs {
+		if r.Scenario == name {
+			return r, true
+		}
+	}
+	return Result{}, false
 }
 
 // perRequest shows a CPU time per request, "-" when not measured.

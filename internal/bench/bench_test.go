@@ -106,3 +106,46 @@ func TestWarmReadsAsEveryTenant(t *testing.T) {
 		t.Fatal("a refused read went unreported")
 	}
 }
+
+func TestMergeAddsRoundsUp(t *testing.T) {
+	a := Result{Scenario: "create", Concurrency: 2, Requests: 100, Errors: 10, Seconds: 1, ServerCPUus: 50, ClientCPUus: 20}
+	a.setLatencies([]time.Duration{4 * time.Millisecond, time.Millisecond})
+	b := Result{Scenario: "create", Concurrency: 2, Requests: 300, Seconds: 2, ServerCPUus: 90, ClientCPUus: 40, FirstError: "boom"}
+	b.setLatencies([]time.Duration{2 * time.Millisecond, 3 * time.Millisecond})
+	m := Merge([]Result{a, b})
+	if m.Scenario != "create" || m.Requests != 400 || m.Errors != 10 || m.Seconds != 3 || m.FirstError != "boom" {
+		t.Fatalf("merged = %+v", m)
+	}
+	if m.PerSecond != 130 { // (400-10)/3
+		t.Fatalf("per second = %v, want 130", m.PerSecond)
+	}
+	if m.ServerCPUus != 80 || m.ClientCPUus != 35 { // weighted by requests
+		t.Fatalf("cpu = %v / %v, want 80 / 35", m.ServerCPUus, m.ClientCPUus)
+	}
+	if m.P50ms != 2 || m.MaxMs != 4 {
+		t.Fatalf("percentiles over both rounds: p50 %v max %v", m.P50ms, m.MaxMs)
+	}
+	// A round without a CPU reading leaves the merged CPU unknown.
+	b.ServerCPUus = 0
+	if m := Merge([]Result{a, b}); m.ServerCPUus != 0 {
+		t.Fatalf("server cpu = %v with a round unmeasured, want 0", m.ServerCPUus)
+	}
+}
+
+func TestRatiosTakeTheMedianRound(t *testing.T) {
+	round := func(create, bare float64) []Result {
+		return []Result{{Scenario: "create", PerSecond: create}, {Scenario: "bare", PerSecond: bare}}
+	}
+	rounds := [][]Result{round(60, 100), round(90, 100), round(70, 100), {{Scenario: "create", PerSecond: 10}}}
+	r, ok := Ratios(rounds, "create", "bare")
+	if !ok || r.Rounds != 3 || r.Median != 70 || r.Min != 60 || r.Max != 90 {
+		t.Fatalf("ratio = %+v, %v", r, ok)
+	}
+	r, _ = Ratios(rounds[:2], "create", "bare")
+	if r.Median != 75 {
+		t.Fatalf("median of two = %v, want 75", r.Median)
+	}
+	if _, ok := Ratios(rounds, "create", "get"); ok {
+		t.Fatal("a ratio with a scenario that never ran")
+	}
+}

@@ -14,3 +14,6 @@ func skipAudit() bool { return benchSkipAudit.Load() }
 
 // SetSkipAuditForBenchmark turns the switch (benchmarks only).
 func SetSkipAuditForBenchmark(on bool) { benchSkipAudit.Store(on) }
+
+// SkippingAuditForBenchmark reports the switch (benchmarks only).
+func SkippingAuditForBenchmark() bool { return benchSkipAudit.Load() }
