@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,8 +57,16 @@ are given round by round (median, min-max), so that a drift in the
 machine's speed falls on both sides of a ratio alike. Short rounds
 (--rounds 10 --duration 3s) measure a cost side by side.
 
+With --compare-tenants N (and --compare-records M) a second server is
+prepared with N tenants of M records each, and every scenario but bare
+runs against both in turn, round by round: each scenario's throughput
+with N tenants over the first server's is given the same way
+(--tenants 10 --records 1000 --compare-tenants 10000 --compare-records 1
+compares the numbers of tenants at equal data).
+
 With --cpu-profile FILE it writes CPU profiles of the server (FILE), the
-baseline server (FILE.bare) and this load generator (FILE.client).
+baseline server (FILE.bare), the compared server (FILE.compare) and this
+load generator (FILE.client).
 
 It prints a progress line a second, then a table, and with --json a JSON
 file. See docs/performance.md for figures and how to read them.`
@@ -71,6 +80,9 @@ type benchConfig struct {
 	jsonOut              string
 	cpuProfile           string
 	rounds               int
+	// compareTenants, if set, is a second server's number of tenants
+	// (compareRecords records each), measured side by side.
+	compareTenants, compareRecords int
 }
 
 func runBench(ctx context.Context, e *env, args []string) int {
@@ -89,6 +101,8 @@ func runBench(ctx context.Context, e *env, args []string) int {
 	c.fs.StringVar(&bc.postgres, "postgres", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "with --backend postgres: an admin URL; bench makes and drops its own database and roles")
 	c.fs.StringVar(&bc.jsonOut, "json", "", "also write the results to this JSON file")
 	c.fs.IntVar(&bc.rounds, "rounds", 1, "run the scenarios this many times in turn, each for --duration, and report each scenario over all rounds and the ratios of the rounds side by side")
+	c.fs.IntVar(&bc.compareTenants, "compare-tenants", 0, "also run every scenario but bare against a second server with this many tenants, in turn with the first, and give each scenario's throughput there over the first's")
+	c.fs.IntVar(&bc.compareRecords, "compare-records", 0, "records preloaded per tenant of the --compare-tenants server (default: --records)")
 	c.fs.StringVar(&bc.cpuProfile, "cpu-profile", "", "write CPU profiles of the whole run (go tool pprof): the server's to `FILE`, the baseline server's to FILE.bare, this load generator's to FILE.client")
 	if _, code, ok := c.parse(e, args, 0); !ok {
 		return code
@@ -98,6 +112,12 @@ func runBench(ctx context.Context, e *env, args []string) int {
 	}
 	if strings.Contains(","+bc.scenarios+",", ","+noAuditScenario+",") && !benchHook {
 		return c.usageError(e, noAuditScenario+" needs a build with the benchmark hook: go build -tags benchhook -o /tmp/bulwark-hook ./cmd/bulwark")
+	}
+	if bc.compareRecords == 0 {
+		bc.compareRecords = bc.records
+	}
+	if bc.compareTenants < 0 || bc.compareRecords < 1 {
+		return c.usageError(e, "--compare-tenants and --compare-records must be positive")
 	}
 	if bc.backend != "sqlite" && bc.backend != "postgres" {
 		return c.usageError(e, "--backend must be sqlite or postgres")
@@ -121,86 +141,78 @@ func benchmark(ctx context.Context, e *env, bc *benchConfig) error {
 		}
 		defer stopProfile()
 	}
-	cfg := DefaultConfig()
-	cfg.DataDir = filepath.Join(tmp, "server")
-	cfg.Addr, cfg.MetricsAddr, cfg.LogLevel = "127.0.0.1:0", "", "error"
-	if bc.backend == "postgres" {
-		scratch, err := pgadmin.Create(ctx, bc.postgres, "bulwark_bench")
-		if err != nil {
-			return fmt.Errorf("make a PostgreSQL database for the run: %w", err)
-		}
-		defer scratch.Drop()
-		cfg.DB, cfg.DBOwner = scratch.AppURL, scratch.OwnerURL
-	}
-	if err := cfg.finish(); err != nil {
-		return err
-	}
-	// The same keys the server child uses by default: its KEK file in its
-	// data directory, in the default environment.
-	cfg.keys = defaultKeys(cfg.DataDir)
-	fmt.Fprintf(e.stderr, "bench: starting a server (%s) in %s\n", bc.backend, tmp)
-	srvArgs := []string{"serve", "--data", cfg.DataDir, "--addr", cfg.Addr, "--metrics-addr", "off", "--log-level", "error", "--db", cfg.DB}
-	if bc.cpuProfile != "" {
-		srvArgs = append(srvArgs, "--cpu-profile", bc.cpuProfile)
-	}
-	if cfg.DBOwner != "" {
-		srvArgs = append(srvArgs, "--db-owner", cfg.DBOwner)
-	}
-	base, stop, proc, err := startChild(ctx, e, srvArgs...)
-	if err != nil {
-		return err
-	}
-	defer stop()
-
-	fmt.Fprintf(e.stderr, "bench: preparing %d tenants with %d records each\n", bc.tenants, bc.records)
-	tenants, err := prepareTenants(ctx, e, &cfg, bc)
-	if err != nil {
-		return fmt.Errorf("prepare tenants: %w", err)
-	}
-	client, err := bench.NewClient(base, filepath.Join(cfg.DataDir, "ca.pem"), bc.concurrency)
-	if err != nil {
-		return err
-	}
-	sc := &bench.Scenarios{C: client, Tenants: tenants, Concurrency: bc.concurrency}
 	names := strings.Split(bc.scenarios, ",")
-	if err := prepareLogins(ctx, e, sc, names); err != nil {
-		return err
+	var cleanup []func()
+	defer func() {
+		for i := len(cleanup) - 1; i >= 0; i-- {
+			cleanup[i]()
+		}
+	}()
+	targets := []*benchTarget{{tenants: bc.tenants, records: bc.records}}
+	if bc.compareTenants > 0 {
+		targets = append(targets, &benchTarget{tenants: bc.compareTenants, records: bc.compareRecords})
+		for _, t := range targets {
+			t.label = "@" + strconv.Itoa(t.tenants)
+		}
 	}
-	fmt.Fprintf(e.stderr, "bench: warming the server: one read as each tenant\n")
-	if err := sc.Warm(ctx, bc.concurrency); err != nil {
-		return err
+	for i, t := range targets {
+		if err := t.start(ctx, e, bc, tmp, i, names, &cleanup); err != nil {
+			return err
+		}
 	}
-	ops, err := newBenchOps(ctx, e, sc, names, tmp, proc, bc)
-	if err != nil {
-		return err
-	}
-	defer ops.stop()
 	var rounds [][]bench.Result
 	for round := 1; round <= bc.rounds; round++ {
 		var rs []bench.Result
-		for _, name := range names {
-			r, err := ops.run(ctx, e, name, round)
-			if err != nil {
-				return err
+		for _, name := range inTurn(names, round) {
+			for _, t := range inTurn(targets, round) {
+				label := t.label
+				if name == "bare" {
+					if t != targets[0] {
+						continue // the baseline has no tenants: one is enough
+					}
+					label = ""
+				}
+				r, err := t.ops.run(ctx, e, name, label, round)
+				if err != nil {
+					return err
+				}
+				r.Scenario += label
+				rs = append(rs, r)
 			}
-			rs = append(rs, r)
 		}
 		rounds = append(rounds, rs)
 	}
-	results := mergeRounds(names, rounds)
+	var labels []string
+	for _, name := range names {
+		for i, t := range targets {
+			if name == "bare" {
+				if i == 0 {
+					labels = append(labels, name)
+				}
+				continue
+			}
+			labels = append(labels, name+t.label)
+		}
+	}
+	results := mergeRounds(labels, rounds)
 	per := fmt.Sprintf("%s per scenario after %s warm-up", bc.duration, bc.warmup)
 	if bc.rounds > 1 {
 		per = fmt.Sprintf("%d rounds of %s per scenario, each after %s warm-up", bc.rounds, bc.duration, bc.warmup)
 	}
-	fmt.Fprintf(e.stdout, "\nbackend %s, %d tenants, %d records each, concurrency %d, %s\n\n",
-		bc.backend, bc.tenants, bc.records, bc.concurrency, per)
+	fmt.Fprintf(e.stdout, "\nbackend %s, %s, concurrency %d, %s\n\n", bc.backend, describeTargets(targets), bc.concurrency, per)
 	bench.WriteTable(e.stdout, results)
-	ratios := writeRatios(e, rounds)
-	if rss, err := peakRSS(proc.Pid); err == nil {
-		fmt.Fprintf(e.stdout, "\nserver peak memory (VmHWM): %d MiB\n", rss>>20)
+	ratios := writeRatios(e, rounds, ratioPairs(names, targets))
+	for _, t := range targets {
+		if rss, err := peakRSS(t.proc.Pid); err == nil {
+			fmt.Fprintf(e.stdout, "\nserver%s peak memory (VmHWM): %d MiB", t.label, rss>>20)
+		}
 	}
+	fmt.Fprintln(e.stdout)
 	if bc.jsonOut != "" {
 		out := map[string]any{"backend": bc.backend, "tenants": bc.tenants, "records": bc.records, "results": results}
+		if bc.compareTenants > 0 {
+			out["compare_tenants"], out["compare_records"] = bc.compareTenants, bc.compareRecords
+		}
 		if bc.rounds > 1 {
 			out["rounds"] = rounds
 		}
@@ -213,6 +225,123 @@ func benchmark(ctx context.Context, e *env, bc *benchConfig) error {
 		}
 	}
 	return nil
+}
+
+// benchTarget is one server under test: its own process, data directory
+// (or PostgreSQL database) and prepared tenants. With --compare-tenants
+// there are two, and every scenario but bare runs against each in turn.
+type benchTarget struct {
+	label            string // "@N" for N tenants when there are two, else ""
+	tenants, records int
+	proc             *os.Process
+	ops              *benchOps
+}
+
+// start starts the target's server, prepares its tenants and warms it.
+// What it starts is stopped by the functions it appends to cleanup.
+func (t *benchTarget) start(ctx context.Context, e *env, bc *benchConfig, tmp string, i int, names []string, cleanup *[]func()) error {
+	cfg := DefaultConfig()
+	cfg.DataDir = filepath.Join(tmp, "server"+strconv.Itoa(i))
+	cfg.Addr, cfg.MetricsAddr, cfg.LogLevel = "127.0.0.1:0", "", "error"
+	if bc.backend == "postgres" {
+		scratch, err := pgadmin.Create(ctx, bc.postgres, "bulwark_bench"+strconv.Itoa(i))
+		if err != nil {
+			return fmt.Errorf("make a PostgreSQL database for the run: %w", err)
+		}
+		*cleanup = append(*cleanup, func() { scratch.Drop() })
+		cfg.DB, cfg.DBOwner = scratch.AppURL, scratch.OwnerURL
+	}
+	if err := cfg.finish(); err != nil {
+		return err
+	}
+	// The same keys the server child uses by default: its KEK file in its
+	// data directory, in the default environment.
+	cfg.keys = defaultKeys(cfg.DataDir)
+	fmt.Fprintf(e.stderr, "bench: starting a server (%s) in %s\n", bc.backend, cfg.DataDir)
+	srvArgs := []string{"serve", "--data", cfg.DataDir, "--addr", cfg.Addr, "--metrics-addr", "off", "--log-level", "error", "--db", cfg.DB}
+	if bc.cpuProfile != "" {
+		profile := bc.cpuProfile
+		if i > 0 {
+			profile += ".compare"
+		}
+		srvArgs = append(srvArgs, "--cpu-profile", profile)
+	}
+	if cfg.DBOwner != "" {
+		srvArgs = append(srvArgs, "--db-owner", cfg.DBOwner)
+	}
+	base, stop, proc, err := startChild(ctx, e, srvArgs...)
+	if err != nil {
+		return err
+	}
+	*cleanup = append(*cleanup, stop)
+	t.proc = proc
+
+	fmt.Fprintf(e.stderr, "bench: preparing %d tenants with %d records each\n", t.tenants, t.records)
+	prep := *bc
+	prep.tenants, prep.records = t.tenants, t.records
+	tenants, err := prepareTenants(ctx, e, &cfg, &prep)
+	if err != nil {
+		return fmt.Errorf("prepare tenants: %w", err)
+	}
+	client, err := bench.NewClient(base, filepath.Join(cfg.DataDir, "ca.pem"), bc.concurrency)
+	if err != nil {
+		return err
+	}
+	sc := &bench.Scenarios{C: client, Tenants: tenants, Concurrency: bc.concurrency}
+	if err := prepareLogins(ctx, e, sc, names); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "bench: warming the server: one read as each tenant\n")
+	if err := sc.Warm(ctx, bc.concurrency); err != nil {
+		return err
+	}
+	if i > 0 {
+		// One baseline serves both targets (it has no tenants).
+		names = slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == "bare" })
+	}
+	if t.ops, err = newBenchOps(ctx, e, sc, names, tmp, proc, bc); err != nil {
+		return err
+	}
+	*cleanup = append(*cleanup, t.ops.stop)
+	return nil
+}
+
+// inTurn is the order of a round: as given in odd rounds, reversed in
+// even ones. A server goes on working for a moment after its scenario
+// ends (the audit sequencer, shipping, checkpoints), into the warm-up of
+// the next; alternating the order gives each side of a ratio that
+// disadvantage equally often.
+func inTurn[T any](xs []T, round int) []T {
+	if round%2 == 1 {
+		return xs
+	}
+	r := slices.Clone(xs)
+	slices.Reverse(r)
+	return r
+}
+
+func describeTargets(ts []*benchTarget) string {
+	var parts []string
+	for _, t := range ts {
+		parts = append(parts, fmt.Sprintf("%d tenants with %d records each", t.tenants, t.records))
+	}
+	return strings.Join(parts, " against ")
+}
+
+// ratioPairs are the throughput ratios worth giving: with two targets,
+// each scenario with the compared number of tenants over the first; and
+// create over bare and over create-noaudit, for the first target.
+func ratioPairs(names []string, ts []*benchTarget) [][2]string {
+	first := ts[0].label
+	pairs := [][2]string{{"create" + first, "bare"}, {"create" + first, noAuditScenario + first}}
+	if len(ts) > 1 {
+		for _, name := range names {
+			if name != "bare" {
+				pairs = append(pairs, [2]string{name + ts[1].label, name + first})
+			}
+		}
+	}
+	return pairs
 }
 
 // noAuditScenario is create with the server's audit log switched off
@@ -266,12 +395,13 @@ func newBenchOps(ctx context.Context, e *env, sc *bench.Scenarios, names []strin
 	return o, nil
 }
 
-// run measures one scenario once.
-func (o *benchOps) run(ctx context.Context, e *env, name string, round int) (bench.Result, error) {
+// run measures one scenario once; label names the target in progress
+// lines.
+func (o *benchOps) run(ctx context.Context, e *env, name, label string, round int) (bench.Result, error) {
 	if o.rounds > 1 {
-		fmt.Fprintf(e.stderr, "bench: %s (round %d of %d)\n", name, round, o.rounds)
+		fmt.Fprintf(e.stderr, "bench: %s%s (round %d of %d)\n", name, label, round, o.rounds)
 	} else {
-		fmt.Fprintf(e.stderr, "bench: %s\n", name)
+		fmt.Fprintf(e.stderr, "bench: %s%s\n", name, label)
 	}
 	noAudit := name == noAuditScenario
 	if noAudit {
@@ -320,11 +450,11 @@ func mergeRounds(names []string, rounds [][]bench.Result) []bench.Result {
 	return out
 }
 
-// writeRatios prints the throughput ratios of the pairs of scenarios that
-// measure a cost side by side, over the rounds, and returns them.
-func writeRatios(e *env, rounds [][]bench.Result) []bench.Ratio {
+// writeRatios prints the throughput ratios of the pairs of scenarios
+// that ran, over the rounds, and returns them.
+func writeRatios(e *env, rounds [][]bench.Result, pairs [][2]string) []bench.Ratio {
 	var out []bench.Ratio
-	for _, pair := range [][2]string{{"create", "bare"}, {"create", noAuditScenario}} {
+	for _, pair := range pairs {
 		r, ok := bench.Ratios(rounds, pair[0], pair[1])
 		if !ok {
 			continue
@@ -333,8 +463,8 @@ func writeRatios(e *env, rounds [][]bench.Result) []bench.Ratio {
 			fmt.Fprintf(e.stdout, "\nthroughput ratios, round by round (median, min-max):\n")
 		}
 		out = append(out, r)
-		fmt.Fprintf(e.stdout, "  %-22s %5.1f %%  (%.1f-%.1f over %d rounds)", r.A+"/"+r.B, r.Median, r.Min, r.Max, r.Rounds)
-		if r.B == noAuditScenario {
+		fmt.Fprintf(e.stdout, "  %-36s %5.1f %%  (%.1f-%.1f over %d rounds)", r.A+" / "+r.B, r.Median, r.Min, r.Max, r.Rounds)
+		if label, ok := strings.CutPrefix(r.B, noAuditScenario); ok && r.A == "create"+label {
 			fmt.Fprintf(e.stdout, ": the audit log costs %.1f %% of write throughput", 100-r.Median)
 		}
 		fmt.Fprintln(e.stdout)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -176,5 +177,24 @@ func TestVersion(t *testing.T) {
 	r := runCmd(t, nil, "version")
 	if r.code != exitOK || !strings.HasPrefix(r.stdout, "bulwark ") || !strings.Contains(r.stdout, "go1.") {
 		t.Errorf("exit %d, stdout %q", r.code, r.stdout)
+	}
+}
+
+func TestBenchRoundsAlternateAndPairs(t *testing.T) {
+	if got := inTurn([]string{"a", "b", "c"}, 1); !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Errorf("odd round: %v", got)
+	}
+	names := []string{"a", "b", "c"}
+	if got := inTurn(names, 2); !slices.Equal(got, []string{"c", "b", "a"}) || names[0] != "a" {
+		t.Errorf("even round: %v (names now %v)", got, names)
+	}
+	one := []*benchTarget{{}}
+	if got := ratioPairs([]string{"create", "bare"}, one); !slices.Equal(got, [][2]string{{"create", "bare"}, {"create", noAuditScenario}}) {
+		t.Errorf("one target: %v", got)
+	}
+	two := []*benchTarget{{label: "@10"}, {label: "@10000"}}
+	want := [][2]string{{"create@10", "bare"}, {"create@10", noAuditScenario + "@10"}, {"create@10000", "create@10"}, {"get@10000", "get@10"}}
+	if got := ratioPairs([]string{"create", "bare", "get"}, two); !slices.Equal(got, want) {
+		t.Errorf("two targets: %v, want %v", got, want)
 	}
 }
