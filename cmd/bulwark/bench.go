@@ -103,7 +103,7 @@ func runBench(ctx context.Context, e *env, args []string) int {
 	c.fs.IntVar(&bc.rounds, "rounds", 1, "run the scenarios this many times in turn, each for --duration, and report each scenario over all rounds and the ratios of the rounds side by side")
 	c.fs.IntVar(&bc.compareTenants, "compare-tenants", 0, "also run every scenario but bare against a second server with this many tenants, in turn with the first, and give each scenario's throughput there over the first's")
 	c.fs.IntVar(&bc.compareRecords, "compare-records", 0, "records preloaded per tenant of the --compare-tenants server (default: --records)")
-	c.fs.StringVar(&bc.cpuProfile, "cpu-profile", "", "write CPU profiles of the whole run (go tool pprof): the server's to `FILE`, the baseline server's to FILE.bare, this load generator's to FILE.client")
+	c.fs.StringVar(&bc.cpuProfile, "cpu-profile", "", "write CPU profiles of the whole run (go tool pprof): the server's to `FILE`, the baseline server's to FILE.bare, the compared server's to FILE.compare, this load generator's to FILE.client")
 	if _, code, ok := c.parse(e, args, 0); !ok {
 		return code
 	}
