@@ -182,17 +182,9 @@ func benchmark(ctx context.Context, e *env, bc *benchConfig) error {
 		}
 		rounds = append(rounds, rs)
 	}
-	var labels []string
-	for _, name := range names {
-		for i, t := range targets {
-			if name == "bare" {
-				if i == 0 {
-					labels = append(labels, name)
-				}
-				continue
-			}
-			labels = append(labels, name+t.label)
-		}
+	var labels []string // in the order of the first round, which is as given
+	for _, r := range rounds[0] {
+		labels = append(labels, r.Scenario)
 	}
 	results := mergeRounds(labels, rounds)
 	per := fmt.Sprintf("%s per scenario after %s warm-up", bc.duration, bc.warmup)
@@ -428,7 +420,7 @@ func (o *benchOps) stop() {
 }
 
 // mergeRounds gives each scenario's results over all rounds, in the order
-// of names.
+// of names (results' Scenario).
 func mergeRounds(names []string, rounds [][]bench.Result) []bench.Result {
 	var out []bench.Result
 	seen := map[string]bool{}
