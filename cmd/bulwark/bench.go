@@ -119,6 +119,9 @@ func runBench(ctx context.Context, e *env, args []string) int {
 	if bc.compareTenants < 0 || bc.compareRecords < 1 {
 		return c.usageError(e, "--compare-tenants and --compare-records must be positive")
 	}
+	if bc.compareTenants == bc.tenants {
+		return c.usageError(e, "--compare-tenants must differ from --tenants: it names the second server's results")
+	}
 	if bc.backend != "sqlite" && bc.backend != "postgres" {
 		return c.usageError(e, "--backend must be sqlite or postgres")
 	}

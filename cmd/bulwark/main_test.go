@@ -198,3 +198,15 @@ func TestBenchRoundsAlternateAndPairs(t *testing.T) {
 		t.Errorf("two targets: %v, want %v", got, want)
 	}
 }
+
+func TestBenchRefusesBadRounds(t *testing.T) {
+	for _, args := range [][]string{
+		{"bench", "--rounds", "0"},
+		{"bench", "--compare-tenants", "10"}, // the same as --tenants: results could not be told apart
+		{"bench", "--compare-tenants", "5", "--compare-records", "-1"},
+	} {
+		if r := runCmd(t, nil, args...); r.code != 2 {
+			t.Errorf("%v: exit %d, want 2 (usage); stderr %s", args, r.code, r.stderr)
+		}
+	}
+}
