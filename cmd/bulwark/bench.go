@@ -458,7 +458,7 @@ func writeRatios(e *env, rounds [][]bench.Result, pairs [][2]string) []bench.Rat
 			fmt.Fprintf(e.stdout, "\nthroughput ratios, round by round (median, min-max):\n")
 		}
 		out = append(out, r)
-		fmt.Fprintf(e.stdout, "  %-36s %5.1f %%  (%.1f-%.1f over %d rounds)", r.A+" / "+r.B, r.Median, r.Min, r.Max, r.Rounds)
+		fmt.Fprintf(e.stdout, "  %-42s %5.1f %%  (%.1f-%.1f over %d rounds)", r.A+" / "+r.B, r.Median, r.Min, r.Max, r.Rounds)
 		if label, ok := strings.CutPrefix(r.B, noAuditScenario); ok && r.A == "create"+label {
 			fmt.Fprintf(e.stdout, ": the audit log costs %.1f %% of write throughput", 100-r.Median)
 		}

@@ -271,12 +271,16 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // WriteTable prints results as an aligned table.
 func WriteTable(w io.Writer, rs []Result) {
-	fmt.Fprintf(w, "%-14s %5s %9s %7s %10s %8s %8s %8s %8s %11s %11s\n", "scenario", "conc", "requests", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "server µs", "client µs")
+	width := 14 // the usual scenario names fit; longer ones widen the column
 	for _, r := range rs {
-		fmt.Fprintf(w, "%-14s %5d %9d %7d %10.0f %8.2f %8.2f %8.2f %8.2f %11s %11s\n",
-			r.Scenario, r.Concurrency, r.Requests, r.Errors, r.PerSecond, r.P50ms, r.P95ms, r.P99ms, r.MaxMs, perRequest(r.ServerCPUus), perRequest(r.ClientCPUus))
+		width = max(width, len(r.Scenario))
+	}
+	fmt.Fprintf(w, "%-*s %5s %9s %7s %10s %8s %8s %8s %8s %11s %11s\n", width, "scenario", "conc", "requests", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "server µs", "client µs")
+	for _, r := range rs {
+		fmt.Fprintf(w, "%-*s %5d %9d %7d %10.0f %8.2f %8.2f %8.2f %8.2f %11s %11s\n",
+			width, r.Scenario, r.Concurrency, r.Requests, r.Errors, r.PerSecond, r.P50ms, r.P95ms, r.P99ms, r.MaxMs, perRequest(r.ServerCPUus), perRequest(r.ClientCPUus))
 		if r.FirstError != "" {
-			fmt.Fprintf(w, "%-14s first error: %s\n", "", r.FirstError)
+			fmt.Fprintf(w, "%-*s first error: %s\n", width, "", r.FirstError)
 		}
 	}
 }
