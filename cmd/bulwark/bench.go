@@ -685,7 +685,7 @@ func bareOp(ctx context.Context, e *env, tmp string, conns int, cpuProfile strin
 	}
 	numbers := bench.NewNumbers()
 	return func(ctx context.Context, w int) error {
-		_, err := client.Do(ctx, "POST", "/bare", "", nil, bench.RecordBody(numbers.Next(w)), nil, http.StatusCreated)
+		_, err := client.Do(ctx, "POST", web.BaselinePath, "", nil, bench.RecordBody(numbers.Next(w)), nil, http.StatusCreated)
 		return err
 	}, proc, stop, nil
 }
@@ -728,8 +728,9 @@ func processCPU(pid int) (time.Duration, error) {
 	return time.Duration(utime+stime) * (time.Second / 100), nil
 }
 
-// runBenchBaseline serves the baseline for `bench`: POST /bare writes the
-// JSON body as a row, with the server code and durability of the real one.
+// runBenchBaseline serves the baseline for `bench`: a POST to
+// web.BaselinePath writes the JSON body as a row, with the server code and
+// durability of the real one.
 func runBenchBaseline(ctx context.Context, e *env, args []string) int {
 	c := newCommand("bench baseline-server", "bulwark bench baseline-server --data DIR", "Serve the bare baseline for bulwark bench (used by bench itself).")
 	dir := c.fs.String("data", "", "directory for the baseline's database and certificate")

@@ -20,7 +20,7 @@ func TestBaselineUsesTheAPIStack(t *testing.T) {
 		return "r1", time.Unix(1700000000, 0).UTC(), nil
 	})
 	post := func(contentType, body string) *httptest.ResponseRecorder {
-		r := httptest.NewRequest(http.MethodPost, "/bare", strings.NewReader(body))
+		r := httptest.NewRequest(http.MethodPost, BaselinePath, strings.NewReader(body))
 		if contentType != "" {
 			r.Header.Set("Content-Type", contentType)
 		}
@@ -34,7 +34,7 @@ func TestBaselineUsesTheAPIStack(t *testing.T) {
 		t.Fatalf("status %d, want 201", w.Code)
 	}
 	checkHeaders(t, w)
-	if w.Header().Get("Location") != "/bare/r1" || w.Header().Get("ETag") == "" {
+	if w.Header().Get("Location") != BaselinePath+"/r1" || w.Header().Get("ETag") == "" {
 		t.Errorf("Location %q, ETag %q: want the record create's answer", w.Header().Get("Location"), w.Header().Get("ETag"))
 	}
 	if len(rows) != 1 || rows[0] != `{"count":1,"title":"a"}` {
@@ -60,8 +60,8 @@ func TestBaselineUsesTheAPIStack(t *testing.T) {
 		t.Errorf("a refused body was written: %q", rows)
 	}
 	w = httptest.NewRecorder()
-	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/bare", nil))
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, BaselinePath, nil))
 	if w.Code != http.StatusMethodNotAllowed {
-		t.Errorf("GET /bare: status %d, want 405", w.Code)
+		t.Errorf("GET %s: status %d, want 405", BaselinePath, w.Code)
 	}
 }
