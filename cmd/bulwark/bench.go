@@ -345,19 +345,19 @@ func ratioPairs(names []string, ts []*benchTarget) [][2]string {
 // write (docs/performance.md).
 const noAuditScenario = "create-noaudit"
 
-// benchOps holds each scenario's operation and the process that serves
-// it, made once and used in every round.
+// benchOps holds each scenario's operation, made once and used in every
+// round, and the baseline server if bare is among them.
 type benchOps struct {
-	opt    bench.Options
-	rounds int
-	server *os.Process
-	ops    map[string]bench.Op
-	procs  map[string]*os.Process
-	stops  []func()
+	opt      bench.Options
+	rounds   int
+	server   *os.Process // serves every scenario but bare
+	bare     *os.Process // serves bare; nil if it is not run
+	stopBare func()
+	ops      map[string]bench.Op
 }
 
 func newBenchOps(ctx context.Context, e *env, sc *bench.Scenarios, names []string, tmp string, server *os.Process, bc *benchConfig) (*benchOps, error) {
-	o := &benchOps{rounds: bc.rounds, server: server, ops: map[string]bench.Op{}, procs: map[string]*os.Process{},
+	o := &benchOps{rounds: bc.rounds, server: server, ops: map[string]bench.Op{},
 		opt: bench.Options{Concurrency: bc.concurrency, Warmup: bc.warmup, Duration: bc.duration, Progress: e.stderr,
 			ClientCPU: func() (time.Duration, error) { return processCPU(os.Getpid()) }}}
 	for _, name := range names {
@@ -367,13 +367,7 @@ func newBenchOps(ctx context.Context, e *env, sc *bench.Scenarios, names []strin
 		var err error
 		switch name {
 		case "bare":
-			var bare *os.Process
-			var stop func()
-			o.ops[name], bare, stop, err = bareOp(ctx, e, tmp, bc.concurrency, bc.cpuProfile)
-			if err == nil {
-				o.procs[name] = bare
-				o.stops = append(o.stops, stop)
-			}
+			o.ops[name], o.bare, o.stopBare, err = bareOp(ctx, e, tmp, bc.concurrency, bc.cpuProfile)
 		case noAuditScenario:
 			o.ops[name], err = sc.Op("create")
 		default:
@@ -382,9 +376,6 @@ func newBenchOps(ctx context.Context, e *env, sc *bench.Scenarios, names []strin
 		if err != nil {
 			o.stop()
 			return nil, err
-		}
-		if o.procs[name] == nil {
-			o.procs[name] = server
 		}
 	}
 	return o, nil
@@ -405,7 +396,10 @@ func (o *benchOps) run(ctx context.Context, e *env, name, label string, round in
 		}
 	}
 	opt := o.opt
-	proc := o.procs[name]
+	proc := o.server
+	if name == "bare" {
+		proc = o.bare
+	}
 	opt.ServerCPU = func() (time.Duration, error) { return processCPU(proc.Pid) }
 	r := bench.Run(ctx, name, opt, o.ops[name])
 	if noAudit {
@@ -417,8 +411,8 @@ func (o *benchOps) run(ctx context.Context, e *env, name, label string, round in
 }
 
 func (o *benchOps) stop() {
-	for _, stop := range o.stops {
-		stop()
+	if o.stopBare != nil {
+		o.stopBare()
 	}
 }
 
