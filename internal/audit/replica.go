@@ -100,7 +100,9 @@ func (r *Replica) PutBundle(ctx context.Context, start int64, leaves [][]byte, h
 	}
 	err = r.put(ctx, bundleName(start, end, "jsonl"), 64<<10, func(w *bufio.Writer) error {
 		for _, l := range leaves {
-			w.Write(l)
+			if _, err := w.Write(l); err != nil {
+				return err
+			}
 			if err := w.WriteByte('\n'); err != nil {
 				return err
 			}

@@ -95,7 +95,14 @@ func (t *tx) sealClient(tenantID *string, ri bulwark.RequestInfo) (client, agent
 // 00014), made on first use. Deleting the tenant deletes it, so the HMACs
 // sealed with it can no longer be recomputed from a guessed address.
 func (t *tenantTx) auditSalt() ([]byte, error) {
-	salt := make([]byte, 32)
+	var salt []byte
+	err := t.queryRow("SELECT salt FROM audit_seal_salts WHERE tenant_id = ?", t.tenantID).Scan(&salt)
+	if err != sql.ErrNoRows {
+		return salt, err
+	}
+	// The first: made here. A concurrent transaction (PostgreSQL) may make
+	// it first; then its salt is kept and read back.
+	salt = make([]byte, 32)
 	if _, err := rand.Read(salt); err != nil {
 		return nil, err
 	}
