@@ -15,8 +15,9 @@ import (
 // inserts it: the next index is the last one plus one (auditQueue.write,
 // migration 00011). An entry is then pending while its index is at or
 // beyond the tree's size (audit_head.size), and the sequencer only hashes
-// the pending tail and records which tenants have entries in each block
-// it integrated (indexTenants), instead of rewriting every row.
+// the pending tail and writes the search's indexes of what it integrated
+// (indexIntegrated: audit_tenant and audit_time), instead of rewriting
+// every row.
 //
 // Either way, what readers see is the same: idx as read through
 // auditColumns is NULL for a pending entry.
@@ -62,3 +63,8 @@ const auditBlock = 64
 var sqliteTenantEntries = "audit_tenant JOIN audit_log ON idx >= block * " + strconv.Itoa(auditBlock) +
 	" AND idx < (block + 1) * " + strconv.Itoa(auditBlock) +
 	" AND tenant_id = tenant AND +idx < (SELECT size FROM audit_head WHERE id = 1)"
+
+// sqliteTimeEntries joins audit_time to the integrated entries it lists.
+// Like sqliteTenantEntries, the entry's own columns decide: the search's
+// conditions on at apply to the entry too.
+const sqliteTimeEntries = "audit_time JOIN audit_log ON idx = entry AND +idx < (SELECT size FROM audit_head WHERE id = 1)"

@@ -244,3 +244,44 @@ func TestAuditTenantSearchPlan(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditTimeSearchPlan: on SQLite an operator's search with a time
+// range reaches the integrated entries through audit_time and the pending
+// ones through the tail of audit_log_idx: no scan of the whole log.
+func TestAuditTimeSearchPlan(t *testing.T) {
+	db := openSQLiteForTest(t)
+	for _, f := range []bulwark.AuditFilter{
+		{Since: time.Unix(1, 0)},
+		{Until: time.Unix(2, 0), Action: "record."},
+		{Since: time.Unix(1, 0), Until: time.Unix(2, 0), Cursor: "1000"},
+	} {
+		q, qargs, err := db.allAudit(f, 9)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := db.read.Query("EXPLAIN QUERY PLAN "+q+" ORDER BY seq DESC LIMIT 10", qargs...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		uses := false
+		for _, step := range plan {
+			if strings.HasPrefix(step, "SCAN audit_") {
+				t.Fatalf("filter %+v: the plan %q reads the whole log", f, plan)
+			}
+			uses = uses || strings.HasPrefix(step, "SEARCH audit_time USING PRIMARY KEY (time")
+		}
+		if !uses {
+			t.Fatalf("filter %+v: the plan %q does not range over audit_time", f, plan)
+		}
+	}
+}

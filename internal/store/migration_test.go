@@ -136,6 +136,53 @@ func TestAuditHashRunsMigration(t *testing.T) {
 	}
 }
 
+// TestAuditTimeMigration: migration 00015 (SQLite) lists the time of
+// every integrated entry in audit_time, and of no pending one (the
+// sequencer lists those as it integrates them), and its Down brings back
+// the index on at.
+func TestAuditTimeMigration(t *testing.T) {
+	ctx := context.Background()
+	conn, p := migrationTarget(t, "sqlite")
+	if _, err := p.UpTo(ctx, 14); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if _, err := conn.Exec(`INSERT INTO audit_log (at, actor_kind, actor_id, action, target_kind, target_id, fields, outcome, request_id, privileged, idx)
+			VALUES (?, 'user', 'u', 'record.create', 'record', 'r', 'null', 'success', 'req', 0, ?)`, 1000+7*i, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := conn.Exec("UPDATE audit_head SET size = 3 WHERE id = 1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 15); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := conn.Query("SELECT time, entry FROM audit_time ORDER BY time")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got [][2]int64
+	for rows.Next() {
+		var r [2]int64
+		if err := rows.Scan(&r[0], &r[1]); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, r)
+	}
+	rows.Close()
+	if want := [][2]int64{{1000, 0}, {1007, 1}, {1014, 2}}; !slices.Equal(got, want) {
+		t.Fatalf("audit_time %v, want %v (the integrated entries only)", got, want)
+	}
+	if _, err := p.Down(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := conn.QueryRow("SELECT count(*) FROM sqlite_master WHERE name = 'audit_log_at'").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("after Down, audit_log_at: %d, %v", n, err)
+	}
+}
+
 // TestCheckSchema: a SQLite database at an older schema (here 00011, before
 // the audit log's tenant blocks and hash runs) fails CheckSchema with
 // EFailedPrecondition until Migrate brings it up to date; one marked with a

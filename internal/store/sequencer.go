@@ -161,7 +161,7 @@ func (db *DB) IntegrateAudit(ctx context.Context, holder string, max int, sign f
 			return err
 		}
 		if db.numbersAtInsert() {
-			err = t.indexTenants(size, entries)
+			err = t.indexIntegrated(size, entries)
 		} else {
 			err = t.numberEntries(seqs, size)
 		}
@@ -246,30 +246,40 @@ func (t *tx) numberEntries(seqs []int64, base int64) error {
 	return nil
 }
 
-// indexTenants records, on SQLite, which tenants have entries in each
-// block of auditBlock entries among the newly integrated ones, starting at
-// index from (audit_tenant: the tenant search's index, written here a
-// batch at a time rather than by every audited write). A row per block
-// and tenant rather than per entry: with few tenants, a block's handful of
-// rows replaces one row per entry; a search reads the tenant's blocks and
-// skips the other tenants' entries in them (tenantAudit).
-func (t *tx) indexTenants(from int64, entries []*audit.Entry) error {
+// indexIntegrated writes, on SQLite, the search's indexes of the newly
+// integrated entries, starting at index from, a batch at a time rather
+// than at every audited write (audit_numbering.go):
+//
+//   - audit_tenant, which tenants have entries in each block of auditBlock
+//     entries. A row per block and tenant rather than per entry: with few
+//     tenants, a block's handful of rows replaces one row per entry; a
+//     search reads the tenant's blocks and skips the other tenants'
+//     entries in them (tenantAudit).
+//   - audit_time, each entry's time, for the operators' search with a
+//     time range (allAudit).
+func (t *tx) indexIntegrated(from int64, entries []*audit.Entry) error {
 	type key struct {
 		tenant string
 		block  int64
 	}
 	seen := map[key]bool{}
-	var args []any
+	var tenants []any
+	times := make([]any, 0, 2*len(entries))
 	for i, e := range entries {
-		k := key{e.Tenant, (from + int64(i)) / auditBlock}
+		idx := from + int64(i)
+		times = append(times, micros(e.Time), idx)
+		k := key{e.Tenant, idx / auditBlock}
 		if e.Tenant == "" || seen[k] {
 			continue
 		}
 		seen[k] = true
-		args = append(args, k.tenant, k.block)
+		tenants = append(tenants, k.tenant, k.block)
 	}
-	if err := t.insertPairs("INSERT OR IGNORE INTO audit_tenant (tenant, block)", args, 400); err != nil {
+	if err := t.insertPairs("INSERT OR IGNORE INTO audit_tenant (tenant, block)", tenants, 400); err != nil {
 		return fmt.Errorf("index audit entries by tenant: %w", err)
+	}
+	if err := t.insertPairs("INSERT INTO audit_time (time, entry)", times, 400); err != nil {
+		return fmt.Errorf("index audit entries by time: %w", err)
 	}
 	return nil
 }
