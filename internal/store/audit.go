@@ -232,7 +232,7 @@ func (db *DB) SearchAudit(ctx context.Context, f bulwark.AuditFilter) ([]*bulwar
 // by BenchmarkAuditTenantSearch. PostgreSQL has an index on
 // (tenant_id, seq).
 func (db *DB) tenantAudit(tenantID string, f bulwark.AuditFilter, limit int) (string, []any, error) {
-	where, args, err := auditWhere(f)
+	where, args, err := db.auditWhere(f)
 	if err != nil {
 		return "", nil, err
 	}
@@ -244,8 +244,8 @@ func (db *DB) tenantAudit(tenantID string, f bulwark.AuditFilter, limit int) (st
 	integrated, qargs := "", []any{tenantID}
 	if f.Cursor != "" {
 		cursor, _ := strconv.ParseInt(f.Cursor, 10, 64) // auditWhere checked it
-		integrated = " AND block <= (SELECT idx FROM audit_log WHERE seq = ?) / " + strconv.Itoa(auditBlock)
-		qargs = append(qargs, cursor)
+		integrated = " AND block <= ?"
+		qargs = append(qargs, sqliteIdx(cursor)/auditBlock)
 	}
 	qargs = append(append(qargs, args...), limit+1)
 	qargs = append(append(append(qargs, tenantID), args...), limit+1)
@@ -289,8 +289,11 @@ func (t *tx) auditPage(q string, args []any, limit int) (out []*bulwark.AuditEnt
 }
 
 // auditWhere turns a filter (all but its tenant) into SQL conditions, each
-// starting with " AND ", and their arguments.
-func auditWhere(f bulwark.AuditFilter) (string, []any, error) {
+// starting with " AND ", and their arguments. On SQLite the cursor is a
+// condition on the table's key (sqliteIdx), written +idx so that it only
+// filters: the tenant's blocks bound the range read (sqliteTenantEntries),
+// and the operators' search adds its own range (allAudit).
+func (db *DB) auditWhere(f bulwark.AuditFilter) (string, []any, error) {
 	var q string
 	var args []any
 	if f.Cursor != "" {
@@ -298,8 +301,13 @@ func auditWhere(f bulwark.AuditFilter) (string, []any, error) {
 		if err != nil || c <= 0 {
 			return "", nil, bulwark.FieldError("cursor", "is not a cursor this API returned")
 		}
-		q += " AND seq < ?"
-		args = append(args, c)
+		if db.numbersAtInsert() {
+			q += " AND +idx < ?"
+			args = append(args, sqliteIdx(c))
+		} else {
+			q += " AND seq < ?"
+			args = append(args, c)
+		}
 	}
 	if f.Actor != "" {
 		q += " AND actor_id = ?"

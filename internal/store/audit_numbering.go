@@ -14,13 +14,21 @@ import (
 // On SQLite one writer inserts every entry, so it numbers each one as it
 // inserts it: the next index is the last one plus one (auditQueue.write,
 // migration 00011). An entry is then pending while its index is at or
-// beyond the tree's size (audit_head.size), and the sequencer only hashes
-// the pending tail and writes the search's indexes of what it integrated
-// (indexIntegrated: audit_tenant and audit_time), instead of rewriting
-// every row.
+// beyond the tree's size (audit_head.size). The table is keyed by idx,
+// and seq is derived from it (migration 00016), so that an audited write
+// changes one B-tree. The sequencer only hashes the pending tail and
+// writes the search's indexes of what it integrated (indexIntegrated:
+// audit_tenant and audit_time), instead of rewriting every row.
 //
 // Either way, what readers see is the same: idx as read through
 // auditColumns is NULL for a pending entry.
+
+// On SQLite the table derives an entry's sequence number from its key, the
+// tree index (migration 00016): sqliteSeq and sqliteIdx convert. A search
+// cursor, a sequence number, thus becomes a condition on the key
+// (auditWhere).
+func sqliteSeq(idx int64) int64 { return idx + 1 }
+func sqliteIdx(seq int64) int64 { return seq - 1 }
 
 // numbersAtInsert reports whether the writer numbers entries (SQLite).
 func (db *DB) numbersAtInsert() bool { return db.dialect.name() == "sqlite" }
@@ -57,7 +65,7 @@ const auditBlock = 64
 // in audit_tenant can never show another tenant's entry
 // (TestAuditTenantIndexCannotWidenScope). Ordered by block then idx, the
 // rows come in index order without a sort. Other conditions on idx are
-// written +idx, so that SQLite ranges over audit_log_idx by the block's
+// written +idx, so that SQLite ranges over the log's key by the block's
 // bounds and not by one of them (from a block to the end of the log, for
 // every block).
 var sqliteTenantEntries = "audit_tenant JOIN audit_log ON idx >= block * " + strconv.Itoa(auditBlock) +

@@ -207,7 +207,7 @@ func TestAuditNumberedAtInsert(t *testing.T) {
 
 // TestAuditTenantSearchPlan: on SQLite a tenant's search reaches its
 // integrated entries through audit_tenant and its pending ones through the
-// tail of audit_log_idx, in order: no scan of the whole log and no sort,
+// tail of the log (keyed by idx), in order: no scan of the whole log and no sort,
 // with or without a cursor and filters, and from the cursor's block on (a
 // full scan and a deep page reading every newer block went unnoticed until
 // BenchmarkAuditTenantSearch showed them).
@@ -245,24 +245,24 @@ func TestAuditTenantSearchPlan(t *testing.T) {
 	}
 }
 
-// TestAuditTimeSearchPlan: on SQLite an operator's search with a time
-// range reaches the integrated entries through audit_time and the pending
-// ones through the tail of audit_log_idx: no scan of the whole log.
-func TestAuditTimeSearchPlan(t *testing.T) {
+// TestAuditOperatorSearchPlan: on SQLite an operator's search reads the
+// log newest first by its key, from the cursor on, without sorting it;
+// with a time range it reaches the integrated entries through audit_time
+// and the pending ones through the tail of the log: no scan of the whole
+// log.
+func TestAuditOperatorSearchPlan(t *testing.T) {
 	db := openSQLiteForTest(t)
-	for _, f := range []bulwark.AuditFilter{
-		{Since: time.Unix(1, 0)},
-		{Until: time.Unix(2, 0), Action: "record."},
-		{Since: time.Unix(1, 0), Until: time.Unix(2, 0), Cursor: "1000"},
-	} {
+	plan := func(f bulwark.AuditFilter) []string {
+		t.Helper()
 		q, qargs, err := db.allAudit(f, 9)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rows, err := db.read.Query("EXPLAIN QUERY PLAN "+q+" ORDER BY seq DESC LIMIT 10", qargs...)
+		rows, err := db.read.Query("EXPLAIN QUERY PLAN "+q, qargs...)
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer rows.Close()
 		var plan []string
 		for rows.Next() {
 			var id, parent, unused int
@@ -272,16 +272,28 @@ func TestAuditTimeSearchPlan(t *testing.T) {
 			}
 			plan = append(plan, detail)
 		}
-		rows.Close()
-		uses := false
-		for _, step := range plan {
-			if strings.HasPrefix(step, "SCAN audit_") {
-				t.Fatalf("filter %+v: the plan %q reads the whole log", f, plan)
-			}
-			uses = uses || strings.HasPrefix(step, "SEARCH audit_time USING PRIMARY KEY (time")
+		return plan
+	}
+	for _, f := range []bulwark.AuditFilter{{}, {Cursor: "1000", Action: "record."}} {
+		p := plan(f)
+		if slices.ContainsFunc(p, func(step string) bool { return strings.Contains(step, "TEMP B-TREE") }) {
+			t.Fatalf("filter %+v: the plan %q sorts the log", f, p)
 		}
-		if !uses {
-			t.Fatalf("filter %+v: the plan %q does not range over audit_time", f, plan)
+		if f.Cursor != "" && !slices.Contains(p, "SEARCH audit_log USING INTEGER PRIMARY KEY (rowid<?)") {
+			t.Fatalf("filter %+v: the plan %q does not start at the cursor", f, p)
+		}
+	}
+	for _, f := range []bulwark.AuditFilter{
+		{Since: time.Unix(1, 0)},
+		{Until: time.Unix(2, 0), Action: "record."},
+		{Since: time.Unix(1, 0), Until: time.Unix(2, 0), Cursor: "1000"},
+	} {
+		p := plan(f)
+		if slices.ContainsFunc(p, func(step string) bool { return strings.HasPrefix(step, "SCAN audit_") }) {
+			t.Fatalf("filter %+v: the plan %q reads the whole log", f, p)
+		}
+		if !slices.ContainsFunc(p, func(step string) bool { return strings.HasPrefix(step, "SEARCH audit_time USING PRIMARY KEY (time") }) {
+			t.Fatalf("filter %+v: the plan %q does not range over audit_time", f, p)
 		}
 	}
 }

@@ -80,15 +80,15 @@ func (q *auditQueue) sealedWith(tenantID, prefix string) bool {
 
 // write inserts the batch's entries in t, outside every savepoint, each
 // numbered with its tree index (the last index plus one, then on:
-// audit_numbering.go), and returns them with the sequence numbers they
-// got, and the index after the last.
+// audit_numbering.go), and returns them with their sequence numbers, and
+// the index after the last.
 //
 // next is that first index if the writer knows it (-1 if not): the one
 // after its own last committed batch, which saves asking the log for its
 // last index in every batch. Only another process (a CLI command writing
 // to the same file between two batches) can have moved it, and then only
-// up: the first row then takes an index that is already taken, the unique
-// index on idx refuses the statement (SQLite undoes just that statement),
+// up: the first row then takes an index that is already taken, the table's
+// key (idx, migration 00016) refuses the statement (SQLite undoes just that statement),
 // and write asks the log and numbers again. A stale next can never leave a
 // gap, since nothing removes entries.
 func (q *auditQueue) write(t *tx, next int64) ([]memoEntry, int64, error) {
@@ -109,7 +109,7 @@ func (q *auditQueue) write(t *tx, next int64) ([]memoEntry, int64, error) {
 		for i, e := range rest[:n] {
 			args = append(append(args, t.db.auditValues(e)...), idx+int64(i))
 		}
-		res, err := t.exec(auditInserts[n], args...)
+		_, err := t.exec(auditInserts[n], args...)
 		if known && t.db.dialect.isUnique(err) {
 			// Another process wrote entries since: number from the log.
 			known = false
@@ -121,14 +121,8 @@ func (q *auditQueue) write(t *tx, next int64) ([]memoEntry, int64, error) {
 		if err != nil {
 			return nil, -1, fmt.Errorf("append audit entries: %w", err)
 		}
-		// One statement on the only writer: its rows took consecutive
-		// sequence numbers, ending at the last one.
-		last, err := res.LastInsertId()
-		if err != nil {
-			return nil, -1, fmt.Errorf("append audit entries: %w", err)
-		}
 		for i, e := range rest[:n] {
-			memo = append(memo, memoEntry{last - int64(n-1-i), e})
+			memo = append(memo, memoEntry{sqliteSeq(idx + int64(i)), e})
 		}
 		idx += int64(n)
 		rest = rest[n:]

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strconv"
 
 	"github.com/google/uuid"
 
@@ -67,18 +68,30 @@ func (db *DB) SearchAllAudit(ctx context.Context, f bulwark.AuditFilter) ([]*bul
 }
 
 // allAudit is the query, for auditPage, of every tenant's entries that
-// match f. On SQLite a time range reads the integrated entries through
+// match f. On SQLite, without a time range, it reads the log newest first
+// by its key, cut to the page; a time range reads the integrated entries through
 // audit_time, which the sequencer writes (sqliteTimeEntries), and the few
-// pending ones from the tail of audit_log_idx, each cut to the page;
+// pending ones from the tail of the log, each cut to the page;
 // PostgreSQL has an index on at.
 func (db *DB) allAudit(f bulwark.AuditFilter, limit int) (string, []any, error) {
-	where, args, err := auditWhere(f)
+	where, args, err := db.auditWhere(f)
 	if err != nil {
 		return "", nil, err
 	}
 	cols := db.auditColumns()
-	if !db.numbersAtInsert() || (f.Since.IsZero() && f.Until.IsZero()) {
+	switch {
+	case !db.numbersAtInsert():
 		return "SELECT " + cols + " FROM audit_log WHERE 1 = 1" + where, args, nil
+	case f.Since.IsZero() && f.Until.IsZero():
+		// Newest first by the table's key from the cursor on; seq,
+		// derived, has no index.
+		if f.Cursor != "" {
+			cursor, _ := strconv.ParseInt(f.Cursor, 10, 64) // auditWhere checked it
+			where += " AND idx < ?"
+			args = append(args, sqliteIdx(cursor))
+		}
+		return "SELECT * FROM (SELECT " + cols + " FROM audit_log WHERE 1 = 1" + where + " ORDER BY idx DESC LIMIT ?) AS entries",
+			append(args, limit+1), nil
 	}
 	var window string
 	var wargs []any

@@ -183,6 +183,78 @@ func TestAuditTimeMigration(t *testing.T) {
 	}
 }
 
+// TestAuditLogByIndexMigration: migration 00016 (SQLite) keys the audit
+// log by its tree index, keeps every entry as it was and derives seq from
+// the index, leaves no index on the table (an audited write changes one
+// B-tree), and its Down brings back seq as the key and the unique index on
+// idx.
+func TestAuditLogByIndexMigration(t *testing.T) {
+	ctx := context.Background()
+	conn, p := migrationTarget(t, "sqlite")
+	if _, err := p.UpTo(ctx, 15); err != nil {
+		t.Fatal(err)
+	}
+	insert := func(idx int) {
+		t.Helper()
+		if _, err := conn.Exec(`INSERT INTO audit_log (tenant_id, at, actor_kind, actor_id, action, target_kind, target_id, fields, outcome, request_id, privileged, client, idx)
+			VALUES ('t1', ?, 'user', 'u', 'record.create', 'record', ?, '["title"]', 'success', 'req', 1, 'sealed', ?)`, 1000+idx, fmt.Sprint("r", idx), idx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 4 {
+		insert(i)
+	}
+	rowsOf := func() []string {
+		t.Helper()
+		rows, err := conn.Query("SELECT seq, idx, tenant_id, at, target_id, fields, privileged, client FROM audit_log ORDER BY idx")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var seq, idx, at, privileged int64
+			var tenant, target, fields, client string
+			if err := rows.Scan(&seq, &idx, &tenant, &at, &target, &fields, &privileged, &client); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, fmt.Sprintf("%d %d %s %d %s %s %d %s", seq, idx, tenant, at, target, fields, privileged, client))
+		}
+		return out
+	}
+	want := []string{
+		"1 0 t1 1000 r0 [\"title\"] 1 sealed", "2 1 t1 1001 r1 [\"title\"] 1 sealed",
+		"3 2 t1 1002 r2 [\"title\"] 1 sealed", "4 3 t1 1003 r3 [\"title\"] 1 sealed",
+	}
+	if got := rowsOf(); !slices.Equal(got, want) {
+		t.Fatalf("before: %q", got)
+	}
+	if _, err := p.UpTo(ctx, 16); err != nil {
+		t.Fatal(err)
+	}
+	if got := rowsOf(); !slices.Equal(got, want) {
+		t.Fatalf("after 00016: %q, want %q", got, want)
+	}
+	var indexes int
+	if err := conn.QueryRow("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_log'").Scan(&indexes); err != nil || indexes != 0 {
+		t.Fatalf("%d indexes on audit_log, want none (%v)", indexes, err)
+	}
+	insert(4)
+	if _, err := conn.Exec(`INSERT INTO audit_log (at, actor_kind, actor_id, action, target_kind, target_id, fields, outcome, request_id, privileged, idx)
+		VALUES (0, 'cli', '', 'x', '', '', '[]', 'success', '', 0, 4)`); err == nil {
+		t.Fatal("a second entry took index 4")
+	}
+	if _, err := p.Down(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := rowsOf(); len(got) != 5 || !slices.Equal(got[:4], want) || got[4] != "5 4 t1 1004 r4 [\"title\"] 1 sealed" {
+		t.Fatalf("after Down: %q", got)
+	}
+	if err := conn.QueryRow("SELECT count(*) FROM sqlite_master WHERE name = 'audit_log_idx'").Scan(&indexes); err != nil || indexes != 1 {
+		t.Fatalf("after Down, audit_log_idx: %d, %v", indexes, err)
+	}
+}
+
 // TestCheckSchema: a SQLite database at an older schema (here 00011, before
 // the audit log's tenant blocks and hash runs) fails CheckSchema with
 // EFailedPrecondition until Migrate brings it up to date; one marked with a
