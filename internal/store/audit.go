@@ -332,15 +332,24 @@ func (db *DB) auditWhere(f bulwark.AuditFilter) (string, []any, error) {
 		q += " AND request_id = ?"
 		args = append(args, f.RequestID)
 	}
+	window, wargs := timeWindow("at", f)
+	return q + window, append(args, wargs...), nil
+}
+
+// timeWindow is f's time range as conditions on col, each starting with
+// " AND ", and their arguments.
+func timeWindow(col string, f bulwark.AuditFilter) (string, []any) {
+	var q string
+	var args []any
 	if !f.Since.IsZero() {
-		q += " AND at >= ?"
+		q += " AND " + col + " >= ?"
 		args = append(args, micros(f.Since))
 	}
 	if !f.Until.IsZero() {
-		q += " AND at < ?"
+		q += " AND " + col + " < ?"
 		args = append(args, micros(f.Until))
 	}
-	return q, args, nil
+	return q, args
 }
 
 // RecordDenial implements bulwark.AuditService: an authorization refusal

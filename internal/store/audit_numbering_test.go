@@ -218,20 +218,7 @@ func TestAuditTenantSearchPlan(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rows, err := db.read.Query("EXPLAIN QUERY PLAN "+q, qargs...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
+		plan := queryPlan(t, db, q, qargs)
 		for _, step := range plan {
 			if strings.HasPrefix(step, "SCAN audit_") || strings.Contains(step, "TEMP B-TREE") {
 				t.Fatalf("filter %+v: the plan %q reads the whole log or sorts", f, plan)
@@ -258,21 +245,7 @@ func TestAuditOperatorSearchPlan(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rows, err := db.read.Query("EXPLAIN QUERY PLAN "+q, qargs...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		return plan
+		return queryPlan(t, db, q, qargs)
 	}
 	for _, f := range []bulwark.AuditFilter{{}, {Cursor: "1000", Action: "record."}} {
 		p := plan(f)
@@ -296,4 +269,27 @@ func TestAuditOperatorSearchPlan(t *testing.T) {
 			t.Fatalf("filter %+v: the plan %q does not range over audit_time", f, p)
 		}
 	}
+}
+
+// queryPlan is SQLite's plan for q, a step a line.
+func queryPlan(t *testing.T, db *DB, q string, args []any) []string {
+	t.Helper()
+	rows, err := db.read.Query("EXPLAIN QUERY PLAN "+q, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return plan
 }

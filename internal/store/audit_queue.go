@@ -87,10 +87,10 @@ func (q *auditQueue) sealedWith(tenantID, prefix string) bool {
 // after its own last committed batch, which saves asking the log for its
 // last index in every batch. Only another process (a CLI command writing
 // to the same file between two batches) can have moved it, and then only
-// up: the first row then takes an index that is already taken, the table's
-// key (idx, migration 00016) refuses the statement (SQLite undoes just that statement),
-// and write asks the log and numbers again. A stale next can never leave a
-// gap, since nothing removes entries.
+// up: the first row then takes an index that is already taken, the
+// table's key (idx, migration 00016) refuses the statement (SQLite undoes
+// just that statement), and write asks the log and numbers again. A stale
+// next can never leave a gap, since nothing removes entries.
 func (q *auditQueue) write(t *tx, next int64) ([]memoEntry, int64, error) {
 	if len(q.done) == 0 {
 		return nil, next, nil

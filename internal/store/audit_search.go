@@ -69,9 +69,9 @@ func (db *DB) SearchAllAudit(ctx context.Context, f bulwark.AuditFilter) ([]*bul
 
 // allAudit is the query, for auditPage, of every tenant's entries that
 // match f. On SQLite, without a time range, it reads the log newest first
-// by its key, cut to the page; a time range reads the integrated entries through
-// audit_time, which the sequencer writes (sqliteTimeEntries), and the few
-// pending ones from the tail of the log, each cut to the page;
+// by its key, cut to the page; with one, it reads the integrated entries
+// through audit_time, which the sequencer writes (sqliteTimeEntries), and
+// the few pending ones from the tail of the log, each cut to the page.
 // PostgreSQL has an index on at.
 func (db *DB) allAudit(f bulwark.AuditFilter, limit int) (string, []any, error) {
 	where, args, err := db.auditWhere(f)
@@ -93,16 +93,7 @@ func (db *DB) allAudit(f bulwark.AuditFilter, limit int) (string, []any, error) 
 		return "SELECT * FROM (SELECT " + cols + " FROM audit_log WHERE 1 = 1" + where + " ORDER BY idx DESC LIMIT ?) AS entries",
 			append(args, limit+1), nil
 	}
-	var window string
-	var wargs []any
-	if !f.Since.IsZero() {
-		window += " AND time >= ?"
-		wargs = append(wargs, micros(f.Since))
-	}
-	if !f.Until.IsZero() {
-		window += " AND time < ?"
-		wargs = append(wargs, micros(f.Until))
-	}
+	window, wargs := timeWindow("time", f)
 	qargs := append(append(append(wargs, args...), limit+1), args...)
 	return "SELECT * FROM (SELECT " + cols + " FROM " + sqliteTimeEntries + " WHERE 1 = 1" + window + where +
 			" ORDER BY idx DESC LIMIT ?) AS integrated UNION ALL " +

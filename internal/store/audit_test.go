@@ -520,12 +520,19 @@ func TestAuditLeaseRenewal(t *testing.T) {
 	})
 }
 
-// searchAll follows the search's cursor to the last page.
+// searchAll follows a tenant's search's cursor to the last page.
 func searchAll(t *testing.T, r *auditRig, ctx context.Context, f bulwark.AuditFilter) []*bulwark.AuditEntry {
+	t.Helper()
+	return searchPages(t, ctx, f, r.SearchAudit)
+}
+
+// searchPages follows search's cursor to the last page.
+func searchPages(t *testing.T, ctx context.Context, f bulwark.AuditFilter,
+	search func(context.Context, bulwark.AuditFilter) ([]*bulwark.AuditEntry, string, error)) []*bulwark.AuditEntry {
 	t.Helper()
 	var seen []*bulwark.AuditEntry
 	for {
-		page, next, err := r.SearchAudit(ctx, f)
+		page, next, err := search(ctx, f)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -645,21 +652,6 @@ func TestAuditTimeSearch(t *testing.T) {
 		create("after", 3)
 		sec := bulwark.NewContext(context.Background(), &bulwark.Principal{Kind: bulwark.KindOperator, ID: "op-sec",
 			OperatorRoles: []bulwark.OperatorRole{bulwark.OperatorSecurity}})
-		search := func(f bulwark.AuditFilter) []*bulwark.AuditEntry {
-			t.Helper()
-			var out []*bulwark.AuditEntry
-			for {
-				page, next, err := r.SearchAllAudit(sec, f)
-				if err != nil {
-					t.Fatal(err)
-				}
-				out = append(out, page...)
-				if next == "" {
-					return out
-				}
-				f.Cursor = next
-			}
-		}
 		for _, c := range []struct {
 			f                 bulwark.AuditFilter
 			numbered, pending int
@@ -670,7 +662,7 @@ func TestAuditTimeSearch(t *testing.T) {
 			{bulwark.AuditFilter{Since: start.Add(3 * time.Hour)}, 0, 0},
 		} {
 			c.f.Action, c.f.Limit = "record.create", 2
-			seen := search(c.f)
+			seen := searchPages(t, sec, c.f, r.SearchAllAudit)
 			if len(seen) != c.numbered+c.pending {
 				t.Fatalf("%+v: %d entries, want %d numbered and %d pending", c.f, len(seen), c.numbered, c.pending)
 			}
