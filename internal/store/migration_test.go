@@ -30,19 +30,7 @@ func migrationTarget(t *testing.T, backend string) (*sql.DB, *goose.Provider) {
 		conn, err = sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "m.db"))
 		dialect = goose.DialectSQLite3
 	case "postgres":
-		admin := os.Getenv("BULWARK_TEST_POSTGRES")
-		if admin == "" {
-			admin = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-		}
-		scratch, err := pgadmin.Create(context.Background(), admin, "bulwark_test")
-		if err != nil {
-			if os.Getenv("BULWARK_REQUIRE_POSTGRES") == "1" {
-				t.Fatal(err)
-			}
-			t.Skipf("no PostgreSQL: %v", err)
-		}
-		t.Cleanup(scratch.Drop)
-		conn, err = sql.Open("pgx", scratch.OwnerURL)
+		conn, err = sql.Open("pgx", postgresScratch(t).OwnerURL)
 		dialect = goose.DialectPostgres
 	}
 	if err != nil {
@@ -58,6 +46,26 @@ func migrationTarget(t *testing.T, backend string) (*sql.DB, *goose.Provider) {
 		t.Fatal(err)
 	}
 	return conn, p
+}
+
+// postgresScratch is a new PostgreSQL database with an owner and an
+// application role, dropped after the test. It skips when no server is
+// reachable, unless BULWARK_REQUIRE_POSTGRES=1.
+func postgresScratch(t *testing.T) *pgadmin.Scratch {
+	t.Helper()
+	admin := os.Getenv("BULWARK_TEST_POSTGRES")
+	if admin == "" {
+		admin = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	}
+	scratch, err := pgadmin.Create(context.Background(), admin, "bulwark_test")
+	if err != nil {
+		if os.Getenv("BULWARK_REQUIRE_POSTGRES") == "1" {
+			t.Fatal(err)
+		}
+		t.Skipf("no PostgreSQL: %v", err)
+	}
+	t.Cleanup(scratch.Drop)
+	return scratch
 }
 
 // TestAuditHashRunsMigration: migration 00013 (SQLite; 00009 on

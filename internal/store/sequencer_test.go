@@ -5,12 +5,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"os"
 	"testing"
 
 	"github.com/bulwarkhq/bulwark"
 	"github.com/bulwarkhq/bulwark/internal/audit"
-	"github.com/bulwarkhq/bulwark/internal/pgadmin"
 )
 
 // TestNumberEntriesAcrossGaps: on PostgreSQL the sequencer numbers runs
@@ -71,23 +69,11 @@ func TestNumberEntriesAcrossGaps(t *testing.T) {
 
 // openPostgresForTest opens a new migrated PostgreSQL database as the
 // application role (storetest.OpenPostgres, which this package's own
-// tests cannot import). It skips when no server is reachable, unless
-// BULWARK_REQUIRE_POSTGRES=1.
+// tests cannot import).
 func openPostgresForTest(t *testing.T) *DB {
 	t.Helper()
-	admin := os.Getenv("BULWARK_TEST_POSTGRES")
-	if admin == "" {
-		admin = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	}
+	scratch := postgresScratch(t)
 	ctx := context.Background()
-	scratch, err := pgadmin.Create(ctx, admin, "bulwark_test")
-	if err != nil {
-		if os.Getenv("BULWARK_REQUIRE_POSTGRES") == "1" {
-			t.Fatal(err)
-		}
-		t.Skipf("no PostgreSQL: %v", err)
-	}
-	t.Cleanup(scratch.Drop)
 	db, err := Open(ctx, scratch.AppURL, Options{OwnerURL: scratch.OwnerURL})
 	if err != nil {
 		t.Fatal(err)
