@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 
 	"gocloud.dev/blob"
@@ -175,7 +176,7 @@ func (r *Replica) Checkpoints(ctx context.Context) ([][]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !isNumber(strings.TrimPrefix(obj.Key, "checkpoints/")) {
+		if _, err := strconv.ParseUint(strings.TrimPrefix(obj.Key, "checkpoints/"), 10, 64); err != nil {
 			// Not a checkpoint: a temporary file left by a write that
 			// was cut off (file:// replicas keep them beside the objects).
 			continue
@@ -333,14 +334,4 @@ func (r *Replica) readLines(ctx context.Context, key string) ([][]byte, error) {
 		out = append(out, bytes.Clone(s.Bytes()))
 	}
 	return out, s.Err()
-}
-
-// isNumber reports whether s is a non-empty string of ASCII digits.
-func isNumber(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return s != ""
 }

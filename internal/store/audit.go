@@ -226,9 +226,9 @@ func (db *DB) SearchAudit(ctx context.Context, f bulwark.AuditFilter) ([]*bulwar
 // sequencer writes (sqliteTenantEntries); a cursor also bounds the blocks
 // read, to those at or before the cursor's entry, so that a page deep in a
 // tenant's log does not read every newer block first. The few pending
-// entries come from the tail of audit_log_idx, newest first by idx, which
-// the single writer gives in the order of seq (ordered by seq, SQLite
-// would scan the whole table backwards to find them). Both are measured
+// entries come from the tail of the log, newest first by its key, idx
+// (ordered by seq, which is derived from idx and has no index, SQLite
+// would sort the whole log to find them). Both are measured
 // by BenchmarkAuditTenantSearch. PostgreSQL has an index on
 // (tenant_id, seq).
 func (db *DB) tenantAudit(tenantID string, f bulwark.AuditFilter, limit int) (string, []any, error) {
