@@ -53,8 +53,9 @@ preloads records, then drives the server over HTTPS with keep-alive from
 
 With --rounds N the scenarios run N times in turn, each for --duration:
 the table is over all rounds, and create/bare and create/create-noaudit
-are given round by round (median, min-max), so that a drift in the
-machine's speed falls on both sides of a ratio alike. Short rounds
+are given round by round (the median, the quartiles and the minimum
+and maximum of the rounds), so that a drift in the machine's speed
+falls on both sides of a ratio alike. Short rounds
 (--rounds 10 --duration 3s) measure a cost side by side.
 
 With --compare-tenants N (and --compare-records M) a second server is
@@ -449,10 +450,10 @@ func writeRatios(e *env, rounds [][]bench.Result, pairs [][2]string) []bench.Rat
 			continue
 		}
 		if len(out) == 0 {
-			fmt.Fprintf(e.stdout, "\nthroughput ratios, round by round (median, min-max):\n")
+			fmt.Fprintf(e.stdout, "\nthroughput ratios, round by round (median; quartiles, min-max):\n")
 		}
 		out = append(out, r)
-		fmt.Fprintf(e.stdout, "  %-42s %5.1f %%  (%.1f-%.1f over %d rounds)", r.A+" / "+r.B, r.Median, r.Min, r.Max, r.Rounds)
+		fmt.Fprintf(e.stdout, "  %-42s %5.1f %%  (%.1f-%.1f, %.1f-%.1f over %d rounds)", r.A+" / "+r.B, r.Median, r.Q1, r.Q3, r.Min, r.Max, r.Rounds)
 		if label, ok := strings.CutPrefix(r.B, noAuditScenario); ok && r.A == "create"+label {
 			fmt.Fprintf(e.stdout, ": the audit log costs %.1f %% of write throughput", 100-r.Median)
 		}

@@ -193,12 +193,15 @@ func Merge(rs []Result) Result {
 // alternate the scenarios every few seconds, so that a slow drift of the
 // machine's speed (other virtual machines on the host, CPU frequency)
 // falls on both alike; the median of the rounds is the figure, the
-// minimum and maximum show the spread.
+// quartiles (the medians of the rounds below and above it) show the
+// spread of the middle half, the minimum and maximum the whole spread.
 type Ratio struct {
 	A        string    `json:"a"`
 	B        string    `json:"b"`
 	Rounds   int       `json:"rounds"`
 	Median   float64   `json:"median_percent"`
+	Q1       float64   `json:"lower_quartile_percent"`
+	Q3       float64   `json:"upper_quartile_percent"`
 	Min      float64   `json:"min_percent"`
 	Max      float64   `json:"max_percent"`
 	PerRound []float64 `json:"per_round_percent"`
@@ -219,13 +222,22 @@ func Ratios(rounds [][]Result, a, b string) (r Ratio, ok bool) {
 		return r, false
 	}
 	sorted := slices.Sorted(slices.Values(r.PerRound))
-	r.Rounds, r.Min, r.Max = len(sorted), sorted[0], sorted[len(sorted)-1]
-	if n := len(sorted); n%2 == 1 {
-		r.Median = sorted[n/2]
-	} else {
-		r.Median = (sorted[n/2-1] + sorted[n/2]) / 2
-	}
+	n := len(sorted)
+	r.Rounds, r.Min, r.Max, r.Median = n, sorted[0], sorted[n-1], median(sorted)
+	// The halves below and above the median, without the median round
+	// itself when there is one; a single round is its own quartiles.
+	r.Q1, r.Q3 = median(sorted[:max(n/2, 1)]), median(sorted[n-max(n/2, 1):])
 	return r, true
+}
+
+// median is the middle of sorted values (the mean of the two middle ones
+// for an even count).
+func median(sorted []float64) float64 {
+	n := len(sorted)
+	if n%2 == 1 {
+		return sorted[n/2]
+	}
+	return (sorted[n/2-1] + sorted[n/2]) / 2
 }
 
 func find(rs []Result, name string) (Result, bool) {

@@ -141,9 +141,24 @@ func TestRatiosTakeTheMedianRound(t *testing.T) {
 	if !ok || r.Rounds != 3 || r.Median != 70 || r.Min != 60 || r.Max != 90 {
 		t.Fatalf("ratio = %+v, %v", r, ok)
 	}
+	if r.Q1 != 60 || r.Q3 != 90 {
+		t.Fatalf("quartiles of three = %v, %v, want 60, 90", r.Q1, r.Q3)
+	}
 	r, _ = Ratios(rounds[:2], "create", "bare")
-	if r.Median != 75 {
-		t.Fatalf("median of two = %v, want 75", r.Median)
+	if r.Median != 75 || r.Q1 != 60 || r.Q3 != 90 {
+		t.Fatalf("median and quartiles of two = %+v, want 75, 60, 90", r)
+	}
+	r, _ = Ratios(rounds[:1], "create", "bare")
+	if r.Median != 60 || r.Q1 != 60 || r.Q3 != 60 {
+		t.Fatalf("one round = %+v, want 60 throughout", r)
+	}
+	var six [][]Result
+	for _, c := range []float64{50, 80, 60, 70, 90, 40} {
+		six = append(six, round(c, 100))
+	}
+	r, _ = Ratios(six, "create", "bare")
+	if r.Median != 65 || r.Q1 != 50 || r.Q3 != 80 {
+		t.Fatalf("six rounds = %+v, want median 65, quartiles 50 and 80", r)
 	}
 	if _, ok := Ratios(rounds, "create", "get"); ok {
 		t.Fatal("a ratio with a scenario that never ran")
