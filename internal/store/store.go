@@ -123,6 +123,20 @@ func Open(ctx context.Context, dbURL string, opt Options) (*DB, error) {
 	return db, nil
 }
 
+// sqliteDSN opens the SQLite file at path with the store's settings.
+// Pragmas in the DSN apply to every pooled connection. Every write goes
+// through group commit (batch.go), which acknowledges a write only after
+// it has fsynced the WAL holding its commit: so acknowledged writes
+// survive power loss although the connection's own commits do not wait
+// (synchronous=NORMAL, which keeps the file consistent). secure_delete
+// overwrites deleted content with zeros, so a destroyed keyset
+// (crypto-shredding) or a value re-sealed after its field became
+// sensitive does not linger in free pages of the file.
+func sqliteDSN(path string) string {
+	return "file:" + (&url.URL{Path: path}).EscapedPath() +
+		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(wal)&_pragma=foreign_keys(1)&_pragma=synchronous(normal)&_pragma=secure_delete(on)&_pragma=temp_store(memory)"
+}
+
 func (db *DB) openSQLite(u *url.URL) error {
 	path := u.Host + u.Path
 	if u.Host == "" {
@@ -141,19 +155,10 @@ func (db *DB) openSQLite(u *url.URL) error {
 		return fmt.Errorf("create database file: %w", err)
 	}
 	f.Close()
-	// Pragmas in the DSN apply to every pooled connection. Every write
-	// goes through group commit (batch.go), which acknowledges a write only
-	// after it has fsynced the WAL holding its commit: so acknowledged
-	// writes survive power loss although the connection's own commits do
-	// not wait (synchronous=NORMAL, which keeps the file consistent).
 	// Immediate transactions take the write lock up front, so SQLite's
 	// busy handler works (a deferred read->write upgrade fails with
-	// SQLITE_BUSY at once). secure_delete overwrites deleted content with
-	// zeros, so a destroyed keyset (crypto-shredding) or a value re-sealed
-	// after its field became sensitive does not linger in free pages of
-	// the file.
-	base := "file:" + (&url.URL{Path: path}).EscapedPath() +
-		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(wal)&_pragma=foreign_keys(1)&_pragma=synchronous(normal)&_pragma=secure_delete(on)&_pragma=temp_store(memory)"
+	// SQLITE_BUSY at once).
+	base := sqliteDSN(path)
 	w, err := sql.Open("sqlite", base+"&_txlock=immediate")
 	if err != nil {
 		return err
