@@ -241,19 +241,25 @@ func (db *DB) tenantAudit(tenantID string, f bulwark.AuditFilter, limit int) (st
 		return "SELECT * FROM (SELECT " + cols + " FROM audit_log WHERE tenant_id = ?" + where + " ORDER BY seq DESC LIMIT ?) AS entries",
 			append(append([]any{tenantID}, args...), limit+1), nil
 	}
-	integrated, qargs := "", []any{tenantID}
-	if f.Cursor != "" {
-		cursor, _ := strconv.ParseInt(f.Cursor, 10, 64) // auditWhere checked it
-		integrated = " AND block <= ?"
-		qargs = append(qargs, sqliteIdx(cursor)/auditBlock)
-	}
-	qargs = append(append(qargs, args...), limit+1)
+	integrated, bargs := cursorBlocks(f)
+	qargs := append(append(append([]any{tenantID}, bargs...), args...), limit+1)
 	qargs = append(append(append(qargs, tenantID), args...), limit+1)
 	return "SELECT * FROM (SELECT " + cols + " FROM " + sqliteTenantEntries + " WHERE tenant = ?" + integrated + where +
 			" ORDER BY block DESC, idx DESC LIMIT ?) AS integrated UNION ALL " +
 			"SELECT * FROM (SELECT " + cols + " FROM audit_log WHERE tenant_id = ? AND " + db.auditPending() + where +
 			" ORDER BY idx DESC LIMIT ?) AS pending",
 		qargs, nil
+}
+
+// cursorBlocks is, on SQLite, the condition that bounds the blocks of
+// audit_tenant or audit_time a search reads to those at or before the
+// cursor's entry, and its argument.
+func cursorBlocks(f bulwark.AuditFilter) (string, []any) {
+	if f.Cursor == "" {
+		return "", nil
+	}
+	cursor, _ := strconv.ParseInt(f.Cursor, 10, 64) // auditWhere checked it
+	return " AND block <= ?", []any{sqliteIdx(cursor) / auditBlock}
 }
 
 // auditPage runs q (a SELECT of auditColumns with its conditions) for one

@@ -112,7 +112,7 @@ func BenchmarkAuditSequencer(b *testing.B) {
 
 // BenchmarkAuditTenantSearch measures a tenant's first page of 50
 // entries, newest first, a page 90 % of the way back, and an operator's
-// search filtered on the tenant, in a log of 64,000 integrated entries shared by
+// search filtered on the tenant or on a time range, in a log of 64,000 integrated entries shared by
 // 10 or 1,000 tenants in turn. On SQLite the search reads the tenant's
 // blocks of 64 entries (audit_tenant) and skips the others' entries in
 // them: with 1,000 tenants a block holds about one of the tenant's.
@@ -150,14 +150,26 @@ func BenchmarkAuditTenantSearch(b *testing.B) {
 				// (each search also writes its own audit entry).
 				sec := bulwark.NewContext(context.Background(), &bulwark.Principal{Kind: bulwark.KindOperator, ID: "op-sec",
 					OperatorRoles: []bulwark.OperatorRole{bulwark.OperatorSecurity}})
-				b.Run("operator", func(b *testing.B) {
-					for i := 0; i < b.N; i++ {
-						es, _, err := r.SearchAllAudit(sec, bulwark.AuditFilter{Tenant: bulwark.FromContext(owner).TenantID, Limit: 50})
-						if err != nil || len(es) == 0 {
-							b.Fatalf("%d entries, %v", len(es), err)
+				// And with a time range, near the end of the log and near its
+				// start (an entry's time is its position, in µs).
+				for _, c := range []struct {
+					name string
+					f    bulwark.AuditFilter
+				}{
+					{"operator", bulwark.AuditFilter{Tenant: bulwark.FromContext(owner).TenantID}},
+					{"operator-recent", bulwark.AuditFilter{Since: time.UnixMicro(total - 6400)}},
+					{"operator-old", bulwark.AuditFilter{Since: time.UnixMicro(3200), Until: time.UnixMicro(6400)}},
+				} {
+					c.f.Limit = 50
+					b.Run(c.name, func(b *testing.B) {
+						for i := 0; i < b.N; i++ {
+							es, _, err := r.SearchAllAudit(sec, c.f)
+							if err != nil || len(es) == 0 {
+								b.Fatalf("%d entries, %v", len(es), err)
+							}
 						}
-					}
-				})
+					})
+				}
 			})
 		}
 	}

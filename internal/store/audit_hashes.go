@@ -41,18 +41,20 @@ func (t *tx) insertHashes(ids []int64, hashes map[int64]tlog.Hash) error {
 		}
 		args = append(args, run[0], blob)
 	}
-	if err := t.insertPairs("INSERT INTO audit_hash_runs (first, hashes)", args, 100); err != nil {
+	if err := t.insertRows("INSERT INTO audit_hash_runs (first, hashes)", "", 2, args, 100); err != nil {
 		return fmt.Errorf("store audit tree hashes: %w", err)
 	}
 	return nil
 }
 
-// insertPairs runs insert (an INSERT up to its column list of two) with
-// args as consecutive pairs of values, at most rows pairs a statement.
-func (t *tx) insertPairs(insert string, args []any, rows int) error {
+// insertRows runs insert (an INSERT up to its column list of width
+// columns) with args as consecutive rows of width values, at most rows
+// rows a statement, each statement ending with tail.
+func (t *tx) insertRows(insert, tail string, width int, args []any, rows int) error {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", width), ", ") + "), "
 	for len(args) > 0 {
-		n := min(len(args), 2*rows)
-		if _, err := t.exec(insert+" VALUES "+strings.TrimSuffix(strings.Repeat("(?, ?), ", n/2), ", "), args[:n]...); err != nil {
+		n := min(len(args), width*rows)
+		if _, err := t.exec(insert+" VALUES "+strings.TrimSuffix(strings.Repeat(row, n/width), ", ")+tail, args[:n]...); err != nil {
 			return err
 		}
 		args = args[n:]

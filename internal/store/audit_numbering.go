@@ -72,7 +72,13 @@ var sqliteTenantEntries = "audit_tenant JOIN audit_log ON idx >= block * " + str
 	" AND idx < (block + 1) * " + strconv.Itoa(auditBlock) +
 	" AND tenant_id = tenant AND +idx < (SELECT size FROM audit_head WHERE id = 1)"
 
-// sqliteTimeEntries joins audit_time to the integrated entries it lists.
-// Like sqliteTenantEntries, the entry's own columns decide: the search's
-// conditions on at apply to the entry too.
-const sqliteTimeEntries = "audit_time JOIN audit_log ON idx = entry AND +idx < (SELECT size FROM audit_head WHERE id = 1)"
+// sqliteTimeEntries joins audit_time (migration 00017) to the integrated
+// entries of the blocks it lists. As in sqliteTenantEntries, the entry's
+// own columns decide: the search's conditions on at apply to each entry,
+// and a block's times only spare reading the blocks wholly outside the
+// range: a wrong row can at worst hide entries from the search, as a
+// missing row of audit_tenant can (the log and its verification do not
+// read either), but never show one outside the range. Ordered by block
+// then idx, the rows come in index order without a sort.
+var sqliteTimeEntries = "audit_time JOIN audit_log ON idx >= block * " + strconv.Itoa(auditBlock) +
+	" AND idx < (block + 1) * " + strconv.Itoa(auditBlock) + " AND +idx < (SELECT size FROM audit_head WHERE id = 1)"

@@ -70,9 +70,11 @@ func (db *DB) SearchAllAudit(ctx context.Context, f bulwark.AuditFilter) ([]*bul
 // allAudit is the query, for auditPage, of every tenant's entries that
 // match f. On SQLite, without a time range, it reads the log newest first
 // by its key, cut to the page; with one, it reads the integrated entries
-// through audit_time, which the sequencer writes (sqliteTimeEntries), and
-// the few pending ones from the tail of the log, each cut to the page.
-// PostgreSQL has an index on at.
+// through audit_time, which the sequencer writes (sqliteTimeEntries):
+// newest block first, from the cursor's on, skipping the blocks whose
+// times lie outside the range. It reads the few pending entries from the
+// tail of the log. Each part is cut to the page. PostgreSQL has an index
+// on at.
 func (db *DB) allAudit(f bulwark.AuditFilter, limit int) (string, []any, error) {
 	where, args, err := db.auditWhere(f)
 	if err != nil {
@@ -93,10 +95,21 @@ func (db *DB) allAudit(f bulwark.AuditFilter, limit int) (string, []any, error) 
 		return "SELECT * FROM (SELECT " + cols + " FROM audit_log WHERE 1 = 1" + where + " ORDER BY idx DESC LIMIT ?) AS entries",
 			append(args, limit+1), nil
 	}
-	window, wargs := timeWindow("time", f)
-	qargs := append(append(append(wargs, args...), limit+1), args...)
-	return "SELECT * FROM (SELECT " + cols + " FROM " + sqliteTimeEntries + " WHERE 1 = 1" + window + where +
-			" ORDER BY idx DESC LIMIT ?) AS integrated UNION ALL " +
+	// A block can hold an entry in the range only if its times overlap it.
+	var blocks string
+	var qargs []any
+	if !f.Since.IsZero() {
+		blocks += " AND latest >= ?"
+		qargs = append(qargs, micros(f.Since))
+	}
+	if !f.Until.IsZero() {
+		blocks += " AND earliest < ?"
+		qargs = append(qargs, micros(f.Until))
+	}
+	cursor, cargs := cursorBlocks(f)
+	qargs = append(append(append(append(qargs, cargs...), args...), limit+1), args...)
+	return "SELECT * FROM (SELECT " + cols + " FROM " + sqliteTimeEntries + " WHERE 1 = 1" + blocks + cursor + where +
+			" ORDER BY block DESC, idx DESC LIMIT ?) AS integrated UNION ALL " +
 			"SELECT * FROM (SELECT " + cols + " FROM audit_log WHERE " + db.auditPending() + where +
 			" ORDER BY idx DESC LIMIT ?) AS pending",
 		append(qargs, limit+1), nil

@@ -619,9 +619,9 @@ func TestAuditSearchSpansPending(t *testing.T) {
 
 // TestAuditTimeSearch: an operator's search with a time range finds
 // exactly the entries of every tenant in it, numbered and pending alike
-// (on SQLite through audit_time, which the sequencer writes, and the
-// pending tail), newest first, each once across pages; a wrong row in
-// audit_time cannot add an entry.
+// (on SQLite through audit_time, which the sequencer writes a row per
+// block of 64 entries, and the pending tail), newest first, each once
+// across pages; a wrong row in audit_time cannot add an entry.
 func TestAuditTimeSearch(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, backend string) {
 		r := newAuditRig(t, backend)
@@ -643,7 +643,8 @@ func TestAuditTimeSearch(t *testing.T) {
 				}
 			}
 		}
-		create("before", 3)
+		// Enough entries before the range for whole blocks of them.
+		create("before", 70)
 		r.step(t)
 		r.Clock.Advance(time.Hour)
 		create("in", 5)
@@ -653,13 +654,20 @@ func TestAuditTimeSearch(t *testing.T) {
 		create("after", 3)
 		if backend == "sqlite" {
 			// A wrong row in audit_time, the sequencer's index, widens
-			// nothing: an entry from before the range, listed at a time
-			// inside it, is still judged by its own time.
+			// nothing: the entries of a block from before the range,
+			// listed as reaching into it, are still judged by their own
+			// times.
 			var first int64
 			if err := r.raw.QueryRow("SELECT min(idx) FROM audit_log WHERE action = 'record.create'").Scan(&first); err != nil {
 				t.Fatal(err)
 			}
-			r.exec(t, "INSERT INTO audit_time (time, entry) VALUES (?, ?)", start.Add(time.Hour).UnixMicro(), first)
+			res, err := r.raw.Exec("UPDATE audit_time SET latest = ? WHERE block = ?", start.Add(time.Hour).UnixMicro(), first/64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, _ := res.RowsAffected(); n != 1 {
+				t.Fatalf("widen block %d: %d rows, want 1", first/64, n)
+			}
 		}
 		sec := bulwark.NewContext(context.Background(), &bulwark.Principal{Kind: bulwark.KindOperator, ID: "op-sec",
 			OperatorRoles: []bulwark.OperatorRole{bulwark.OperatorSecurity}})
@@ -668,7 +676,7 @@ func TestAuditTimeSearch(t *testing.T) {
 			numbered, pending int
 		}{
 			{bulwark.AuditFilter{Since: start.Add(30 * time.Minute), Until: start.Add(90 * time.Minute)}, 5, 4},
-			{bulwark.AuditFilter{Until: start.Add(30 * time.Minute)}, 3, 0},
+			{bulwark.AuditFilter{Until: start.Add(30 * time.Minute)}, 70, 0},
 			{bulwark.AuditFilter{Since: start.Add(90 * time.Minute)}, 0, 3},
 			{bulwark.AuditFilter{Since: start.Add(3 * time.Hour)}, 0, 0},
 		} {

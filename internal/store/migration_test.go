@@ -263,6 +263,84 @@ func TestAuditLogByIndexMigration(t *testing.T) {
 	}
 }
 
+// TestAuditTimeBlocksMigration: migration 00017 (SQLite) turns audit_time
+// into a row per block of 64 integrated entries with the earliest and the
+// latest of their times, and its Down lists every integrated entry's time
+// again, and no pending one's.
+func TestAuditTimeBlocksMigration(t *testing.T) {
+	ctx := context.Background()
+	conn, p := migrationTarget(t, "sqlite")
+	if _, err := p.UpTo(ctx, 16); err != nil {
+		t.Fatal(err)
+	}
+	// Entries 0-69, their times out of order within each block; 0-65 are
+	// integrated, and audit_time lists them as the sequencer did.
+	at := func(idx int) int { return 1000 + (idx*37)%70 }
+	for i := range 70 {
+		if _, err := conn.Exec(`INSERT INTO audit_log (at, actor_kind, actor_id, action, target_kind, target_id, fields, outcome, request_id, privileged, idx)
+			VALUES (?, 'user', 'u', 'record.create', 'record', 'r', 'null', 'success', 'req', 0, ?)`, at(i), i); err != nil {
+			t.Fatal(err)
+		}
+		if i < 66 {
+			if _, err := conn.Exec("INSERT INTO audit_time (time, entry) VALUES (?, ?)", at(i), i); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := conn.Exec("UPDATE audit_head SET size = 66 WHERE id = 1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 17); err != nil {
+		t.Fatal(err)
+	}
+	want := [][]int{{0, at(0), at(0)}, {1, at(64), at(64)}}
+	for i := range 66 {
+		b := want[i/64]
+		b[1], b[2] = min(b[1], at(i)), max(b[2], at(i))
+	}
+	if got := queryInts(t, conn, "SELECT block, earliest, latest FROM audit_time ORDER BY block", 3); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("audit_time %v, want %v", got, want)
+	}
+	if _, err := p.Down(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := queryInts(t, conn, "SELECT time, entry FROM audit_time ORDER BY entry", 2)
+	if len(got) != 66 {
+		t.Fatalf("after Down, audit_time has %d rows, want the 66 integrated entries", len(got))
+	}
+	for i, r := range got {
+		if r[0] != at(i) || r[1] != i {
+			t.Fatalf("after Down, audit_time row %d is %v, want [%d %d]", i, r, at(i), i)
+		}
+	}
+}
+
+// queryInts runs q and returns its rows of width integers.
+func queryInts(t *testing.T, conn *sql.DB, q string, width int) [][]int {
+	t.Helper()
+	rows, err := conn.Query(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out [][]int
+	for rows.Next() {
+		r := make([]int, width)
+		dest := make([]any, width)
+		for i := range r {
+			dest[i] = &r[i]
+		}
+		if err := rows.Scan(dest...); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 // TestCheckSchema: a SQLite database at an older schema (here 00011, before
 // the audit log's tenant blocks and hash runs) fails CheckSchema with
 // EFailedPrecondition until Migrate brings it up to date; one marked with a

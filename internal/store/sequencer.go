@@ -191,35 +191,28 @@ func (t *tx) pendingEntries(size int64, max int) (entries []*audit.Entry, seqs [
 }
 
 // pendingNumbered is pendingEntries on SQLite, where the writer numbered
-// the entries: the pending ones are idx = size, size+1, ... with no gap.
-// Their content comes from the writer's memo when it holds all of them
-// (audit_memo.go), else from the rows.
+// the entries: the pending ones are idx = size, size+1, ... with no gap,
+// which their count and their last index show without reading each row's
+// numbers. Their content comes from the writer's memo when it holds all of
+// them (audit_memo.go), else from the rows.
 func (t *tx) pendingNumbered(size int64, max int) (entries []*audit.Entry, seqs []int64, err error) {
-	rows, err := t.query("SELECT seq, idx FROM audit_log WHERE idx >= ? ORDER BY idx LIMIT ?", size, max)
-	if err != nil {
+	var n int64
+	var last sql.NullInt64
+	if err := t.queryRow("SELECT count(*), max(idx) FROM (SELECT idx FROM audit_log WHERE idx >= ? ORDER BY idx LIMIT ?)", size, max).Scan(&n, &last); err != nil || n == 0 {
 		return nil, nil, err
 	}
-	for rows.Next() {
-		var s, idx int64
-		if err := rows.Scan(&s, &idx); err != nil {
-			rows.Close()
-			return nil, nil, err
-		}
-		if want := size + int64(len(seqs)); idx != want {
-			rows.Close()
-			return nil, nil, fmt.Errorf("audit entry %d is missing from the log's pending tail (found %d): the database was changed outside Bulwark; run bulwark audit verify", want, idx)
-		}
-		seqs = append(seqs, s)
+	if last.Int64 != size+n-1 {
+		return nil, nil, fmt.Errorf("the log's pending tail from audit entry %d has a gap (%d entries up to index %d): the database was changed outside Bulwark; run bulwark audit verify", size, n, last.Int64)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil || len(seqs) == 0 {
-		return nil, nil, err
+	seqs = make([]int64, n)
+	for i := range seqs {
+		seqs[i] = sqliteSeq(size + int64(i))
 	}
 	if entries, ok := t.db.memo.get(seqs); ok {
 		return entries, seqs, nil
 	}
-	// The same transaction read the numbers: the rows are these.
-	entries, _, err = t.entries("SELECT "+t.db.auditColumns()+" FROM audit_log WHERE idx >= ? ORDER BY idx LIMIT ?", size, len(seqs))
+	// The same transaction counted the rows: they are these.
+	entries, _, err = t.entries("SELECT "+t.db.auditColumns()+" FROM audit_log WHERE idx >= ? ORDER BY idx LIMIT ?", size, n)
 	return entries, seqs, err
 }
 
@@ -248,15 +241,16 @@ func (t *tx) numberEntries(seqs []int64, base int64) error {
 
 // indexIntegrated writes, on SQLite, the search's indexes of the newly
 // integrated entries, starting at index from, a batch at a time rather
-// than at every audited write (audit_numbering.go):
+// than at every audited write (audit_numbering.go), each a row per block
+// of auditBlock entries rather than per entry:
 //
-//   - audit_tenant, which tenants have entries in each block of auditBlock
-//     entries. A row per block and tenant rather than per entry: with few
+//   - audit_tenant, which tenants have entries in each block. With few
 //     tenants, a block's handful of rows replaces one row per entry; a
 //     search reads the tenant's blocks and skips the other tenants'
 //     entries in them (tenantAudit).
-//   - audit_time, each entry's time, for the operators' search with a
-//     time range (allAudit).
+//   - audit_time, the earliest and the latest time in each block, for the
+//     operators' search with a time range (allAudit). A block that an
+//     earlier batch began is widened to take in the new entries' times.
 func (t *tx) indexIntegrated(from int64, entries []*audit.Entry) error {
 	type key struct {
 		tenant string
@@ -264,21 +258,32 @@ func (t *tx) indexIntegrated(from int64, entries []*audit.Entry) error {
 	}
 	seen := map[key]bool{}
 	var tenants []any
-	times := make([]any, 0, 2*len(entries))
+	type span struct{ block, earliest, latest int64 }
+	var spans []span
 	for i, e := range entries {
-		idx := from + int64(i)
-		times = append(times, micros(e.Time), idx)
-		k := key{e.Tenant, idx / auditBlock}
+		block, at := (from+int64(i))/auditBlock, micros(e.Time)
+		if n := len(spans) - 1; n >= 0 && spans[n].block == block {
+			spans[n].earliest, spans[n].latest = min(spans[n].earliest, at), max(spans[n].latest, at)
+		} else {
+			spans = append(spans, span{block, at, at})
+		}
+		k := key{e.Tenant, block}
 		if e.Tenant == "" || seen[k] {
 			continue
 		}
 		seen[k] = true
 		tenants = append(tenants, k.tenant, k.block)
 	}
-	if err := t.insertPairs("INSERT OR IGNORE INTO audit_tenant (tenant, block)", tenants, 400); err != nil {
+	if err := t.insertRows("INSERT OR IGNORE INTO audit_tenant (tenant, block)", "", 2, tenants, 400); err != nil {
 		return fmt.Errorf("index audit entries by tenant: %w", err)
 	}
-	if err := t.insertPairs("INSERT INTO audit_time (time, entry)", times, 400); err != nil {
+	times := make([]any, 0, 3*len(spans))
+	for _, s := range spans {
+		times = append(times, s.block, s.earliest, s.latest)
+	}
+	if err := t.insertRows("INSERT INTO audit_time (block, earliest, latest)",
+		" ON CONFLICT (block) DO UPDATE SET earliest = min(earliest, excluded.earliest), latest = max(latest, excluded.latest)",
+		3, times, 400); err != nil {
 		return fmt.Errorf("index audit entries by time: %w", err)
 	}
 	return nil
