@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"database/sql"
 	"fmt"
+	"math/bits"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,17 +48,23 @@ func (t *tx) insertHashes(ids []int64, hashes map[int64]tlog.Hash) error {
 	return nil
 }
 
+// chunk is how many of n values (n > 0), at most max, one statement
+// takes: a power of two, so that the statements built for counts that vary
+// take a few texts. A statement's text is a key of the process-wide
+// statement cache (stmts.go), which a text for every count would fill.
+func chunk(n, max int) int { return 1 << (bits.Len(uint(min(n, max))) - 1) }
+
 // insertRows runs insert (an INSERT up to its column list of width
 // columns) with args as consecutive rows of width values, at most rows
-// rows a statement, each statement ending with tail.
+// rows a statement (chunk), each statement ending with tail.
 func (t *tx) insertRows(insert, tail string, width int, args []any, rows int) error {
 	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", width), ", ") + "), "
 	for len(args) > 0 {
-		n := min(len(args), width*rows)
-		if _, err := t.exec(insert+" VALUES "+strings.TrimSuffix(strings.Repeat(row, n/width), ", ")+tail, args[:n]...); err != nil {
+		n := chunk(len(args)/width, rows)
+		if _, err := t.exec(insert+" VALUES "+strings.TrimSuffix(strings.Repeat(row, n), ", ")+tail, args[:n*width]...); err != nil {
 			return err
 		}
-		args = args[n:]
+		args = args[n*width:]
 	}
 	return nil
 }
@@ -131,7 +138,7 @@ func (r *hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 		missing = append(missing, x)
 	}
 	for len(missing) > 0 {
-		n := min(len(missing), 200)
+		n := chunk(len(missing), 200)
 		// The run of each missing index: the greatest first at or below it.
 		runs, err := r.t.readHashRuns("first IN (SELECT (SELECT max(first) FROM audit_hash_runs WHERE first <= x.column1) FROM (VALUES "+
 			strings.TrimSuffix(strings.Repeat("(CAST(? AS BIGINT)), ", n), ", ")+") AS x)", missing[:n]...)
