@@ -28,10 +28,9 @@ func (t *tenantTx) endFederatedSessions(userID, providerID, subject string, sess
 	q := "DELETE FROM user_secrets WHERE tenant_id = ? AND user_id = ? AND kind = ? AND sso_provider_id = ? AND sso_name_id = ?"
 	args := []any{t.tenantID, userID, secret.Session, providerID, subject}
 	if len(sessionIndexes) > 0 {
-		q += " AND sso_session_index IN (" + placeholders(len(sessionIndexes)) + ")"
-		for _, si := range sessionIndexes {
-			args = append(args, si)
-		}
+		in, indexes := inList(sessionIndexes)
+		q += " AND sso_session_index IN (" + in + ")"
+		args = append(args, indexes...)
 	}
 	res, err := t.exec(q, args...)
 	if err != nil {

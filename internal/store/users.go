@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"math/bits"
 	"strings"
 
 	"github.com/bulwarkhq/bulwark"
@@ -169,11 +170,9 @@ func (t *tenantTx) grantsOf(userIDs ...string) (map[string][]bulwark.Grant, erro
 	if len(userIDs) == 0 {
 		return out, nil
 	}
-	args := []any{t.tenantID}
-	for _, id := range userIDs {
-		args = append(args, id)
-	}
-	rows, err := t.query("SELECT user_id, role, collection FROM user_grants WHERE tenant_id = ? AND user_id IN ("+placeholders(len(userIDs))+") ORDER BY role, collection", args...)
+	in, ids := inList(userIDs)
+	rows, err := t.query("SELECT user_id, role, collection FROM user_grants WHERE tenant_id = ? AND user_id IN ("+in+") ORDER BY role, collection",
+		append([]any{t.tenantID}, ids...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -189,8 +188,17 @@ func (t *tenantTx) grantsOf(userIDs ...string) (map[string][]bulwark.Grant, erro
 	return out, rows.Err()
 }
 
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+// inList is an IN list of values (at least one): its placeholders and
+// their arguments, padded to a power of two by repeating the last value
+// (IN ignores duplicates), so that lists of many lengths take a few
+// statement texts (chunk).
+func inList(values []string) (string, []any) {
+	n := 1 << bits.Len(uint(len(values)-1))
+	args := make([]any, n)
+	for i := range args {
+		args[i] = values[min(i, len(values)-1)]
+	}
+	return strings.TrimSuffix(strings.Repeat("?,", n), ","), args
 }
 
 const userColumns = "id, email, status, created_at, updated_at"
