@@ -338,21 +338,24 @@ func (db *DB) auditWhere(f bulwark.AuditFilter) (string, []any, error) {
 		q += " AND request_id = ?"
 		args = append(args, f.RequestID)
 	}
-	window, wargs := timeWindow("at", f)
+	window, wargs := timeWindow("at", "at", f)
 	return q + window, append(args, wargs...), nil
 }
 
-// timeWindow is f's time range as conditions on col, each starting with
-// " AND ", and their arguments.
-func timeWindow(col string, f bulwark.AuditFilter) (string, []any) {
+// timeWindow is f's time range as conditions, each starting with
+// " AND ", and their arguments: from is a time column that must be at or
+// after its start, to one that must be before its end. An entry's own
+// time is both; a block of entries overlaps the range if its latest time
+// is at or after the start and its earliest before the end.
+func timeWindow(from, to string, f bulwark.AuditFilter) (string, []any) {
 	var q string
 	var args []any
 	if !f.Since.IsZero() {
-		q += " AND " + col + " >= ?"
+		q += " AND " + from + " >= ?"
 		args = append(args, micros(f.Since))
 	}
 	if !f.Until.IsZero() {
-		q += " AND " + col + " < ?"
+		q += " AND " + to + " < ?"
 		args = append(args, micros(f.Until))
 	}
 	return q, args

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"database/sql"
 	"fmt"
-	"math/bits"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,12 +46,6 @@ func (t *tx) insertHashes(ids []int64, hashes map[int64]tlog.Hash) error {
 	}
 	return nil
 }
-
-// chunk is how many of n values (n > 0), at most max, one statement
-// takes: a power of two, so that the statements built for counts that vary
-// take a few texts. A statement's text is a key of the process-wide
-// statement cache (stmts.go), which a text for every count would fill.
-func chunk(n, max int) int { return 1 << (bits.Len(uint(min(n, max))) - 1) }
 
 // insertRows runs insert (an INSERT up to its column list of width
 // columns) with args as consecutive rows of width values, at most rows

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"strings"
 	"testing"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -90,46 +89,5 @@ func TestAuditHashRuns(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
-	}
-}
-
-// TestInsertRowsFewShapes: however many rows the sequencer's index inserts
-// take (they vary from round to round), insertRows writes them all with a
-// few statement texts, a power of two of rows each, so that they do not
-// fill the process-wide statement cache (stmts.go).
-func TestInsertRowsFewShapes(t *testing.T) {
-	db := openSQLiteForTest(t)
-	if _, err := db.write.Exec("CREATE TABLE shapes (a INTEGER NOT NULL, b INTEGER NOT NULL)"); err != nil {
-		t.Fatal(err)
-	}
-	want := 0
-	for n := 1; n <= 150; n++ {
-		args := make([]any, 0, 2*n)
-		for i := range n {
-			args = append(args, n, i)
-		}
-		want += n
-		if err := db.run(context.Background(), true, nil, func(t *tx) error {
-			return t.insertRows("INSERT INTO shapes (a, b)", "", 2, args, 100)
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var got, wrong int
-	if err := db.read.QueryRow("SELECT count(*), count(*) FILTER (WHERE b >= a) FROM shapes").Scan(&got, &wrong); err != nil || got != want || wrong != 0 {
-		t.Fatalf("%d rows (%d wrong), want %d (%v)", got, wrong, want, err)
-	}
-	db.stmts.wg.Wait()
-	db.stmts.mu.Lock()
-	defer db.stmts.mu.Unlock()
-	shapes := 0
-	for k := range db.stmts.stmts {
-		if strings.HasPrefix(k.q, "INSERT INTO shapes") {
-			shapes++
-		}
-	}
-	// 1, 2, 4, ..., 64 rows.
-	if shapes > 7 {
-		t.Fatalf("%d statement texts cached for the inserts, want at most 7", shapes)
 	}
 }

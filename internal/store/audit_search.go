@@ -96,16 +96,7 @@ func (db *DB) allAudit(f bulwark.AuditFilter, limit int) (string, []any, error) 
 			append(args, limit+1), nil
 	}
 	// A block can hold an entry in the range only if its times overlap it.
-	var blocks string
-	var qargs []any
-	if !f.Since.IsZero() {
-		blocks += " AND latest >= ?"
-		qargs = append(qargs, micros(f.Since))
-	}
-	if !f.Until.IsZero() {
-		blocks += " AND earliest < ?"
-		qargs = append(qargs, micros(f.Until))
-	}
+	blocks, qargs := timeWindow("latest", "earliest", f)
 	cursor, cargs := cursorBlocks(f)
 	qargs = append(append(append(append(qargs, cargs...), args...), limit+1), args...)
 	return "SELECT * FROM (SELECT " + cols + " FROM " + sqliteTimeEntries + " WHERE 1 = 1" + blocks + cursor + where +

@@ -166,20 +166,8 @@ func TestAuditTimeMigration(t *testing.T) {
 	if _, err := p.UpTo(ctx, 15); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := conn.Query("SELECT time, entry FROM audit_time ORDER BY time")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got [][2]int64
-	for rows.Next() {
-		var r [2]int64
-		if err := rows.Scan(&r[0], &r[1]); err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, r)
-	}
-	rows.Close()
-	if want := [][2]int64{{1000, 0}, {1007, 1}, {1014, 2}}; !slices.Equal(got, want) {
+	got := queryInts(t, conn, "SELECT time, entry FROM audit_time ORDER BY time", 2)
+	if want := [][]int{{1000, 0}, {1007, 1}, {1014, 2}}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("audit_time %v, want %v (the integrated entries only)", got, want)
 	}
 	if _, err := p.Down(ctx); err != nil {

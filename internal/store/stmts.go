@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"database/sql"
+	"math/bits"
+	"strings"
 	"sync"
 )
 
@@ -140,4 +142,25 @@ func (t *tx) stmt(q string) *sql.Stmt {
 	}
 	set.stmts[q] = st
 	return st
+}
+
+// Statements built for a number of values that varies from call to call
+// (rows of a batch insert, an IN list) would each take a place in the
+// cache, and fill it. They take a power of two of values instead, so that
+// they come in a few texts (TestInsertRowsFewShapes, TestInListFewShapes).
+
+// chunk is how many of n values (n > 0), at most max, one statement
+// takes: the greatest power of two that fits.
+func chunk(n, max int) int { return 1 << (bits.Len(uint(min(n, max))) - 1) }
+
+// inList is an IN list of values (at least one): its placeholders and
+// their arguments, padded to the next power of two by repeating the last
+// value (IN ignores duplicates).
+func inList(values []string) (string, []any) {
+	n := 1 << bits.Len(uint(len(values)-1))
+	args := make([]any, n)
+	for i := range args {
+		args[i] = values[min(i, len(values)-1)]
+	}
+	return strings.TrimSuffix(strings.Repeat("?,", n), ","), args
 }

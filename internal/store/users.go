@@ -4,8 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"math/bits"
-	"strings"
 
 	"github.com/bulwarkhq/bulwark"
 	"github.com/bulwarkhq/bulwark/internal/secret"
@@ -186,19 +184,6 @@ func (t *tenantTx) grantsOf(userIDs ...string) (map[string][]bulwark.Grant, erro
 		out[uid] = append(out[uid], g)
 	}
 	return out, rows.Err()
-}
-
-// inList is an IN list of values (at least one): its placeholders and
-// their arguments, padded to a power of two by repeating the last value
-// (IN ignores duplicates), so that lists of many lengths take a few
-// statement texts (chunk).
-func inList(values []string) (string, []any) {
-	n := 1 << bits.Len(uint(len(values)-1))
-	args := make([]any, n)
-	for i := range args {
-		args[i] = values[min(i, len(values)-1)]
-	}
-	return strings.TrimSuffix(strings.Repeat("?,", n), ","), args
 }
 
 const userColumns = "id, email, status, created_at, updated_at"
