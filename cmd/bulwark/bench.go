@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/bulwarkhq/bulwark"
@@ -70,7 +71,10 @@ baseline server (FILE.bare), the compared server (FILE.compare) and this
 load generator (FILE.client).
 
 It prints a progress line a second, then a table, and with --json a JSON
-file. See docs/performance.md for figures and how to read them.`
+file. Each ratio over six rounds or more comes with a 95 % bound of its
+median, in brackets. "bulwark bench pool FILE..." pools the rounds of
+several runs' JSON files. See docs/performance.md for figures and how to
+read them.`
 
 type benchConfig struct {
 	scenarios            string
@@ -89,6 +93,9 @@ type benchConfig struct {
 func runBench(ctx context.Context, e *env, args []string) int {
 	if len(args) > 0 && args[0] == "baseline-server" {
 		return runBenchBaseline(ctx, e, args[1:])
+	}
+	if len(args) > 0 && args[0] == "pool" {
+		return runBenchPool(e, args[1:])
 	}
 	var bc benchConfig
 	c := newCommand("bench", "bulwark bench [flags]", benchHelp)
@@ -450,10 +457,14 @@ func writeRatios(e *env, rounds [][]bench.Result, pairs [][2]string) []bench.Rat
 			continue
 		}
 		if len(out) == 0 {
-			fmt.Fprintf(e.stdout, "\nthroughput ratios, round by round (median; quartiles, min-max):\n")
+			fmt.Fprintf(e.stdout, "\nthroughput ratios, round by round (median [its 95 %% bound]; quartiles, min-max):\n")
 		}
 		out = append(out, r)
-		fmt.Fprintf(e.stdout, "  %-42s %5.1f %%  (%.1f-%.1f, %.1f-%.1f over %d rounds)", r.A+" / "+r.B, r.Median, r.Q1, r.Q3, r.Min, r.Max, r.Rounds)
+		bound := "[no bound under 6 rounds]"
+		if r.Confidence > 0 {
+			bound = fmt.Sprintf("[%.1f-%.1f]", r.CILow, r.CIHigh)
+		}
+		fmt.Fprintf(e.stdout, "  %-42s %5.1f %%  %s  (%.1f-%.1f, %.1f-%.1f over %d rounds)", r.A+" / "+r.B, r.Median, bound, r.Q1, r.Q3, r.Min, r.Max, r.Rounds)
 		if label, ok := strings.CutPrefix(r.B, noAuditScenario); ok && r.A == "create"+label {
 			fmt.Fprintf(e.stdout, ": the audit log costs %.1f %% of write throughput", 100-r.Median)
 		}
@@ -774,4 +785,95 @@ func serveBaseline(ctx context.Context, e *env, dir string) error {
 		return err
 	}
 	return nil
+}
+
+const benchPoolHelp = `Pool the rounds of several bench runs.
+
+bench pool reads the JSON files that "bulwark bench --rounds N --json
+FILE" wrote, takes all their rounds together and gives, as one run of
+that many rounds would, each scenario's throughput and CPU per request
+and the throughput ratios: the median of the rounds, its 95 % bound, the
+quartiles and the whole spread. The median of many rounds, taken over
+runs at different times, pins a ratio down better than any one run
+(docs/performance.md, "Judging a ratio"). The runs must have measured the
+same backend, tenants and records.`
+
+// benchSetup is what a run measured, as "bench --json" wrote it.
+type benchSetup struct {
+	Backend        string `json:"backend"`
+	Tenants        int    `json:"tenants"`
+	Records        int    `json:"records"`
+	CompareTenants int    `json:"compare_tenants"`
+	CompareRecords int    `json:"compare_records"`
+}
+
+func runBenchPool(e *env, args []string) int {
+	c := newCommand("bench pool", "bulwark bench pool [--json FILE] FILE...", benchPoolHelp)
+	jsonOut := c.fs.String("json", "", "also write the pooled ratios to this JSON file")
+	files, code, ok := c.parse(e, args, -1)
+	if !ok {
+		return code
+	}
+	if len(files) == 0 {
+		return c.usageError(e, "name at least one JSON file written by bench --rounds N --json FILE")
+	}
+	var first benchSetup
+	var rounds [][]bench.Result
+	for i, f := range files {
+		var run struct {
+			benchSetup
+			Rounds [][]bench.Result `json:"rounds"`
+		}
+		b, err := os.ReadFile(f)
+		if err == nil {
+			err = json.Unmarshal(b, &run)
+		}
+		if err != nil {
+			return fail(e, "bench pool", fmt.Errorf("read %s: %w", f, err))
+		}
+		if len(run.Rounds) == 0 {
+			return fail(e, "bench pool", fmt.Errorf("%s holds no rounds: write it with bench --rounds 2 or more and --json", f))
+		}
+		if i == 0 {
+			first = run.benchSetup
+		} else if run.benchSetup != first {
+			return fail(e, "bench pool", fmt.Errorf("%s measured %s, %s measured %s: pool only runs of one setup", files[0], describeRun(first), f, describeRun(run.benchSetup)))
+		}
+		rounds = append(rounds, run.Rounds...)
+	}
+	targets := []*benchTarget{{}}
+	if first.CompareTenants > 0 {
+		targets = []*benchTarget{{label: "@" + strconv.Itoa(first.Tenants)}, {label: "@" + strconv.Itoa(first.CompareTenants)}}
+	}
+	var labels, names []string
+	for _, r := range rounds[0] {
+		labels = append(labels, r.Scenario)
+		name := strings.TrimSuffix(strings.TrimSuffix(r.Scenario, targets[0].label), targets[len(targets)-1].label)
+		if !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	fmt.Fprintf(e.stdout, "%d rounds from %d runs: %s\n\n", len(rounds), len(files), describeRun(first))
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\trequests\treq/s\tserver µs\tclient µs\t")
+	for _, r := range mergeRounds(labels, rounds) {
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%.0f\t\n", r.Scenario, r.Requests, r.PerSecond, r.ServerCPUus, r.ClientCPUus)
+	}
+	tw.Flush()
+	ratios := writeRatios(e, rounds, ratioPairs(names, targets))
+	if *jsonOut != "" {
+		b, _ := json.MarshalIndent(map[string]any{"files": files, "rounds": len(rounds), "ratios": ratios}, "", "  ")
+		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
+			return fail(e, "bench pool", err)
+		}
+	}
+	return exitOK
+}
+
+func describeRun(r benchSetup) string {
+	s := fmt.Sprintf("backend %s, %d tenants with %d records each", r.Backend, r.Tenants, r.Records)
+	if r.CompareTenants > 0 {
+		s += fmt.Sprintf(" against %d with %d", r.CompareTenants, r.CompareRecords)
+	}
+	return s
 }

@@ -74,6 +74,7 @@ Commands:
 	keys rotate            rotate a tenant's data key and re-seal its values
 	keys rotate-kek        re-wrap every tenant key under a new KEK version
 	bench                  measure throughput and latency (docs/performance.md)
+	bench pool FILE...     pool the rounds of several bench runs' JSON files
 	version                print the version
 	help [command]         show help for a command
 

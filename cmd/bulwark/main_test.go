@@ -3,10 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/bulwarkhq/bulwark/internal/bench"
 )
 
 // result is what one run of the command line produced.
@@ -208,5 +212,50 @@ func TestBenchRefusesBadRounds(t *testing.T) {
 		if r := runCmd(t, nil, args...); r.code != 2 {
 			t.Errorf("%v: exit %d, want 2 (usage); stderr %s", args, r.code, r.stderr)
 		}
+	}
+}
+
+// bench pool takes the rounds of several runs together, and refuses runs
+// of different setups.
+func TestBenchPoolPoolsRounds(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, tenants int, creates ...float64) string {
+		var rounds [][]bench.Result
+		for _, c := range creates {
+			rounds = append(rounds, []bench.Result{{Scenario: "create", Requests: 1, Seconds: 1, PerSecond: c}, {Scenario: "bare", Requests: 1, Seconds: 1, PerSecond: 100}})
+		}
+		b, _ := json.Marshal(map[string]any{"backend": "sqlite", "tenants": tenants, "records": 100, "rounds": rounds})
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	a := write("a.json", 10, 60, 61, 62, 63)
+	b := write("b.json", 10, 70, 71, 72, 73)
+	out := filepath.Join(dir, "pooled.json")
+	if r := runCmd(t, nil, "bench", "pool", "--json", out, a, b); r.code != exitOK {
+		t.Fatalf("pool: exit %d, stderr %s", r.code, r.stderr)
+	}
+	var pooled struct {
+		Rounds int           `json:"rounds"`
+		Ratios []bench.Ratio `json:"ratios"`
+	}
+	if raw, err := os.ReadFile(out); err != nil || json.Unmarshal(raw, &pooled) != nil {
+		t.Fatalf("pooled JSON: %v", err)
+	}
+	if pooled.Rounds != 8 || len(pooled.Ratios) != 1 || pooled.Ratios[0].Median != 66.5 || pooled.Ratios[0].CILow != 60 || pooled.Ratios[0].CIHigh != 73 {
+		t.Fatalf("pooled = %+v, want 8 rounds, create/bare median 66.5 bounded by 60 and 73", pooled)
+	}
+	other := write("c.json", 10000, 80, 81)
+	empty := filepath.Join(dir, "empty.json")
+	os.WriteFile(empty, []byte(`{"backend":"sqlite","tenants":10,"records":100}`), 0o600)
+	for _, args := range [][]string{{a, other}, {a, empty}, {filepath.Join(dir, "missing.json")}} {
+		if r := runCmd(t, nil, append([]string{"bench", "pool"}, args...)...); r.code != exitError {
+			t.Errorf("pool %v: exit %d, want %d", args, r.code, exitError)
+		}
+	}
+	if r := runCmd(t, nil, "bench", "pool"); r.code != exitUsage {
+		t.Errorf("pool without files: exit %d, want %d", r.code, exitUsage)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -195,16 +196,28 @@ func Merge(rs []Result) Result {
 // falls on both alike; the median of the rounds is the figure, the
 // quartiles (the medians of the rounds below and above it) show the
 // spread of the middle half, the minimum and maximum the whole spread.
+//
+// CILow and CIHigh bound the median with a confidence of at least 95 %
+// (Confidence, exactly), from the order of the rounds alone: the median
+// lies below the k-th smallest of n rounds with the probability that
+// fewer than k of n fair coin tosses come up heads, whatever the rounds'
+// distribution. This treats the rounds as independent draws of one
+// machine's behaviour: it says how well the rounds pin down that day's
+// median, not how another machine or day would measure. With fewer than
+// six rounds no such bound exists and the three are zero.
 type Ratio struct {
-	A        string    `json:"a"`
-	B        string    `json:"b"`
-	Rounds   int       `json:"rounds"`
-	Median   float64   `json:"median_percent"`
-	Q1       float64   `json:"lower_quartile_percent"`
-	Q3       float64   `json:"upper_quartile_percent"`
-	Min      float64   `json:"min_percent"`
-	Max      float64   `json:"max_percent"`
-	PerRound []float64 `json:"per_round_percent"`
+	A          string    `json:"a"`
+	B          string    `json:"b"`
+	Rounds     int       `json:"rounds"`
+	Median     float64   `json:"median_percent"`
+	CILow      float64   `json:"median_ci_low_percent,omitempty"`
+	CIHigh     float64   `json:"median_ci_high_percent,omitempty"`
+	Confidence float64   `json:"median_ci_confidence_percent,omitempty"`
+	Q1         float64   `json:"lower_quartile_percent"`
+	Q3         float64   `json:"upper_quartile_percent"`
+	Min        float64   `json:"min_percent"`
+	Max        float64   `json:"max_percent"`
+	PerRound   []float64 `json:"per_round_percent"`
 }
 
 // Ratios computes A/B over rounds (each a list of results by scenario);
@@ -227,7 +240,33 @@ func Ratios(rounds [][]Result, a, b string) (r Ratio, ok bool) {
 	// The halves below and above the median, without the median round
 	// itself when there is one; a single round is its own quartiles.
 	r.Q1, r.Q3 = median(sorted[:max(n/2, 1)]), median(sorted[n-max(n/2, 1):])
+	if k, conf, ok := medianRank(n); ok {
+		r.CILow, r.CIHigh, r.Confidence = sorted[k], sorted[n-1-k], 100*conf
+	}
 	return r, true
+}
+
+// medianRank is the rank k (from 0) such that the k-th smallest and the
+// k-th largest of n independent values bound their distribution's median
+// with a confidence of at least 95 %, and that confidence: the largest k
+// for which P(X <= k) <= 2.5 % for X ~ Binomial(n, 1/2). ok is false for
+// n < 6.
+func medianRank(n int) (k int, confidence float64, ok bool) {
+	lnFact := func(x int) float64 { v, _ := math.Lgamma(float64(x + 1)); return v }
+	tail, k := 0.0, -1
+	for i := 0; i <= n/2; i++ {
+		// P(X = i) = C(n, i) / 2^n, in logarithms so that a large n does
+		// not overflow.
+		p := math.Exp(lnFact(n) - lnFact(i) - lnFact(n-i) - float64(n)*math.Ln2)
+		if tail+p > 0.025 {
+			break
+		}
+		tail, k = tail+p, i
+	}
+	if k < 0 {
+		return 0, 0, false
+	}
+	return k, 1 - 2*tail, true
 }
 
 // median is the middle of sorted values (the mean of the two middle ones

@@ -5,6 +5,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -162,5 +163,35 @@ func TestRatiosTakeTheMedianRound(t *testing.T) {
 	}
 	if _, ok := Ratios(rounds, "create", "get"); ok {
 		t.Fatal("a ratio with a scenario that never ran")
+	}
+}
+
+// The ranks and confidences are those of the exact binomial sums
+// (Python's math.comb), and the bounds are the rounds of those ranks.
+func TestRatiosBoundTheMedian(t *testing.T) {
+	for _, c := range []struct {
+		n, k int
+		conf float64
+	}{{6, 0, 0.96875}, {12, 2, 0.96142578125}, {20, 5, 0.9586105346679688}, {60, 21, 0.972659866131922}, {1000, 468, 0.9537088026395019}} {
+		k, conf, ok := medianRank(c.n)
+		if !ok || k != c.k || math.Abs(conf-c.conf) > 1e-9 {
+			t.Errorf("medianRank(%d) = %d, %v, %v; want %d, %v", c.n, k, conf, ok, c.k, c.conf)
+		}
+	}
+	if _, _, ok := medianRank(5); ok {
+		t.Error("five rounds gave a 95 % bound; none exists")
+	}
+	var rounds [][]Result
+	for i := range 12 {
+		// 12 rounds of 50, 51, ..., 61 in a shuffled order.
+		rounds = append(rounds, []Result{{Scenario: "create", PerSecond: float64(50 + (i*5)%12)}, {Scenario: "bare", PerSecond: 100}})
+	}
+	r, _ := Ratios(rounds, "create", "bare")
+	if r.CILow != 52 || r.CIHigh != 59 || math.Abs(r.Confidence-96.142578125) > 1e-9 {
+		t.Fatalf("twelve rounds: bound %v-%v at %v %%, want 52-59 at 96.14 %%", r.CILow, r.CIHigh, r.Confidence)
+	}
+	r, _ = Ratios(rounds[:5], "create", "bare")
+	if r.CILow != 0 || r.CIHigh != 0 || r.Confidence != 0 {
+		t.Fatalf("five rounds gave a bound: %+v", r)
 	}
 }
