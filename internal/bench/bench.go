@@ -246,10 +246,10 @@ func Ratios(rounds [][]Result, a, b string) (r Ratio, ok bool) {
 	return r, true
 }
 
-// medianRank is the rank k (from 0) such that the k-th smallest and the
-// k-th largest of n independent values bound their distribution's median
-// with a confidence of at least 95 %, and that confidence: the largest k
-// for which P(X <= k) <= 2.5 % for X ~ Binomial(n, 1/2). ok is false for
+// medianRank is the index k such that sorted[k] and sorted[n-1-k], of n
+// independent values in order, bound their distribution's median with a
+// confidence of at least 95 %, and that confidence: the largest k for
+// which P(X <= k) <= 2.5 % for X ~ Binomial(n, 1/2). ok is false for
 // n < 6.
 func medianRank(n int) (k int, confidence float64, ok bool) {
 	lnFact := func(x int) float64 { v, _ := math.Lgamma(float64(x + 1)); return v }
