@@ -146,34 +146,18 @@ func (db *DB) AuthPostures(ctx context.Context) ([]AuthPosture, error) {
 	if err := requireOperator(ctx); err != nil {
 		return nil, err
 	}
-	type ten struct{ id, slug string }
-	var tenants []ten
-	err := db.inGlobal(ctx, false, func(t *globalTx) error {
-		rows, err := t.query("SELECT id, slug FROM tenants ORDER BY slug")
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var x ten
-			if err := rows.Scan(&x.id, &x.slug); err != nil {
-				return err
-			}
-			tenants = append(tenants, x)
-		}
-		return rows.Err()
-	})
+	tenants, err := db.tenantRefs(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]AuthPosture, 0, len(tenants))
 	for _, x := range tenants {
-		err := db.inTenantID(ctx, x.id, bulwark.FromContext(ctx), false, func(t *tenantTx) error {
+		err := db.inTenantID(ctx, x.ID, bulwark.FromContext(ctx), false, func(t *tenantTx) error {
 			s, err := t.authSettings()
 			if err != nil {
 				return err
 			}
-			out = append(out, AuthPosture{Tenant: x.slug, MFA: s.MFA, Warnings: s.PasswordPolicy.Warnings()})
+			out = append(out, AuthPosture{Tenant: x.Slug, MFA: s.MFA, Warnings: s.PasswordPolicy.Warnings()})
 			return nil
 		})
 		if err != nil {
