@@ -11,11 +11,9 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -25,8 +23,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/certfile"
 )
 
 // File names inside the data directory.
@@ -103,23 +102,8 @@ func Ensure(dir string, now time.Time) (*Cert, error) {
 	}
 	leaf.Certificate = append(leaf.Certificate, ca.Raw)
 	out.TLS = leaf
-	out.CAFingerprint = Fingerprint(ca)
+	out.CAFingerprint = certfile.Fingerprint(ca)
 	return out, nil
-}
-
-// Fingerprint returns the SHA-256 of c's DER as colon-separated upper-case
-// hex.
-func Fingerprint(c *x509.Certificate) string {
-	sum := sha256.Sum256(c.Raw)
-	h := strings.ToUpper(hex.EncodeToString(sum[:]))
-	var b strings.Builder
-	for i := 0; i < len(h); i += 2 {
-		if i > 0 {
-			b.WriteByte(':')
-		}
-		b.WriteString(h[i : i+2])
-	}
-	return b.String()
 }
 
 // errNoCA means neither CA file exists: a first start.
