@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -77,18 +76,8 @@ func (ac *auditConfig) bind(c *command, replica, origin, strict bool) {
 
 // load applies BULWARK_AUDIT_* to the flags that were not given.
 func (ac *auditConfig) load(c *command, e *env, dataDir string) error {
-	given := map[string]bool{}
-	c.fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	for _, name := range []string{"audit-replica", "audit-origin", "audit-strict-lag"} {
-		ev, ok := c.env[name]
-		if !ok || given[name] {
-			continue
-		}
-		if v := e.getenv(ev); v != "" {
-			if err := c.fs.Set(name, v); err != nil {
-				return fmt.Errorf("%s: %w", ev, err)
-			}
-		}
+	if err := c.setFromEnv(e, "audit-replica", "audit-origin", "audit-strict-lag"); err != nil {
+		return err
 	}
 	if ac.Replica == "" {
 		abs, err := filepath.Abs(filepath.Join(dataDir, "audit-replica"))

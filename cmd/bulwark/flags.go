@@ -104,6 +104,26 @@ func (c *command) parse(e *env, args []string, want int) (pos []string, code int
 	return pos, exitOK, true
 }
 
+// setFromEnv sets each of the named flags that was not given from its
+// environment variable (c.env), when that is set: flags win over the
+// environment.
+func (c *command) setFromEnv(e *env, names ...string) error {
+	given := map[string]bool{}
+	c.fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for _, name := range names {
+		ev, ok := c.env[name]
+		if !ok || given[name] {
+			continue
+		}
+		if v := e.getenv(ev); v != "" {
+			if err := c.fs.Set(name, v); err != nil {
+				return fmt.Errorf("%s: %w", ev, err)
+			}
+		}
+	}
+	return nil
+}
+
 // usageError reports a wrong command line that the flag package cannot
 // see (a required flag missing) and returns exit code 2.
 func (c *command) usageError(e *env, format string, args ...any) int {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -75,18 +74,8 @@ func (kc *keysConfig) bind(c *command) {
 // load applies the environment variables to the flags not given, fills
 // the default KEK URL and validates.
 func (kc *keysConfig) load(c *command, e *env, dataDir string) error {
-	given := map[string]bool{}
-	c.fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	for _, name := range []string{"env", "kek", "key-cache-ttl"} {
-		ev, ok := c.env[name]
-		if !ok || given[name] {
-			continue
-		}
-		if v := e.getenv(ev); v != "" {
-			if err := c.fs.Set(name, v); err != nil {
-				return fmt.Errorf("%s: %w", ev, err)
-			}
-		}
+	if err := c.setFromEnv(e, "env", "kek", "key-cache-ttl"); err != nil {
+		return err
 	}
 	if err := keys.ValidEnv(kc.Env); err != nil {
 		return fmt.Errorf("--env %q: %s", kc.Env, bulwark.ErrorMessage(err))
