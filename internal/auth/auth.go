@@ -16,6 +16,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/bulwarkhq/bulwark"
+	"github.com/bulwarkhq/bulwark/internal/addrlimit"
 	"github.com/bulwarkhq/bulwark/internal/mail"
 	"github.com/bulwarkhq/bulwark/internal/password"
 	"github.com/bulwarkhq/bulwark/internal/store"
@@ -58,7 +59,7 @@ type Service struct {
 	hasher *password.Hasher
 	wait   time.Duration
 	opt    Options
-	addrs  *addrLimiter
+	addrs  *addrlimit.Limiter
 	wa     *webauthn.WebAuthn // nil when the relying party is unusable
 }
 
@@ -98,7 +99,7 @@ func New(db *store.DB, opt Options) *Service {
 		hasher: password.NewHasher(opt.Params, opt.HashLimit),
 		wait:   opt.HashWait,
 		opt:    opt,
-		addrs:  newAddrLimiter(opt.AddrRate, opt.AddrBurst),
+		addrs:  addrlimit.New(opt.AddrRate, opt.AddrBurst, errAddrLimited),
 	}
 	wa, err := webAuthnConfig(opt)
 	if err != nil {
@@ -169,7 +170,7 @@ func contextOf(pt *store.PasswordTarget) password.Context {
 
 // Login implements bulwark.AuthService.
 func (s *Service) Login(ctx context.Context, c bulwark.Credentials) (*bulwark.Session, error) {
-	if err := s.addrs.allow(ctx, s.opt.Now()); err != nil {
+	if err := s.addrs.Allow(ctx, s.opt.Now()); err != nil {
 		return nil, err
 	}
 	if len(c.Password) > bulwark.MaxPasswordBytes {
@@ -193,7 +194,7 @@ func (s *Service) Login(ctx context.Context, c bulwark.Credentials) (*bulwark.Se
 // OperatorLogin implements bulwark.AuthService. The session it returns is
 // never complete: operators always owe a second factor (AUTH-8).
 func (s *Service) OperatorLogin(ctx context.Context, email, pw string) (*bulwark.Session, error) {
-	if err := s.addrs.allow(ctx, s.opt.Now()); err != nil {
+	if err := s.addrs.Allow(ctx, s.opt.Now()); err != nil {
 		return nil, err
 	}
 	if len(pw) > bulwark.MaxPasswordBytes {
@@ -229,7 +230,7 @@ func (s *Service) newPassword(ctx context.Context, pt *store.PasswordTarget, pw 
 
 // Activate implements bulwark.AuthService.
 func (s *Service) Activate(ctx context.Context, token, pw string) error {
-	if err := s.addrs.allow(ctx, s.opt.Now()); err != nil {
+	if err := s.addrs.Allow(ctx, s.opt.Now()); err != nil {
 		return err
 	}
 	if err := CheckPassword(pw); err != nil && len(pw) > bulwark.MaxPasswordBytes {
@@ -299,7 +300,7 @@ func (s *Service) ChangePassword(ctx context.Context, current, next string) (*bu
 // not the account exists: the lookup is cheap and the mail is sent in the
 // background.
 func (s *Service) RequestPasswordReset(ctx context.Context, tenant, email string) error {
-	if err := s.addrs.allow(ctx, s.opt.Now()); err != nil {
+	if err := s.addrs.Allow(ctx, s.opt.Now()); err != nil {
 		return err
 	}
 	r, err := s.db.CreatePasswordReset(ctx, tenant, email, s.opt.ResetTTL)
@@ -318,7 +319,7 @@ func (s *Service) RequestPasswordReset(ctx context.Context, tenant, email string
 // ResetPassword uses a reset secret to set a new password. Second factors
 // are kept: the next login still asks for them.
 func (s *Service) ResetPassword(ctx context.Context, token, pw string) error {
-	if err := s.addrs.allow(ctx, s.opt.Now()); err != nil {
+	if err := s.addrs.Allow(ctx, s.opt.Now()); err != nil {
 		return err
 	}
 	pt, err := s.db.ResetTarget(ctx, token)

@@ -79,7 +79,7 @@ var errCode = bulwark.Errorf(bulwark.EUnauthenticated, "the code is wrong or was
 // checkTOTP verifies code for the session's account and spends its time
 // step, throttled per account like a password.
 func (s *Service) checkTOTP(ctx context.Context, code string, confirm bool) error {
-	if err := s.addrs.allow(ctx, s.opt.Now()); err != nil {
+	if err := s.addrs.Allow(ctx, s.opt.Now()); err != nil {
 		return err
 	}
 	p := bulwark.FromContext(ctx)
@@ -184,7 +184,7 @@ func (s *Service) UseRecoveryCode(ctx context.Context, code string) (*bulwark.Se
 	if p == nil || p.Stage != bulwark.StageMFA || p.Kind != bulwark.KindUser {
 		return nil, bulwark.Errorf(bulwark.EFailedPrecondition, "this session owes no second factor")
 	}
-	if err := s.addrs.allow(ctx, s.opt.Now()); err != nil {
+	if err := s.addrs.Allow(ctx, s.opt.Now()); err != nil {
 		return nil, err
 	}
 	key := store.FailureKey("totp", p.TenantID, p.ID)

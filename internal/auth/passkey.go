@@ -212,7 +212,7 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, name string, re
 // BeginPasskeyLogin returns the options for navigator.credentials.get,
 // for a session that owes its second factor (or wants to step up).
 func (s *Service) BeginPasskeyLogin(ctx context.Context) (json.RawMessage, error) {
-	if err := s.addrs.allow(ctx, s.opt.Now()); err != nil {
+	if err := s.addrs.Allow(ctx, s.opt.Now()); err != nil {
 		return nil, err
 	}
 	u, err := s.passkeyUser(ctx)

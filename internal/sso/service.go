@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bulwarkhq/bulwark"
+	"github.com/bulwarkhq/bulwark/internal/addrlimit"
 )
 
 // Backend is what the service needs from the store: providers, the
@@ -48,12 +49,13 @@ type Service struct {
 	Guard   *Guard
 	BaseURL string
 
-	addrs addrLimiter
+	addrs *addrlimit.Limiter
 }
 
 // NewService wires a service with one guard for every outbound request.
 func NewService(b Backend, g *Guard, baseURL string) *Service {
-	return &Service{B: b, RP: &RP{Guard: g}, SP: &SP{Guard: g}, Guard: g, BaseURL: strings.TrimSuffix(baseURL, "/")}
+	return &Service{B: b, RP: &RP{Guard: g}, SP: &SP{Guard: g}, Guard: g, BaseURL: strings.TrimSuffix(baseURL, "/"),
+		addrs: addrlimit.New(addrRate, addrBurst, errAddrLimited)}
 }
 
 func (s *Service) base(slug, kind, id string) string {
@@ -74,7 +76,7 @@ func (s *Service) RedirectURI(slug, id string) string {
 // Start begins a login with provider id of tenant slug. It returns where
 // to send the browser and the binding value to give it as a cookie.
 func (s *Service) Start(ctx context.Context, slug, id, returnTo string) (location, binding string, err error) {
-	if err := s.addrs.allow(ctx, time.Now()); err != nil {
+	if err := s.addrs.Allow(ctx, time.Now()); err != nil {
 		return "", "", err
 	}
 	pr, _, err := s.B.SSOProvider(ctx, slug, id)
@@ -106,7 +108,7 @@ func (s *Service) StartTenant(ctx context.Context, slug, returnTo string) (locat
 
 // OIDCCallback finishes an OIDC login and opens a session.
 func (s *Service) OIDCCallback(ctx context.Context, slug, id string, q url.Values, binding string) (*bulwark.Session, string, error) {
-	if err := s.addrs.allow(ctx, time.Now()); err != nil {
+	if err := s.addrs.Allow(ctx, time.Now()); err != nil {
 		return nil, "", err
 	}
 	pr, _, err := s.B.SSOProvider(ctx, slug, id)
@@ -123,7 +125,7 @@ func (s *Service) OIDCCallback(ctx context.Context, slug, id string, q url.Value
 
 // ACS finishes a SAML login and opens a session.
 func (s *Service) ACS(ctx context.Context, slug, id, samlResponse, relayState, binding string) (*bulwark.Session, string, error) {
-	if err := s.addrs.allow(ctx, time.Now()); err != nil {
+	if err := s.addrs.Allow(ctx, time.Now()); err != nil {
 		return nil, "", err
 	}
 	pr, _, err := s.B.SSOProvider(ctx, slug, id)
@@ -168,7 +170,7 @@ func (s *Service) refused(ctx context.Context, pr *Provider, err error) error {
 // once); it returns the local page to go to. Anything else is refused
 // and changes nothing.
 func (s *Service) SLO(ctx context.Context, slug, id string, in SLOInput) (*LogoutAnswer, string, error) {
-	if err := s.addrs.allow(ctx, time.Now()); err != nil {
+	if err := s.addrs.Allow(ctx, time.Now()); err != nil {
 		return nil, "", err
 	}
 	pr, _, err := s.B.SSOProvider(ctx, slug, id)
