@@ -335,14 +335,7 @@ func (db *DB) RemoveTOTP(ctx context.Context) error {
 // next login.
 func (db *DB) ResetUserMFA(ctx context.Context, userID string) error {
 	return db.inTenant(ctx, true, func(t *tenantTx) error {
-		if err := t.requireCan(bulwark.PermUsersManage); err != nil {
-			return err
-		}
-		u, err := t.user(userID)
-		if err != nil {
-			return err
-		}
-		if err := t.checkActOn(u); err != nil {
+		if _, err := t.managedUser(userID); err != nil {
 			return err
 		}
 		if err := t.principal.RequireRecentAuth(t.now); err != nil {

@@ -587,14 +587,7 @@ func (db *DB) RevokeSession(ctx context.Context, id string) error {
 // (users.manage; owners only for owners).
 func (db *DB) RevokeUserSessions(ctx context.Context, userID string) error {
 	return db.inTenant(ctx, true, func(t *tenantTx) error {
-		if err := t.requireCan(bulwark.PermUsersManage); err != nil {
-			return err
-		}
-		u, err := t.user(userID)
-		if err != nil {
-			return err
-		}
-		if err := t.checkActOn(u); err != nil {
+		if _, err := t.managedUser(userID); err != nil {
 			return err
 		}
 		if err := t.killSessions(userID, ""); err != nil {

@@ -310,6 +310,23 @@ func (db *DB) GetUser(ctx context.Context, id string) (*bulwark.User, error) {
 	return u, err
 }
 
+// managedUser returns user id for a change by the principal: that needs
+// users.manage, asked before the user is looked up (a caller without it
+// learns nothing of who exists), and checkActOn must allow it.
+func (t *tenantTx) managedUser(id string) (*bulwark.User, error) {
+	if err := t.requireCan(bulwark.PermUsersManage); err != nil {
+		return nil, err
+	}
+	u, err := t.user(id)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.checkActOn(u); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
 // checkActOn fails unless the principal may change user u: not themselves,
 // and only a user whose rights the principal covers (so an admin cannot
 // touch an owner).
@@ -352,14 +369,8 @@ func (db *DB) UpdateUser(ctx context.Context, id string, up bulwark.UserUpdate) 
 	}
 	var u *bulwark.User
 	err := db.inTenant(ctx, true, func(t *tenantTx) error {
-		if err := t.requireCan(bulwark.PermUsersManage); err != nil {
-			return err
-		}
 		var err error
-		if u, err = t.user(id); err != nil {
-			return err
-		}
-		if err := t.checkActOn(u); err != nil {
+		if u, err = t.managedUser(id); err != nil {
 			return err
 		}
 		var fields []string
@@ -413,14 +424,8 @@ func (db *DB) UpdateUser(ctx context.Context, id string, up bulwark.UserUpdate) 
 // name them stay: the trail is never rewritten.
 func (db *DB) DeleteUser(ctx context.Context, id string) error {
 	return db.inTenant(ctx, true, func(t *tenantTx) error {
-		if err := t.requireCan(bulwark.PermUsersManage); err != nil {
-			return err
-		}
-		u, err := t.user(id)
+		u, err := t.managedUser(id)
 		if err != nil {
-			return err
-		}
-		if err := t.checkActOn(u); err != nil {
 			return err
 		}
 		if _, err := t.exec("DELETE FROM users WHERE tenant_id = ? AND id = ?", t.tenantID, id); err != nil {
