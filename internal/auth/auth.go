@@ -253,6 +253,28 @@ func (s *Service) Logout(ctx context.Context) error { return s.db.Logout(ctx) }
 
 var errCurrentPassword = bulwark.Errorf(bulwark.EForbidden, "the current password is wrong")
 
+// checkCurrentPassword verifies the password of the user in ctx, whose
+// target pt is. Guessing it through a door that asks for it (changing the
+// password, re-authenticating) is throttled like a login: each try counts
+// as a failure of the account until one succeeds.
+func (s *Service) checkCurrentPassword(ctx context.Context, pt *store.PasswordTarget, pw string) error {
+	key := store.FailureKey("user", bulwark.FromContext(ctx).TenantSlug, pt.Email)
+	if err := s.db.Attempt(ctx, key); err != nil {
+		return err
+	}
+	if len(pw) > bulwark.MaxPasswordBytes {
+		return errCurrentPassword
+	}
+	ok, _, err := s.verifier(ctx, pw)(pt.CurrentHash)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errCurrentPassword
+	}
+	return s.db.ClearFailures(ctx, key)
+}
+
 // ChangePassword sets a new password for the user in ctx. It needs the
 // current password (ASVS V6.2.3), applies the tenant's policy and reuse
 // history, ends every session of the user and returns a new one for the
@@ -265,21 +287,7 @@ func (s *Service) ChangePassword(ctx context.Context, current, next string) (*bu
 	if err != nil {
 		return nil, err
 	}
-	// Guessing the current password through this door is throttled like
-	// a login.
-	p := bulwark.FromContext(ctx)
-	key := store.FailureKey("user", p.TenantSlug, pt.Email)
-	if err := s.db.Attempt(ctx, key); err != nil {
-		return nil, err
-	}
-	ok, _, err := s.verifier(ctx, current)(pt.CurrentHash)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, errCurrentPassword
-	}
-	if err := s.db.ClearFailures(ctx, key); err != nil {
+	if err := s.checkCurrentPassword(ctx, pt, current); err != nil {
 		return nil, err
 	}
 	h, err := s.newPassword(ctx, pt, next)

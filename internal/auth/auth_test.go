@@ -558,3 +558,33 @@ func TestAuthPostures(t *testing.T) {
 		wantCode(t, err, bulwark.EForbidden)
 	})
 }
+
+// TestCurrentPasswordIsThrottled: the doors that ask for the current
+// password (changing it, re-authenticating) count wrong guesses against
+// the account as logins do: past the free failures even the right
+// password waits.
+func TestCurrentPasswordIsThrottled(t *testing.T) {
+	doors := map[string]func(e *env, ctx context.Context, pw string) error{
+		"change": func(e *env, ctx context.Context, pw string) error {
+			_, err := e.Auth.ChangePassword(ctx, pw, "a much longer passphrase about ferns, kites and tides")
+			return err
+		},
+		"reauthenticate": func(e *env, ctx context.Context, pw string) error {
+			_, err := e.Auth.Reauthenticate(ctx, pw, "")
+			return err
+		},
+	}
+	for _, backend := range storetest.Backends {
+		for name, door := range doors {
+			t.Run(backend+"/"+name, func(t *testing.T) {
+				e := newEnv(t, backend)
+				e.Tenant(t, "acme")
+				ctx := e.ctx(t, e.mustLogin(t, "acme", owner("acme"), storetest.Password))
+				for range store.FreeFailures {
+					wantCode(t, door(e, ctx, "not the password at all"), bulwark.EForbidden)
+				}
+				wantCode(t, door(e, ctx, storetest.Password), bulwark.ERateLimited)
+			})
+		}
+	}
+}

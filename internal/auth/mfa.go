@@ -241,21 +241,7 @@ func (s *Service) Reauthenticate(ctx context.Context, pw, code string) (*bulwark
 	if err != nil {
 		return nil, err
 	}
-	key := store.FailureKey("user", p.TenantSlug, pt.Email)
-	if err := s.db.Attempt(ctx, key); err != nil {
-		return nil, err
-	}
-	if len(pw) > bulwark.MaxPasswordBytes {
-		return nil, errCurrentPassword
-	}
-	ok, _, err := s.verifier(ctx, pw)(pt.CurrentHash)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, errCurrentPassword
-	}
-	if err := s.db.ClearFailures(ctx, key); err != nil {
+	if err := s.checkCurrentPassword(ctx, pt, pw); err != nil {
 		return nil, err
 	}
 	return s.db.Reauthenticate(ctx)
