@@ -27,20 +27,10 @@ func (t *tenantTx) passwordTarget(userID string, history int) (*PasswordTarget, 
 		history = s.PasswordPolicy.History
 	}
 	if history > 0 {
-		rows, err := t.query("SELECT password_hash FROM password_history WHERE tenant_id = ? AND user_id = ? ORDER BY created_at DESC, id DESC LIMIT ?",
+		var err error
+		pt.History, err = t.queryStrings("SELECT password_hash FROM password_history WHERE tenant_id = ? AND user_id = ? ORDER BY created_at DESC, id DESC LIMIT ?",
 			t.tenantID, userID, history)
 		if err != nil {
-			return nil, err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var h string
-			if err := rows.Scan(&h); err != nil {
-				return nil, err
-			}
-			pt.History = append(pt.History, h)
-		}
-		if err := rows.Err(); err != nil {
 			return nil, err
 		}
 	}

@@ -375,20 +375,12 @@ func (primarySource) Name() string { return "primary" }
 func (s primarySource) Checkpoints(ctx context.Context) ([][]byte, error) {
 	var out [][]byte
 	err := s.db.inAudit(ctx, false, func(t *tx) error {
+		notes, err := t.queryStrings("SELECT note FROM audit_checkpoints ORDER BY size")
 		out = nil
-		rows, err := t.query("SELECT note FROM audit_checkpoints ORDER BY size")
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var n string
-			if err := rows.Scan(&n); err != nil {
-				return err
-			}
+		for _, n := range notes {
 			out = append(out, []byte(n))
 		}
-		return rows.Err()
+		return err
 	})
 	return out, err
 }

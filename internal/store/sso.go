@@ -689,20 +689,9 @@ func (db *DB) SSOMetadataSources(ctx context.Context) ([]sso.MetadataSource, err
 		return nil, err
 	}
 	var tenants []string
-	err := db.inGlobal(ctx, false, func(t *globalTx) error {
-		rows, err := t.query("SELECT id FROM tenants ORDER BY id")
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				return err
-			}
-			tenants = append(tenants, id)
-		}
-		return rows.Err()
+	err := db.inGlobal(ctx, false, func(t *globalTx) (err error) {
+		tenants, err = t.queryStrings("SELECT id FROM tenants ORDER BY id")
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -762,20 +751,9 @@ func (db *DB) SSOProviderIDs(ctx context.Context, slug string) ([]string, error)
 		return nil, err
 	}
 	var ids []string
-	err = db.inTenantID(ctx, tenantID, nil, false, func(t *tenantTx) error {
-		rows, err := t.query("SELECT id FROM sso_providers WHERE tenant_id = ? AND enabled = 1 ORDER BY created_at, id", t.tenantID)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				return err
-			}
-			ids = append(ids, id)
-		}
-		return rows.Err()
+	err = db.inTenantID(ctx, tenantID, nil, false, func(t *tenantTx) (err error) {
+		ids, err = t.queryStrings("SELECT id FROM sso_providers WHERE tenant_id = ? AND enabled = 1 ORDER BY created_at, id", t.tenantID)
+		return err
 	})
 	if err == nil && len(ids) == 0 {
 		err = bulwark.NotFound("identity provider")

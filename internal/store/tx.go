@@ -58,6 +58,25 @@ func (t *tx) queryRow(q string, args ...any) *sql.Row {
 	return t.sql.QueryRowContext(t.ctx, q, args...)
 }
 
+// queryStrings runs q, which selects one text column, and returns its
+// values in order.
+func (t *tx) queryStrings(q string, args ...any) ([]string, error) {
+	rows, err := t.query(q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
 // tenantTx is the only way to reach tenant tables. It is made from the
 // Principal in the context, never from request input, and every query it
 // runs is bound to that tenant; on PostgreSQL the transaction also sets
