@@ -246,6 +246,22 @@ func Ratios(rounds [][]Result, a, b string) (r Ratio, ok bool) {
 	return r, true
 }
 
+// Verdict judges the ratio against a floor (a target of at least floor
+// percent) by its bound: "met" when the whole bound is at or above it,
+// "missed" when the whole bound is below, "undecided" when the bound
+// holds it, and "" without a bound (under six rounds).
+func (r Ratio) Verdict(floor float64) string {
+	switch {
+	case r.Confidence == 0:
+		return ""
+	case r.CILow >= floor:
+		return "met"
+	case r.CIHigh < floor:
+		return "missed"
+	}
+	return "undecided"
+}
+
 // medianRank is the index k such that sorted[k] and sorted[n-1-k], of n
 // independent values in order, bound their distribution's median with a
 // confidence of at least 95 %, and that confidence: the largest k for

@@ -190,8 +190,13 @@ func TestRatiosBoundTheMedian(t *testing.T) {
 	if r.CILow != 52 || r.CIHigh != 59 || math.Abs(r.Confidence-96.142578125) > 1e-9 {
 		t.Fatalf("twelve rounds: bound %v-%v at %v %%, want 52-59 at 96.14 %%", r.CILow, r.CIHigh, r.Confidence)
 	}
+	for floor, want := range map[float64]string{52: "met", 51: "met", 53: "undecided", 59: "undecided", 59.5: "missed"} {
+		if got := r.Verdict(floor); got != want {
+			t.Errorf("bound 52-59 against %v: %q, want %q", floor, got, want)
+		}
+	}
 	r, _ = Ratios(rounds[:5], "create", "bare")
-	if r.CILow != 0 || r.CIHigh != 0 || r.Confidence != 0 {
-		t.Fatalf("five rounds gave a bound: %+v", r)
+	if r.CILow != 0 || r.CIHigh != 0 || r.Confidence != 0 || r.Verdict(50) != "" {
+		t.Fatalf("five rounds gave a bound or a verdict: %+v", r)
 	}
 }
