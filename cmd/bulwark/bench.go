@@ -75,8 +75,8 @@ file. Each ratio over six rounds or more comes with a 95 % bound of its
 median, in brackets, and where an issue sets a target for it (create at
 least 70 % of bare, the audit log at most 10 %, 10,000 tenants within
 10 %), the verdict of that bound: met, missed or undecided. "bulwark
-bench pool FILE..." pools the rounds of several runs' JSON files. See docs/performance.md for figures and how to
-read them.`
+bench pool FILE..." pools the rounds of several runs' JSON files. See
+docs/performance.md for figures and how to read them.`
 
 type benchConfig struct {
 	scenarios            string
@@ -214,15 +214,12 @@ func benchmark(ctx context.Context, e *env, bc *benchConfig) error {
 	}
 	fmt.Fprintln(e.stdout)
 	if bc.jsonOut != "" {
-		out := map[string]any{"backend": bc.backend, "tenants": bc.tenants, "records": bc.records, "results": results}
+		out := benchRun{benchSetup: benchSetup{Backend: bc.backend, Tenants: bc.tenants, Records: bc.records}, Results: results, Ratios: ratios}
 		if bc.compareTenants > 0 {
-			out["compare_tenants"], out["compare_records"] = bc.compareTenants, bc.compareRecords
+			out.CompareTenants, out.CompareRecords = bc.compareTenants, bc.compareRecords
 		}
 		if bc.rounds > 1 {
-			out["rounds"] = rounds
-		}
-		if len(ratios) > 0 {
-			out["ratios"] = ratios
+			out.Rounds = rounds
 		}
 		b, _ := json.MarshalIndent(out, "", "  ")
 		if err := os.WriteFile(bc.jsonOut, append(b, '\n'), 0o644); err != nil {
@@ -333,16 +330,25 @@ func describeTargets(ts []*benchTarget) string {
 	return strings.Join(parts, " against ")
 }
 
-// ratioPairs are the throughput ratios worth giving: with two targets,
-// each scenario with the compared number of tenants over the first; and
-// create over bare and over create-noaudit, for the first target.
-func ratioPairs(names []string, ts []*benchTarget) [][2]string {
+// ratioPair is a throughput ratio worth giving, a over b, and the
+// issues' floor for it in percent (0: none).
+type ratioPair struct {
+	a, b  string
+	floor float64
+}
+
+// ratioPairs are the throughput ratios worth giving: create over bare
+// (issue 7: at least 70 %) and over create-noaudit (issue 4: the audit
+// log costs at most 10 %), for the first target; and with two targets,
+// each scenario with the compared number of tenants over the first
+// (issue 7: within 10 %).
+func ratioPairs(names []string, ts []*benchTarget) []ratioPair {
 	first := ts[0].label
-	pairs := [][2]string{{"create" + first, "bare"}, {"create" + first, noAuditScenario + first}}
+	pairs := []ratioPair{{"create" + first, "bare", 70}, {"create" + first, noAuditScenario + first, 90}}
 	if len(ts) > 1 {
 		for _, name := range names {
 			if name != "bare" {
-				pairs = append(pairs, [2]string{name + ts[1].label, name + first})
+				pairs = append(pairs, ratioPair{name + ts[1].label, name + first, 90})
 			}
 		}
 	}
@@ -451,10 +457,10 @@ func mergeRounds(names []string, rounds [][]bench.Result) []bench.Result {
 
 // writeRatios prints the throughput ratios of the pairs of scenarios
 // that ran, over the rounds, and returns them.
-func writeRatios(e *env, rounds [][]bench.Result, pairs [][2]string) []bench.Ratio {
+func writeRatios(e *env, rounds [][]bench.Result, pairs []ratioPair) []bench.Ratio {
 	var out []bench.Ratio
 	for _, pair := range pairs {
-		r, ok := bench.Ratios(rounds, pair[0], pair[1])
+		r, ok := bench.Ratios(rounds, pair.a, pair.b)
 		if !ok {
 			continue
 		}
@@ -470,27 +476,12 @@ func writeRatios(e *env, rounds [][]bench.Result, pairs [][2]string) []bench.Rat
 		if label, ok := strings.CutPrefix(r.B, noAuditScenario); ok && r.A == "create"+label {
 			fmt.Fprintf(e.stdout, ": the audit log costs %.1f %% of write throughput", 100-r.Median)
 		}
-		if floor := ratioTarget(r); floor > 0 && r.Verdict(floor) != "" {
-			fmt.Fprintf(e.stdout, "; target at least %.0f %%: %s", floor, r.Verdict(floor))
+		if v := r.Verdict(pair.floor); pair.floor > 0 && v != "" {
+			fmt.Fprintf(e.stdout, "; target at least %.0f %%: %s", pair.floor, v)
 		}
 		fmt.Fprintln(e.stdout)
 	}
 	return out
-}
-
-// ratioTarget is the issues' floor for a ratio, in percent, or 0: create
-// at least 70 % of bare and within 10 % with many tenants as with few
-// (issue 7), the audit log at most 10 % of write throughput (issue 4).
-func ratioTarget(r bench.Ratio) float64 {
-	switch {
-	case r.B == "bare":
-		return 70
-	case strings.HasPrefix(r.B, noAuditScenario):
-		return 90
-	case strings.Contains(r.A, "@"):
-		return 90 // a scenario with --compare-tenants over the first server's
-	}
-	return 0
 }
 
 // startChild runs this binary with args and waits for it to print the URL
@@ -818,13 +809,21 @@ runs at different times, pins a ratio down better than any one run
 (docs/performance.md, "Judging a ratio"). The runs must have measured the
 same backend, tenants and records.`
 
-// benchSetup is what a run measured, as "bench --json" wrote it.
+// benchRun is what "bench --json" writes, and "bench pool" reads.
+type benchRun struct {
+	benchSetup
+	Results []bench.Result   `json:"results"`
+	Rounds  [][]bench.Result `json:"rounds,omitempty"` // with --rounds 2 or more
+	Ratios  []bench.Ratio    `json:"ratios,omitempty"`
+}
+
+// benchSetup is what a run measured: runs pool only with their like.
 type benchSetup struct {
 	Backend        string `json:"backend"`
 	Tenants        int    `json:"tenants"`
 	Records        int    `json:"records"`
-	CompareTenants int    `json:"compare_tenants"`
-	CompareRecords int    `json:"compare_records"`
+	CompareTenants int    `json:"compare_tenants,omitempty"`
+	CompareRecords int    `json:"compare_records,omitempty"`
 }
 
 func runBenchPool(e *env, args []string) int {
@@ -840,10 +839,7 @@ func runBenchPool(e *env, args []string) int {
 	var first benchSetup
 	var rounds [][]bench.Result
 	for i, f := range files {
-		var run struct {
-			benchSetup
-			Rounds [][]bench.Result `json:"rounds"`
-		}
+		var run benchRun
 		b, err := os.ReadFile(f)
 		if err == nil {
 			err = json.Unmarshal(b, &run)

@@ -376,11 +376,14 @@ func (s primarySource) Checkpoints(ctx context.Context) ([][]byte, error) {
 	var out [][]byte
 	err := s.db.inAudit(ctx, false, func(t *tx) error {
 		notes, err := t.queryStrings("SELECT note FROM audit_checkpoints ORDER BY size")
-		out = nil
+		if err != nil {
+			return err
+		}
+		out = nil // a retried transaction starts over
 		for _, n := range notes {
 			out = append(out, []byte(n))
 		}
-		return err
+		return nil
 	})
 	return out, err
 }
