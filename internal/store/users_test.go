@@ -10,6 +10,7 @@ import (
 )
 
 func TestUsers(t *testing.T) {
+	disabledStatus := bulwark.StatusDisabled
 	storetest.Each(t, func(t *testing.T, backend string) {
 		f := storetest.NewFixture(t, backend)
 		ctx := context.Background()
@@ -42,6 +43,16 @@ func TestUsers(t *testing.T) {
 		wantCode(t, err, bulwark.EInvalid)
 		_, _, err = f.InviteUser(admin, bulwark.NewUser{Email: "VIEWER@acme.example", Grants: []bulwark.Grant{{Role: bulwark.RoleViewer}}})
 		wantCode(t, err, bulwark.EConflict)
+		// Without users.manage, changing any user is refused before the
+		// user is looked up: a made-up id is forbidden, not "not found",
+		// so the refusal tells nothing of who exists.
+		for _, id := range []string{ownerID, "no-such-user"} {
+			_, err = f.UpdateUser(viewer, id, bulwark.UserUpdate{Status: &disabledStatus})
+			wantCode(t, err, bulwark.EForbidden)
+			wantCode(t, f.DeleteUser(viewer, id), bulwark.EForbidden)
+			wantCode(t, f.RevokeUserSessions(viewer, id), bulwark.EForbidden)
+			wantCode(t, f.ResetUserMFA(viewer, id), bulwark.EForbidden)
+		}
 
 		// No escalation: an admin cannot make an owner, nor touch one.
 		_, _, err = f.InviteUser(admin, bulwark.NewUser{Email: "o2@acme.example", Grants: []bulwark.Grant{{Role: bulwark.RoleOwner}}})
