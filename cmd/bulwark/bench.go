@@ -41,12 +41,13 @@ preloads records, then drives the server over HTTPS with keep-alive from
 	update   PATCH a record with If-Match
 	login    POST a password login (Argon2id)
 	mix      70% get, 10% list, 15% create, 5% update
-	bare     the baseline: the same row written with the same durability
-	         (SQLite WAL, group commit, answered after the fsync) by a
-	         second process behind the API's own HTTP stack (middleware,
-	         router, JSON reader, the create's answer), without
-	         authentication, authorization, validation, sealing or audit;
-	         full/bare is what those controls cost
+	bare     the baseline: the same row (its tenant, collection and id,
+	         keyed as records are, over as many tenants) written with the
+	         same durability (SQLite WAL, group commit, answered after
+	         the fsync) by a second process behind the API's own HTTP
+	         stack (middleware, router, JSON reader, the create's answer),
+	         without authentication, authorization, validation, sealing
+	         or audit; full/bare is what those controls cost
 	create-noaudit
 	         create with the server's audit entries switched off for
 	         the scenario (builds with -tags benchhook only);
@@ -383,7 +384,7 @@ func newBenchOps(ctx context.Context, e *env, sc *bench.Scenarios, names []strin
 		var err error
 		switch name {
 		case "bare":
-			o.ops[name], o.bare, o.stopBare, err = bareOp(ctx, e, tmp, bc.concurrency, bc.cpuProfile)
+			o.ops[name], o.bare, o.stopBare, err = bareOp(ctx, e, tmp, bc.concurrency, bc.tenants, bc.cpuProfile)
 		case noAuditScenario:
 			o.ops[name], err = sc.Op("create")
 		default:
@@ -685,9 +686,9 @@ func prepareLogins(ctx context.Context, e *env, sc *bench.Scenarios, names []str
 }
 
 // bareOp starts the baseline server and returns its operation.
-func bareOp(ctx context.Context, e *env, tmp string, conns int, cpuProfile string) (bench.Op, *os.Process, func(), error) {
+func bareOp(ctx context.Context, e *env, tmp string, conns, tenants int, cpuProfile string) (bench.Op, *os.Process, func(), error) {
 	dir := filepath.Join(tmp, "baseline")
-	args := []string{"bench", "baseline-server", "--data", dir}
+	args := []string{"bench", "baseline-server", "--data", dir, "--tenants", strconv.Itoa(tenants)}
 	if cpuProfile != "" {
 		args = append(args, "--cpu-profile", cpuProfile+".bare")
 	}
@@ -749,8 +750,9 @@ func processCPU(pid int) (time.Duration, error) {
 // web.BaselinePath writes the JSON body as a row, with the server code and
 // durability of the real one.
 func runBenchBaseline(ctx context.Context, e *env, args []string) int {
-	c := newCommand("bench baseline-server", "bulwark bench baseline-server --data DIR", "Serve the bare baseline for bulwark bench (used by bench itself).")
+	c := newCommand("bench baseline-server", "bulwark bench baseline-server --data DIR [--tenants N]", "Serve the bare baseline for bulwark bench (used by bench itself).")
 	dir := c.fs.String("data", "", "directory for the baseline's database and certificate")
+	tenants := c.fs.Int("tenants", 10, "tenants the baseline's rows are spread over, one collection each, keyed as records are")
 	cpuProfile := c.fs.String("cpu-profile", "", "write a CPU profile of the whole run to `FILE` (go tool pprof)")
 	if _, code, ok := c.parse(e, args, 0); !ok {
 		return code
@@ -758,18 +760,21 @@ func runBenchBaseline(ctx context.Context, e *env, args []string) int {
 	if *dir == "" {
 		return c.usageError(e, "--data is required")
 	}
+	if *tenants < 1 {
+		return c.usageError(e, "--tenants must be at least 1")
+	}
 	stopProfile, err := startCPUProfile(*cpuProfile)
 	if err != nil {
 		return fail(e, "bench baseline-server", err)
 	}
 	defer stopProfile()
-	if err := serveBaseline(ctx, e, *dir); err != nil {
+	if err := serveBaseline(ctx, e, *dir, *tenants); err != nil {
 		return fail(e, "bench baseline-server", err)
 	}
 	return exitOK
 }
 
-func serveBaseline(ctx context.Context, e *env, dir string) error {
+func serveBaseline(ctx context.Context, e *env, dir string, tenants int) error {
 	tuneGC() // as serve does, so that the comparison is fair
 	if err := prepareDataDir(dir, true); err != nil {
 		return err
@@ -778,7 +783,7 @@ func serveBaseline(ctx context.Context, e *env, dir string) error {
 	if err != nil {
 		return err
 	}
-	bs, err := store.OpenBaseline(ctx, "sqlite://"+filepath.Join(dir, "baseline.db"))
+	bs, err := store.OpenBaseline(ctx, "sqlite://"+filepath.Join(dir, "baseline.db"), tenants)
 	if err != nil {
 		return err
 	}
