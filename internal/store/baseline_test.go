@@ -45,21 +45,13 @@ func TestBaselineWritesRecordsRows(t *testing.T) {
 // primaryKey is the columns of table's primary key, in order.
 func primaryKey(t *testing.T, db *DB, table string) []string {
 	t.Helper()
-	rs, err := db.read.Query(`SELECT ii.name FROM pragma_index_list(?) il, pragma_index_info(il.name) ii
-		WHERE il.origin = 'pk' ORDER BY ii.seqno`, table)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rs.Close()
 	var cols []string
-	for rs.Next() {
-		var c string
-		if err := rs.Scan(&c); err != nil {
-			t.Fatal(err)
-		}
-		cols = append(cols, c)
-	}
-	if err := rs.Err(); err != nil {
+	err := db.run(context.Background(), false, nil, func(tx *tx) (err error) {
+		cols, err = tx.queryStrings(`SELECT ii.name FROM pragma_index_list(?) il, pragma_index_info(il.name) ii
+			WHERE il.origin = 'pk' ORDER BY ii.seqno`, table)
+		return err
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	return cols
