@@ -193,11 +193,11 @@ func TestBenchRoundsAlternateAndPairs(t *testing.T) {
 		t.Errorf("even round: %v (names now %v)", got, names)
 	}
 	one := []*benchTarget{{}}
-	if got := ratioPairs([]string{"create", "bare"}, one); !slices.Equal(got, []ratioPair{{"create", "bare", 70}, {"create", noAuditScenario, 90}}) {
+	if got := ratioPairs([]string{"create", "bare"}, one); !slices.Equal(got, []ratioPair{{"create", "bare", 70, false}, {"create", noAuditScenario, 90, true}}) {
 		t.Errorf("one target: %v", got)
 	}
 	two := []*benchTarget{{label: "@10"}, {label: "@10000"}}
-	want := []ratioPair{{"create@10", "bare", 70}, {"create@10", noAuditScenario + "@10", 90}, {"create@10000", "create@10", 90}, {"get@10000", "get@10", 90}}
+	want := []ratioPair{{"create@10", "bare", 70, false}, {"create@10", noAuditScenario + "@10", 90, true}, {"create@10000", "create@10", 90, false}, {"get@10000", "get@10", 90, false}}
 	if got := ratioPairs([]string{"create", "bare", "get"}, two); !slices.Equal(got, want) {
 		t.Errorf("two targets: %v, want %v", got, want)
 	}
