@@ -72,8 +72,14 @@ const ReauthWindow = 10 * time.Minute
 
 // RequireRecentAuth fails with EReauthRequired unless p is a session whose
 // person proved who they are within ReauthWindow of now (step-up, ASVS
-// V7.5). Non-session principals (API tokens) cannot step up.
+// V7.5). Non-session principals (API tokens) cannot step up, and neither
+// can a session whose login is not complete (Stage set): its AuthAt is
+// the password's, and a session owing its second factor must not remove
+// or replace that factor (AUTH-3, AUTH-8).
 func (p *Principal) RequireRecentAuth(now time.Time) error {
+	if p != nil && p.Stage != "" {
+		return Errorf(EForbidden, "finish signing in first: this session still owes the %q step", p.Stage)
+	}
 	if p == nil || p.SessionID == "" || p.AuthAt.IsZero() || now.Sub(p.AuthAt) > ReauthWindow {
 		return Errorf(EReauthRequired, "confirm it is you: re-authenticate, then retry")
 	}

@@ -511,9 +511,21 @@ func userSession(ctx context.Context) (*bulwark.Principal, error) {
 	return p, nil
 }
 
+// completeUserSession is userSession for a login that is complete: a
+// session that still owes a step (a second factor, say) knows only the
+// password, which must not be enough to see where the user is signed in
+// or to end their other sessions.
+func completeUserSession(ctx context.Context) (*bulwark.Principal, error) {
+	p, err := userSession(ctx)
+	if err == nil && p.Stage != "" {
+		return nil, bulwark.Errorf(bulwark.EForbidden, "finish signing in first: this session still owes the %q step", p.Stage)
+	}
+	return p, err
+}
+
 // ListSessions lists the caller's own sessions (AUTH-7).
 func (db *DB) ListSessions(ctx context.Context) ([]*bulwark.SessionInfo, error) {
-	p, err := userSession(ctx)
+	p, err := completeUserSession(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -567,7 +579,7 @@ func (t *tenantTx) sessionsOf(userID, current string) ([]*bulwark.SessionInfo, e
 
 // RevokeSession ends one of the caller's own sessions, by its listed id.
 func (db *DB) RevokeSession(ctx context.Context, id string) error {
-	p, err := userSession(ctx)
+	p, err := completeUserSession(ctx)
 	if err != nil {
 		return err
 	}

@@ -125,3 +125,60 @@ func TestE2EOperatorNeedsMFA(t *testing.T) {
 	done := decodeInto[sessionResponse](t, e.want(e.do("POST", "/api/v1/auth/mfa/verify", s2.Token, codeRequest{Code: code}), 200))
 	e.want(e.do("GET", "/api/v1/operator/tenants", done.Token, nil), 200)
 }
+
+// TestPasswordOnlySessionCannotTouchFactors: a login that still owes its
+// second factor knows only the password. Its auth time is the password's,
+// so step-up alone would let it remove the authenticator app, mint
+// recovery codes and spend one, remove a passkey, or see and end the
+// user's other sessions; each is refused, and the next password login
+// still owes the second factor (AUTH-3, AUTH-7).
+func TestPasswordOnlySessionCannotTouchFactors(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		e := newE2E(t, backend)
+		owner := e.enrolTOTP(e.tenant("acme"))
+		login := func() sessionResponse {
+			return decodeInto[sessionResponse](t, e.want(e.do("POST", "/api/v1/auth/login", "", loginRequest{Tenant: "acme", Email: "owner@acme.example", Password: storetest.Password}), 200))
+		}
+		half := login()
+		if half.Next != bulwark.StageMFA {
+			t.Fatalf("login next = %q, want %q", half.Next, bulwark.StageMFA)
+		}
+		list := decodeInto[struct {
+			Sessions []bulwark.SessionInfo `json:"sessions"`
+		}](t, e.want(e.do("GET", "/api/v1/auth/sessions", owner, nil), 200))
+		e.want(e.do("DELETE", "/api/v1/auth/mfa/totp", half.Token, nil), 403, bulwark.EForbidden)
+		e.want(e.do("POST", "/api/v1/auth/mfa/recovery-codes", half.Token, nil), 403, bulwark.EForbidden)
+		e.want(e.do("DELETE", "/api/v1/auth/mfa/passkeys/any", half.Token, nil), 403, bulwark.EForbidden)
+		e.want(e.do("GET", "/api/v1/auth/sessions", half.Token, nil), 403, bulwark.EForbidden)
+		e.want(e.do("DELETE", "/api/v1/auth/sessions/"+list.Sessions[0].ID, half.Token, nil), 403, bulwark.EForbidden)
+		// Nothing changed: the owner's session lives, the app still counts.
+		e.want(e.do("GET", "/api/v1/auth/sessions", owner, nil), 200)
+		if again := login(); again.Next != bulwark.StageMFA {
+			t.Fatalf("after the refused calls the next login owes %q, want %q", again.Next, bulwark.StageMFA)
+		}
+	})
+}
+
+// TestOperatorPasswordOnlySessionCannotRemoveTOTP: the same for an
+// operator (AUTH-8): the password alone does not remove the app.
+func TestOperatorPasswordOnlySessionCannotRemoveTOTP(t *testing.T) {
+	e := newE2E(t, "sqlite")
+	_, inv, err := e.fx.CreateOperator(storetest.System(context.Background()), "ops@vendor.example", bulwark.OperatorAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.want(e.do("POST", "/api/v1/auth/activate", "", activateRequest{Token: inv.Token, Password: storetest.Password}), 204)
+	login := func() sessionResponse {
+		return decodeInto[sessionResponse](t, e.want(e.do("POST", "/api/v1/operator/login", "", operatorLoginRequest{Email: "ops@vendor.example", Password: storetest.Password}), 200))
+	}
+	e.enrolTOTP(login().Token)
+	e.fx.Clock.Advance(30 * time.Second)
+	half := login()
+	if half.Next != bulwark.StageMFA {
+		t.Fatalf("next = %q, want %q", half.Next, bulwark.StageMFA)
+	}
+	e.want(e.do("DELETE", "/api/v1/auth/mfa/totp", half.Token, nil), 403, bulwark.EForbidden)
+	if again := login(); again.Next != bulwark.StageMFA {
+		t.Fatalf("after the refused removal the next login owes %q, want %q", again.Next, bulwark.StageMFA)
+	}
+}
