@@ -15,8 +15,9 @@ import (
 // an OpenID Connect provider, imports SAML metadata (pasted XML or a URL,
 // fetched through the SSRF guard), switches IdP-initiated login and signed
 // AuthnRequests per SAML provider, and the tenant's SSO-only mode. Every
-// change goes through the same store calls as the API, so settings.manage,
-// the no-escalation check on roles and the audit apply unchanged. Server
+// change goes through the same store calls as the API, so settings.manage
+// (to see the page), tenant.own (to change a provider), the no-escalation
+// check on roles and the audit apply unchanged. Server
 // rendered, no inline script (the console's CSP).
 
 // ssoRow is one provider with the values an admin copies into the IdP.

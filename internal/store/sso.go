@@ -156,6 +156,17 @@ func (t *tenantTx) provider(id string) (*sso.Provider, error) {
 	return p, nil
 }
 
+// requireProviderOwner guards every change to a tenant's identity
+// providers (creating, changing, deleting one, its role mappings, its SP
+// keys). A provider vouches for whom it likes, verified email and second
+// factor included, and its first login links to the existing account of
+// that email, owners' too: configuring one is the power to sign in as
+// anyone in the tenant. Only an owner, who holds every power already, may
+// (settings.manage, held by admins and custom roles, only reads them).
+func (t *tenantTx) requireProviderOwner() error {
+	return t.requireCan(bulwark.PermTenantOwn)
+}
+
 // checkDefaultRole checks the default role and every mapped role: each
 // must exist, and the admin configuring them must hold every permission
 // they carry (nobody hands out, even through an IdP, more than they have).
@@ -173,7 +184,8 @@ func (t *tenantTx) checkDefaultRole(p *sso.Provider) error {
 	return t.checkGrantable(gs)
 }
 
-// CreateSSOProvider adds an identity provider to the caller's tenant.
+// CreateSSOProvider adds an identity provider to the caller's tenant
+// (owners only: requireProviderOwner).
 func (db *DB) CreateSSOProvider(ctx context.Context, p sso.Provider) (*sso.Provider, error) {
 	if err := validateProvider(&p); err != nil {
 		return nil, err
@@ -189,7 +201,7 @@ func (db *DB) CreateSSOProvider(ctx context.Context, p sso.Provider) (*sso.Provi
 		p.SPKey = k
 	}
 	err := db.inTenant(ctx, true, func(t *tenantTx) error {
-		if err := t.requireCan(bulwark.PermSettingsManage); err != nil {
+		if err := t.requireProviderOwner(); err != nil {
 			return err
 		}
 		if err := t.checkDefaultRole(&p); err != nil {
@@ -220,7 +232,7 @@ func (db *DB) CreateSSOProvider(ctx context.Context, p sso.Provider) (*sso.Provi
 func (db *DB) UpdateSSOProvider(ctx context.Context, id string, p sso.Provider) (*sso.Provider, error) {
 	var out *sso.Provider
 	err := db.inTenant(ctx, true, func(t *tenantTx) error {
-		if err := t.requireCan(bulwark.PermSettingsManage); err != nil {
+		if err := t.requireProviderOwner(); err != nil {
 			return err
 		}
 		old, err := t.provider(id)
@@ -255,7 +267,7 @@ func (db *DB) UpdateSSOProvider(ctx context.Context, id string, p sso.Provider) 
 // DeleteSSOProvider removes a provider; its federated identities go too.
 func (db *DB) DeleteSSOProvider(ctx context.Context, id string) error {
 	return db.inTenant(ctx, true, func(t *tenantTx) error {
-		if err := t.requireCan(bulwark.PermSettingsManage); err != nil {
+		if err := t.requireProviderOwner(); err != nil {
 			return err
 		}
 		res, err := t.exec("DELETE FROM sso_providers WHERE tenant_id = ? AND id = ?", t.tenantID, id)

@@ -94,7 +94,7 @@ const (
 	KeyRetire = "retire"
 )
 
-// RolloverSPKey changes a SAML provider's key pairs (settings.manage,
+// RolloverSPKey changes a SAML provider's key pairs (tenant.own,
 // audited as privileged). A provider made before SP keys existed gets its
 // first key from "prepare" followed by "activate".
 func (db *DB) RolloverSPKey(ctx context.Context, id, action string) (*sso.Provider, error) {
@@ -112,7 +112,7 @@ func (db *DB) RolloverSPKey(ctx context.Context, id, action string) (*sso.Provid
 	}
 	var out *sso.Provider
 	err := db.inTenant(ctx, true, func(t *tenantTx) error {
-		if err := t.requireCan(bulwark.PermSettingsManage); err != nil {
+		if err := t.requireProviderOwner(); err != nil {
 			return err
 		}
 		p, err := t.provider(id)

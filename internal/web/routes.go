@@ -71,14 +71,16 @@ func (a *API) routeTable() []route {
 		{"PUT", "/api/v1/settings/authentication", tenant(bulwark.PermSettingsManage), handlePutAuthSettings(d.Settings)},
 
 		// Single sign-on configuration of the caller's tenant (AUTH-4, AUTH-5).
+		// A provider vouches for whom it likes, owners included, so adding,
+		// changing or deleting one (its mappings and keys too) is for owners.
 		{"GET", "/api/v1/settings/sso", tenant(bulwark.PermSettingsManage), handleGetSSOSettings(d.SSO)},
 		{"PUT", "/api/v1/settings/sso", tenant(bulwark.PermSettingsManage), handlePutSSOSettings(d.SSO)},
 		{"GET", "/api/v1/settings/sso/providers", tenant(bulwark.PermSettingsManage), handleListSSOProviders(d.SSO)},
-		{"POST", "/api/v1/settings/sso/providers", tenant(bulwark.PermSettingsManage), handleCreateSSOProvider(d.SSO)},
+		{"POST", "/api/v1/settings/sso/providers", tenant(bulwark.PermTenantOwn), handleCreateSSOProvider(d.SSO)},
 		{"GET", "/api/v1/settings/sso/providers/{id}", tenant(bulwark.PermSettingsManage), handleGetSSOProvider(d.SSO)},
-		{"PUT", "/api/v1/settings/sso/providers/{id}", tenant(bulwark.PermSettingsManage), handleUpdateSSOProvider(d.SSO)},
-		{"DELETE", "/api/v1/settings/sso/providers/{id}", tenant(bulwark.PermSettingsManage), handleDeleteSSOProvider(d.SSO)},
-		{"POST", "/api/v1/settings/sso/providers/{id}/sp-keys", tenant(bulwark.PermSettingsManage), handleRolloverSPKey(d.SSO)},
+		{"PUT", "/api/v1/settings/sso/providers/{id}", tenant(bulwark.PermTenantOwn), handleUpdateSSOProvider(d.SSO)},
+		{"DELETE", "/api/v1/settings/sso/providers/{id}", tenant(bulwark.PermTenantOwn), handleDeleteSSOProvider(d.SSO)},
+		{"POST", "/api/v1/settings/sso/providers/{id}/sp-keys", tenant(bulwark.PermTenantOwn), handleRolloverSPKey(d.SSO)},
 
 		// Browser single sign-on: public, the IdP's signed answer is the
 		// credential (sso.go).

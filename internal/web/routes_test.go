@@ -77,16 +77,18 @@ var wantAccess = map[string]access{
 	"GET /api/v1/settings/authentication":           tenant(bulwark.PermSettingsManage),
 	"PUT /api/v1/settings/authentication":           tenant(bulwark.PermSettingsManage),
 
-	// Single sign-on (AUTH-4, AUTH-5): configuration under settings.manage,
-	// the browser endpoints public (the IdP's signed answer is the proof).
+	// Single sign-on (AUTH-4, AUTH-5): settings and reading providers under
+	// settings.manage; changing a provider under tenant.own (a provider can
+	// vouch for an owner); the browser endpoints public (the IdP's signed
+	// answer is the proof).
 	"GET /api/v1/settings/sso":                         tenant(bulwark.PermSettingsManage),
 	"PUT /api/v1/settings/sso":                         tenant(bulwark.PermSettingsManage),
 	"GET /api/v1/settings/sso/providers":               tenant(bulwark.PermSettingsManage),
-	"POST /api/v1/settings/sso/providers":              tenant(bulwark.PermSettingsManage),
+	"POST /api/v1/settings/sso/providers":              tenant(bulwark.PermTenantOwn),
 	"GET /api/v1/settings/sso/providers/{id}":          tenant(bulwark.PermSettingsManage),
-	"PUT /api/v1/settings/sso/providers/{id}":          tenant(bulwark.PermSettingsManage),
-	"DELETE /api/v1/settings/sso/providers/{id}":       tenant(bulwark.PermSettingsManage),
-	"POST /api/v1/settings/sso/providers/{id}/sp-keys": tenant(bulwark.PermSettingsManage),
+	"PUT /api/v1/settings/sso/providers/{id}":          tenant(bulwark.PermTenantOwn),
+	"DELETE /api/v1/settings/sso/providers/{id}":       tenant(bulwark.PermTenantOwn),
+	"POST /api/v1/settings/sso/providers/{id}/sp-keys": tenant(bulwark.PermTenantOwn),
 	"GET /sso/start":                                   public,
 	"GET /sso/{tenant}/{provider}/start":               public,
 	"GET /sso/{tenant}/oidc/{provider}/callback":       public,
