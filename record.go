@@ -1,6 +1,7 @@
 package bulwark
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"strconv"
@@ -135,6 +136,9 @@ func normalizeValue(f Field, v any) (any, string) {
 		if err != nil || len(b) > MaxJSONValue {
 			return nil, "must be a JSON value of at most 65536 bytes"
 		}
+		if reason := checkJSON(v); reason != "" {
+			return nil, reason
+		}
 		return v, ""
 	}
 	return nil, "has an unknown type"
@@ -161,6 +165,59 @@ func toFloat(v any) (float64, bool) {
 		return 0, false
 	}
 	return f, true
+}
+
+// checkJSON refuses a json value that would be stored but not read back:
+// a number float64 cannot hold (1e400, anywhere in the value), which
+// every read of the record, its list pages and the re-seal job would
+// fail to decode.
+func checkJSON(v any) string {
+	const (
+		huge  = "must hold only numbers a 64-bit float can hold (about ±1.8e308)"
+		other = "must be a JSON value"
+	)
+	var walk func(v any) string
+	walk = func(v any) string {
+		switch x := v.(type) {
+		case nil, bool, string:
+		case float64:
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				return huge
+			}
+		case json.Number:
+			if f, err := strconv.ParseFloat(string(x), 64); err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+				return huge
+			}
+		case map[string]any:
+			for _, e := range x {
+				if r := walk(e); r != "" {
+					return r
+				}
+			}
+		case []any:
+			for _, e := range x {
+				if r := walk(e); r != "" {
+					return r
+				}
+			}
+		default:
+			// Another Go type (from a caller of the Go API): judge what
+			// it marshals to, decoded as a read decodes it.
+			b, err := json.Marshal(x)
+			if err != nil {
+				return other
+			}
+			d := json.NewDecoder(bytes.NewReader(b))
+			d.UseNumber()
+			var dv any
+			if d.Decode(&dv) != nil {
+				return other
+			}
+			return walk(dv)
+		}
+		return ""
+	}
+	return walk(v)
 }
 
 // ParseFilterValue turns a query-string value into the normalised value a

@@ -121,3 +121,54 @@ func FuzzCollectionValidate(f *testing.F) {
 		}
 	})
 }
+
+// nestJSON returns a json value of arrays nested depth deep around x.
+func nestJSON(depth int, x any) any {
+	for range depth {
+		x = []any{x}
+	}
+	return x
+}
+
+// TestValidateDataJSONReadsBack: a json value is refused (invalid, naming
+// the field) unless a read can decode it again: a number float64 cannot
+// hold, anywhere in the value, would be stored and then fail every read
+// of the record, every list page holding it and the re-seal job.
+func TestValidateDataJSONReadsBack(t *testing.T) {
+	bad := map[string]any{
+		"top level":       json.Number("1e400"),
+		"negative":        json.Number("-1e400"),
+		"in an object":    map[string]any{"meta": json.Number("1e400")},
+		"in an array":     map[string]any{"x": []any{1.0, json.Number("1e400")}},
+		"deep in a value": nestJSON(10, map[string]any{"y": json.Number("2e308")}),
+		"in a Go type":    map[string]any{"x": []json.Number{"1e400"}},
+	}
+	for name, v := range bad {
+		_, err := testCollection.ValidateData(map[string]any{"name": "x", "extra": v}, false)
+		if ErrorCode(err) != EInvalid || ErrorFields(err)["extra"] == "" {
+			t.Errorf("%s: ValidateData = %v, want invalid naming extra", name, err)
+		}
+	}
+	good := map[string]any{
+		"largest float": json.Number("1.7976931348623157e308"),
+		"underflow":     map[string]any{"tiny": json.Number("1e-400")},
+		"big integer":   []any{json.Number("123456789012345678901234567890")},
+		"a Go type":     map[string]any{"x": []int{1, 2}},
+	}
+	for name, v := range good {
+		out, err := testCollection.ValidateData(map[string]any{"name": "x", "extra": v}, false)
+		if err != nil {
+			t.Errorf("%s: ValidateData = %v", name, err)
+			continue
+		}
+		// What is stored decodes again, as a read decodes it.
+		b, err := json.Marshal(out)
+		var back map[string]any
+		if err == nil {
+			err = json.Unmarshal(b, &back)
+		}
+		if err != nil {
+			t.Errorf("%s: the validated value does not read back: %v", name, err)
+		}
+	}
+}

@@ -274,6 +274,57 @@ func TestSealedTamper(t *testing.T) {
 	})
 }
 
+// TestUndecodableValueStaysOutOfErrors: a stored value that no longer
+// decodes (a number float64 cannot hold, from before validation refused
+// it) fails reads with internal, and the error, which the request log
+// records, never quotes the value: not for a sealed (personal) value on
+// any path that opens it (a read, a list, a write, lowering its class,
+// the re-seal job), nor for a clear one.
+func TestUndecodableValueStaysOutOfErrors(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		f := storetest.NewFixture(t, backend)
+		a, _ := f.Tenant(t, "acme")
+		sys := storetest.System(context.Background())
+		must[*bulwark.Collection](t)(f.CreateCollection(a, bulwark.Collection{Name: "things", Fields: []bulwark.Field{
+			{Name: "title", Type: bulwark.TypeText, Classification: bulwark.ClassPublic},
+			{Name: "meta", Type: bulwark.TypeJSON, Classification: bulwark.ClassPublic},
+			{Name: "smeta", Type: bulwark.TypeJSON, Classification: bulwark.ClassPersonal},
+		}}))
+		const marker = "31415926"
+		hidden := func(name string, err error) {
+			t.Helper()
+			wantCode(t, err, bulwark.EInternal)
+			if strings.Contains(err.Error(), marker) {
+				t.Errorf("%s: the error quotes the value: %v", name, err)
+			}
+		}
+		r := must[*bulwark.Record](t)(f.CreateRecord(a, "things", map[string]any{"title": "a", "smeta": map[string]any{"x": 1.0}}))
+		if err := f.SealPlaintext(a, "things", r.ID, "smeta", []byte(`{"x":[`+marker+`e400]}`)); err != nil {
+			t.Fatal(err)
+		}
+		_, err := f.GetRecord(a, "things", r.ID)
+		hidden("get", err)
+		_, _, err = f.ListRecords(a, "things", bulwark.ListOptions{})
+		hidden("list", err)
+		_, err = f.UpdateRecord(a, "things", r.ID, map[string]any{"title": "b"}, 0)
+		hidden("update", err)
+		_, err = f.UpdateCollection(a, "things", bulwark.CollectionUpdate{Classifications: map[string]bulwark.Classification{"smeta": bulwark.ClassPublic}})
+		hidden("lowering its class", err)
+		must[*bulwark.Collection](t)(f.UpdateCollection(a, "things", bulwark.CollectionUpdate{Classifications: map[string]bulwark.Classification{"title": bulwark.ClassPersonal}}))
+		hidden("the re-seal job", f.Reseal(sys, "acme", nil))
+
+		// A clear value.
+		c := must[*bulwark.Record](t)(f.CreateRecord(a, "things", map[string]any{"meta": 1.0}))
+		raw(t, f, tenantOf(a), func(q querier) {
+			if _, err := q.Exec(ph(f, "UPDATE records SET data = ? WHERE tenant_id = ? AND id = ?"), `{"meta":`+marker+`e400}`, tenantOf(a), c.ID); err != nil {
+				t.Fatal(err)
+			}
+		})
+		_, err = f.GetRecord(a, "things", c.ID)
+		hidden("get clear", err)
+	})
+}
+
 // TestReclassify: a field that becomes sensitive is sealed by the re-seal
 // job (filters and unique checks work throughout); one that stops being
 // sensitive is unsealed at once.

@@ -32,11 +32,12 @@ func scanRecord(s interface{ Scan(...any) error }, collection string) (*storedRe
 	if err := s.Scan(&r.ID, &r.Version, &data, &sealed, &r.keyID, &created, &updated); err != nil {
 		return nil, err
 	}
+	// decodeFault: the decoder's message would quote a value.
 	if err := json.Unmarshal(data, &r.Data); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("record %s: data: %w", r.ID, decodeFault(err))
 	}
 	if err := json.Unmarshal(sealed, &r.sealed); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("record %s: sealed: %w", r.ID, decodeFault(err))
 	}
 	r.CreatedAt, r.UpdatedAt = fromMicros(created), fromMicros(updated)
 	return r, nil

@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/bulwarkhq/bulwark"
@@ -119,11 +120,29 @@ func openSealed(k *keys.TenantKeys, c *bulwark.Collection, r *bulwark.Record, se
 		}
 		var v any
 		if err := json.Unmarshal(pt, &v); err != nil {
-			return &bulwark.Error{Code: bulwark.EInternal, Message: "a sealed value of field " + name + " is damaged", Err: err}
+			// The plaintext is the value: the decoder's message, which
+			// quotes it, must not reach the log with this error.
+			return &bulwark.Error{Code: bulwark.EInternal, Message: "a sealed value of field " + name + " is damaged", Err: decodeFault(err)}
 		}
 		r.Data[name] = v
 	}
 	return nil
+}
+
+// decodeFault stands for an error decoding a stored value. It keeps the
+// kind of fault and where it is, and drops encoding/json's message, which
+// quotes the offending part of the value ("cannot unmarshal number
+// 1e400"): that text goes to the log, and the value may be personal.
+func decodeFault(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		return fmt.Errorf("a stored value does not decode into %s (byte %d)", typeErr.Type, typeErr.Offset)
+	case errors.As(err, &syntaxErr):
+		return fmt.Errorf("a stored value is not valid JSON (byte %d)", syntaxErr.Offset)
+	}
+	return errors.New("a stored value does not decode")
 }
 
 // uniqueKey is what record_uniques holds for a value: the canonical value

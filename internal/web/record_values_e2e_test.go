@@ -1,0 +1,52 @@
+package web
+
+import (
+	"net/http"
+	"testing"
+
+	bulwark "github.com/bulwarkhq/bulwark"
+	"github.com/bulwarkhq/bulwark/internal/storetest"
+)
+
+// thingsFields has json fields on both sides of the sensitive line.
+var thingsFields = []bulwark.Field{
+	{Name: "title", Type: bulwark.TypeText, Classification: bulwark.ClassPublic},
+	{Name: "meta", Type: bulwark.TypeJSON, Classification: bulwark.ClassPublic},
+	{Name: "smeta", Type: bulwark.TypeJSON, Classification: bulwark.ClassPersonal},
+}
+
+// TestE2EJSONNumberOutOfRange: a json value holding a number float64
+// cannot hold, at the top or nested, clear or sealed, is refused with 400
+// on create and update and changes nothing; it used to be stored, and
+// then every read of the record, the collection's list, reclassifying
+// the field and the re-seal job failed with 500.
+func TestE2EJSONNumberOutOfRange(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		e := newE2E(t, backend)
+		owner := e.tenant("acme")
+		e.collection(owner, "things", thingsFields...)
+		r := e.record(owner, "things", map[string]any{"title": "a", "meta": map[string]any{"n": 1}, "smeta": []any{1.5e308}})
+		path := "/api/v1/collections/things/records"
+		before := snapshot(t, e, owner)
+		for _, body := range []string{
+			`{"title":"b","meta":1e400}`,
+			`{"title":"b","meta":-1e400}`,
+			`{"title":"b","meta":{"x":[1,2e308]}}`,
+			`{"title":"b","smeta":{"x":[1e400]}}`,
+			`{"title":"b","smeta":[[[{"y":1e999}]]]}`,
+		} {
+			e.want(e.do("POST", path, owner, body), http.StatusBadRequest, bulwark.EInvalid)
+			e.want(e.do("PATCH", path+"/"+r.ID, owner, body), http.StatusBadRequest, bulwark.EInvalid)
+		}
+		if after := snapshot(t, e, owner); after != before {
+			t.Errorf("refused values changed the tenant:\nbefore %s\nafter  %s", before, after)
+		}
+		e.want(e.do("GET", path+"/"+r.ID, owner, nil), http.StatusOK)
+		e.want(e.do("GET", path, owner, nil), http.StatusOK)
+		e.want(e.do("PATCH", "/api/v1/collections/things", owner, `{"classifications":{"smeta":"public","meta":"personal"}}`), http.StatusOK)
+		if err := e.fx.Reseal(storetest.System(t.Context()), "acme", nil); err != nil {
+			t.Fatalf("re-seal job: %v", err)
+		}
+		e.want(e.do("GET", path+"/"+r.ID, owner, nil), http.StatusOK)
+	})
+}
