@@ -24,6 +24,12 @@ type Record struct {
 const (
 	MaxTextLen   = 64 << 10 // bytes in one text value
 	MaxJSONValue = 64 << 10 // bytes in one json value
+	// MaxJSONDepth bounds how deeply arrays and objects nest in one json
+	// value ([[1]] is 2 deep). SQLite's JSON functions refuse a document
+	// nested more than 1000 deep, and an equality filter on any field of
+	// the collection runs them over the whole row: a deeper value would
+	// be stored and then fail every filtered list of its collection.
+	MaxJSONDepth = 64
 )
 
 // ValidateData checks input for a record of c and returns it normalised:
@@ -170,14 +176,15 @@ func toFloat(v any) (float64, bool) {
 // checkJSON refuses a json value that would be stored but not read back:
 // a number float64 cannot hold (1e400, anywhere in the value), which
 // every read of the record, its list pages and the re-seal job would
-// fail to decode.
+// fail to decode, or nesting deeper than MaxJSONDepth.
 func checkJSON(v any) string {
 	const (
+		deep  = "must not nest arrays and objects more than 64 deep"
 		huge  = "must hold only numbers a 64-bit float can hold (about ±1.8e308)"
 		other = "must be a JSON value"
 	)
-	var walk func(v any) string
-	walk = func(v any) string {
+	var walk func(v any, depth int) string
+	walk = func(v any, depth int) string {
 		switch x := v.(type) {
 		case nil, bool, string:
 		case float64:
@@ -189,14 +196,20 @@ func checkJSON(v any) string {
 				return huge
 			}
 		case map[string]any:
+			if depth++; depth > MaxJSONDepth {
+				return deep
+			}
 			for _, e := range x {
-				if r := walk(e); r != "" {
+				if r := walk(e, depth); r != "" {
 					return r
 				}
 			}
 		case []any:
+			if depth++; depth > MaxJSONDepth {
+				return deep
+			}
 			for _, e := range x {
-				if r := walk(e); r != "" {
+				if r := walk(e, depth); r != "" {
 					return r
 				}
 			}
@@ -213,11 +226,11 @@ func checkJSON(v any) string {
 			if d.Decode(&dv) != nil {
 				return other
 			}
-			return walk(dv)
+			return walk(dv, depth)
 		}
 		return ""
 	}
-	return walk(v)
+	return walk(v, 0)
 }
 
 // ParseFilterValue turns a query-string value into the normalised value a

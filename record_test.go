@@ -172,3 +172,31 @@ func TestValidateDataJSONReadsBack(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateDataJSONDepth: arrays and objects nest at most MaxJSONDepth
+// deep in a json value; deeper is invalid, naming the field (SQLite's
+// JSON functions refuse documents nested past 1000, which failed every
+// filtered list of the collection).
+func TestValidateDataJSONDepth(t *testing.T) {
+	for name, v := range map[string]any{
+		"arrays":           nestJSON(MaxJSONDepth+1, 1.0),
+		"objects":          nestJSON(MaxJSONDepth, map[string]any{"a": map[string]any{}}),
+		"beyond SQLite's":  nestJSON(1001, nil),
+		"in a Go type":     nestJSON(MaxJSONDepth, []int{1}),
+		"in a later value": []any{1.0, nestJSON(MaxJSONDepth, []any{})},
+	} {
+		_, err := testCollection.ValidateData(map[string]any{"name": "x", "extra": v}, false)
+		if ErrorCode(err) != EInvalid || ErrorFields(err)["extra"] == "" {
+			t.Errorf("%s: ValidateData = %v, want invalid naming extra", name, err)
+		}
+	}
+	for name, v := range map[string]any{
+		"arrays":  nestJSON(MaxJSONDepth, 1.0),
+		"objects": nestJSON(MaxJSONDepth-1, map[string]any{"a": 1.0}),
+		"empty":   nestJSON(MaxJSONDepth-1, []any{}),
+	} {
+		if _, err := testCollection.ValidateData(map[string]any{"name": "x", "extra": v}, false); err != nil {
+			t.Errorf("%s: ValidateData = %v", name, err)
+		}
+	}
+}

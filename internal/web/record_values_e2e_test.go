@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	bulwark "github.com/bulwarkhq/bulwark"
@@ -48,5 +49,34 @@ func TestE2EJSONNumberOutOfRange(t *testing.T) {
 			t.Fatalf("re-seal job: %v", err)
 		}
 		e.want(e.do("GET", path+"/"+r.ID, owner, nil), http.StatusOK)
+	})
+}
+
+// TestE2EJSONTooDeep: a json value nesting arrays or objects deeper than
+// bulwark.MaxJSONDepth is refused with 400 and changes nothing; a value
+// 1001 deep used to be stored, and then every filtered list of the
+// collection failed with 500 on SQLite (its JSON functions stop at 1000).
+func TestE2EJSONTooDeep(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		e := newE2E(t, backend)
+		owner := e.tenant("acme")
+		e.collection(owner, "things", thingsFields...)
+		path := "/api/v1/collections/things/records"
+		nest := func(depth int) string { return strings.Repeat("[", depth) + strings.Repeat("]", depth) }
+		r := e.record(owner, "things", map[string]any{"title": "ok"})
+		e.want(e.do("POST", path, owner, `{"title":"deepest","meta":`+nest(bulwark.MaxJSONDepth)+`}`), http.StatusCreated)
+		before := snapshot(t, e, owner)
+		for _, depth := range []int{bulwark.MaxJSONDepth + 1, 1001} {
+			for _, field := range []string{"meta", "smeta"} {
+				body := `{"title":"deep","` + field + `":` + nest(depth) + `}`
+				e.want(e.do("POST", path, owner, body), http.StatusBadRequest, bulwark.EInvalid)
+				e.want(e.do("PATCH", path+"/"+r.ID, owner, body), http.StatusBadRequest, bulwark.EInvalid)
+			}
+			e.want(e.do("POST", path, owner, `{"meta":{"a":`+nest(depth-1)+`}}`), http.StatusBadRequest, bulwark.EInvalid)
+		}
+		if after := snapshot(t, e, owner); after != before {
+			t.Errorf("refused values changed the tenant:\nbefore %s\nafter  %s", before, after)
+		}
+		e.want(e.do("GET", path+"?title=ok", owner, nil), http.StatusOK)
 	})
 }
