@@ -92,9 +92,17 @@ func (db *DB) PasswordLogin(ctx context.Context, c bulwark.Credentials, verify V
 			return nil, err
 		}
 	}
-	// An SSO-only tenant refuses passwords before any is checked (AUTH-5).
-	if err := db.passwordRefused(ctx, tenantID, userID); err != nil {
+	// An SSO-only tenant takes only its fallback owners' passwords
+	// (AUTH-5). Anyone else's is checked against nothing, and every
+	// refusal there, a fallback owner's wrong password included, is
+	// counted and answered alike (errSSOOnly): neither the answer, nor the
+	// time, nor the throttle tells which emails are fallback owners.
+	ssoOnly, fallback, err := db.ssoOnly(ctx, tenantID, userID)
+	if err != nil {
 		return nil, err
+	}
+	if ssoOnly && !fallback {
+		hash = ""
 	}
 	key := userKey(c.Tenant, email)
 	if err := db.Attempt(ctx, key); err != nil {
@@ -109,6 +117,9 @@ func (db *DB) PasswordLogin(ctx context.Context, c bulwark.Credentials, verify V
 		// the target is the account if it exists, never the typed email.
 		if err := db.auditLoginFailure(ctx, tenantID, "user", userID); err != nil {
 			return nil, err
+		}
+		if ssoOnly {
+			return nil, errSSOOnly
 		}
 		return nil, errLogin
 	}

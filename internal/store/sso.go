@@ -644,23 +644,23 @@ func (t *tenantTx) ssoSettings() (*sso.Settings, error) {
 // email and password, so it reveals neither.
 var errSSOOnly = bulwark.Errorf(bulwark.EForbidden, "this tenant signs in with single sign-on; use your organisation's login")
 
-// passwordRefused reports whether tenantID is SSO-only and userID is not
-// one of its fallback owners. An unknown tenant ("") is never refused
-// here: the ordinary failure answers it.
-func (db *DB) passwordRefused(ctx context.Context, tenantID, userID string) error {
+// ssoOnly reports whether tenantID is SSO-only and, if so, whether userID
+// is one of its fallback owners. An unknown tenant ("") is not SSO-only:
+// the ordinary failure answers it.
+func (db *DB) ssoOnly(ctx context.Context, tenantID, userID string) (only, fallback bool, err error) {
 	if tenantID == "" {
-		return nil
+		return false, false, nil
 	}
-	return db.inTenantID(ctx, tenantID, nil, false, func(t *tenantTx) error {
+	err = db.inTenantID(ctx, tenantID, nil, false, func(t *tenantTx) error {
 		s, err := t.ssoSettings()
 		if err != nil {
 			return err
 		}
-		if !s.SSOOnly || (userID != "" && slices.Contains(s.FallbackUsers, userID)) {
-			return nil
-		}
-		return errSSOOnly
+		only = s.SSOOnly
+		fallback = only && userID != "" && slices.Contains(s.FallbackUsers, userID)
+		return nil
 	})
+	return only, fallback, err
 }
 
 // SSOLoginRefused records, in the provider's tenant, that an identity

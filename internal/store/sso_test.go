@@ -7,6 +7,7 @@ import (
 
 	"github.com/bulwarkhq/bulwark"
 	"github.com/bulwarkhq/bulwark/internal/sso"
+	"github.com/bulwarkhq/bulwark/internal/store"
 	"github.com/bulwarkhq/bulwark/internal/storetest"
 )
 
@@ -353,6 +354,39 @@ func TestSSOOnly(t *testing.T) {
 		got, err := f.GetSSOSettings(owner)
 		if err != nil || !got.SSOOnly || len(got.FallbackUsers) != 1 {
 			t.Fatalf("settings = %+v %v", got, err)
+		}
+	})
+}
+
+// TestSSOOnlyRefusesAlike: in an SSO-only tenant a refused password login
+// answers the same (403) whatever the email, a fallback owner's with a
+// wrong password included, and is counted alike, so the throttle's answer
+// does not single the fallback owners out either; only a fallback owner's
+// right password gets in.
+func TestSSOOnlyRefusesAlike(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		f := storetest.NewFixture(t, backend)
+		ctx := context.Background()
+		owner, _ := f.Tenant(t, "acme")
+		f.User(t, owner, "v@acme.example", bulwark.Grant{Role: bulwark.RoleViewer})
+		must[*sso.Provider](t)(f.CreateSSOProvider(owner, oidcProvider(false)))
+		must[*sso.Settings](t)(f.SetSSOSettings(owner, sso.Settings{SSOOnly: true, FallbackUsers: []string{bulwark.FromContext(owner).ID}}))
+
+		emails := []string{"owner@acme.example", "v@acme.example", "nobody@acme.example"}
+		for _, email := range emails {
+			_, err := f.Auth.Login(ctx, bulwark.Credentials{Tenant: "acme", Email: email, Password: "a wrong password, long enough"})
+			wantCode(t, err, bulwark.EForbidden)
+		}
+		if _, err := f.Auth.Login(ctx, bulwark.Credentials{Tenant: "acme", Email: "owner@acme.example", Password: storetest.Password}); err != nil {
+			t.Fatalf("fallback owner refused: %v", err)
+		}
+		// Past the free failures, every email is throttled alike.
+		for _, email := range emails {
+			var err error
+			for range store.FreeFailures + 1 {
+				_, err = f.Auth.Login(ctx, bulwark.Credentials{Tenant: "acme", Email: email, Password: "a wrong password, long enough"})
+			}
+			wantCode(t, err, bulwark.ERateLimited)
 		}
 	})
 }
