@@ -39,6 +39,15 @@ type Options struct {
 	BaseURL string
 	// ResetTTL is how long a reset link works. Default 30 minutes.
 	ResetTTL time.Duration
+	// ResetFloor is the least time a password-reset request takes to
+	// answer, whether or not the account exists: an existing account's
+	// request also writes the reset secret and its audit entry, several
+	// times the cost of the lookup, which would otherwise tell accounts
+	// apart by timing. Default 250ms.
+	ResetFloor time.Duration
+	// Pause waits d (nothing when d <= 0), or less if ctx ends. Default a
+	// timer; tests replace it.
+	Pause func(ctx context.Context, d time.Duration)
 	// AddrRate and AddrBurst bound unauthenticated credential attempts
 	// per client address (logins, resets, second factors). Defaults 1/s
 	// with a burst of 100.
@@ -81,6 +90,12 @@ func New(db *store.DB, opt Options) *Service {
 	}
 	if opt.ResetTTL <= 0 {
 		opt.ResetTTL = 30 * time.Minute
+	}
+	if opt.ResetFloor <= 0 {
+		opt.ResetFloor = 250 * time.Millisecond
+	}
+	if opt.Pause == nil {
+		opt.Pause = pause
 	}
 	if opt.AddrRate <= 0 {
 		opt.AddrRate = 1
@@ -304,13 +319,16 @@ func (s *Service) ChangePassword(ctx context.Context, current, next string) (*bu
 }
 
 // RequestPasswordReset emails a one-time reset link (valid ResetTTL) to
-// an active user. It answers the same, in about the same time, whether or
-// not the account exists: the lookup is cheap and the mail is sent in the
-// background.
+// an active user. It answers the same, in the same time, whether or not
+// the account exists: not before ResetFloor has passed since it began
+// (the secret and audit entry of an existing account are written within
+// it), and the mail is sent in the background.
 func (s *Service) RequestPasswordReset(ctx context.Context, tenant, email string) error {
 	if err := s.addrs.Allow(ctx, s.opt.Now()); err != nil {
 		return err
 	}
+	start := s.opt.Now()
+	defer func() { s.opt.Pause(ctx, s.opt.ResetFloor-s.opt.Now().Sub(start)) }()
 	r, err := s.db.CreatePasswordReset(ctx, tenant, email, s.opt.ResetTTL)
 	if err != nil || r == nil {
 		return err
@@ -344,6 +362,19 @@ func (s *Service) ResetPassword(ctx context.Context, token, pw string) error {
 	s.notify(pt.Email, "Your Bulwark password was reset",
 		"The password of your account in "+pt.TenantName+" was reset with an emailed link, and every session was signed out.\n\nIf this was not you, tell your administrator at once.")
 	return nil
+}
+
+// pause is the default Options.Pause.
+func pause(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // notify sends a security notice in the background: a slow mail server

@@ -588,3 +588,36 @@ func TestCurrentPasswordIsThrottled(t *testing.T) {
 		}
 	}
 }
+
+// TestResetRequestFloor: a password-reset request answers no sooner than
+// ResetFloor after it began, for an existing account (whose secret and
+// audit entry are written within it) as for an unknown email or tenant,
+// so its time does not tell accounts apart. The clock stands still here,
+// so each request must wait the whole floor.
+func TestResetRequestFloor(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		f := storetest.NewFixture(t, backend)
+		f.Tenant(t, "acme")
+		o := newOutbox()
+		const floor = 300 * time.Millisecond
+		var mu sync.Mutex
+		var waits []time.Duration
+		svc := auth.New(f.DB.DB, auth.Options{Params: storetest.FastHashing, Now: f.Clock.Now, Mailer: o, ResetFloor: floor,
+			Pause: func(_ context.Context, d time.Duration) { mu.Lock(); waits = append(waits, d); mu.Unlock() }})
+		ctx := context.Background()
+		for _, c := range []struct{ tenant, email string }{
+			{"acme", owner("acme")}, {"acme", "nobody@acme.example"}, {"nope", owner("acme")}, {"acme", "not an email"},
+		} {
+			waits = nil
+			if err := svc.RequestPasswordReset(ctx, c.tenant, c.email); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			if len(waits) != 1 || waits[0] != floor {
+				t.Errorf("reset request for %s in %s waited %v, want once %v", c.email, c.tenant, waits, floor)
+			}
+			mu.Unlock()
+		}
+		o.next(t, "Reset your") // the existing account still gets its link
+	})
+}
