@@ -170,6 +170,12 @@ func toFloat(v any) (float64, bool) {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return 0, false
 	}
+	if f == 0 {
+		// -0 == 0, and a filter on 0 finds it, so it is stored as 0:
+		// kept as -0, its unique key ("n:-0") would differ from 0's and
+		// a unique number field could hold 0 twice.
+		f = 0
+	}
 	return f, true
 }
 
@@ -267,6 +273,9 @@ func UniqueKey(v any) string {
 	case string:
 		return "s:" + x
 	case float64:
+		if x == 0 {
+			x = 0 // -0 has 0's key (validation stores it as 0 too)
+		}
 		return "n:" + strconv.FormatFloat(x, 'g', -1, 64)
 	case bool:
 		return "b:" + strconv.FormatBool(x)

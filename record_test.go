@@ -2,6 +2,7 @@ package bulwark
 
 import (
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 )
@@ -198,5 +199,26 @@ func TestValidateDataJSONDepth(t *testing.T) {
 		if _, err := testCollection.ValidateData(map[string]any{"name": "x", "extra": v}, false); err != nil {
 			t.Errorf("%s: ValidateData = %v", name, err)
 		}
+	}
+}
+
+// TestValidateDataNegativeZero: -0 is stored as 0, so that its unique key
+// is 0's and a unique number field cannot hold 0 twice.
+func TestValidateDataNegativeZero(t *testing.T) {
+	f, _ := testCollection.Field("age")
+	for _, in := range []any{json.Number("-0"), json.Number("-0.0"), json.Number("-0e5"), math.Copysign(0, -1)} {
+		out, err := testCollection.ValidateData(map[string]any{"name": "x", "age": in}, false)
+		if err != nil {
+			t.Fatalf("ValidateData(%v) = %v", in, err)
+		}
+		if n, _ := out["age"].(float64); n != 0 || math.Signbit(n) {
+			t.Errorf("ValidateData(%v) stores %v", in, out["age"])
+		}
+		if got, want := UniqueKey(out["age"]), UniqueKey(0.0); got != want {
+			t.Errorf("UniqueKey of %v = %s, want %s", in, got, want)
+		}
+	}
+	if v, err := ParseFilterValue(f, "-0"); err != nil || v != 0.0 || math.Signbit(v.(float64)) {
+		t.Errorf("filter -0 = %v, %v", v, err)
 	}
 }

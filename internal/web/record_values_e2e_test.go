@@ -80,3 +80,31 @@ func TestE2EJSONTooDeep(t *testing.T) {
 		e.want(e.do("GET", path+"?title=ok", owner, nil), http.StatusOK)
 	})
 }
+
+// TestE2EUniqueNegativeZero: -0 is the same number as 0, so a unique
+// number field, clear or sealed, refuses one beside the other (409), in
+// either order; it used to take both, their unique keys differing.
+func TestE2EUniqueNegativeZero(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		e := newE2E(t, backend)
+		owner := e.tenant("acme")
+		e.collection(owner, "seats",
+			bulwark.Field{Name: "n", Type: bulwark.TypeNumber, Classification: bulwark.ClassPublic, Unique: true},
+			bulwark.Field{Name: "s", Type: bulwark.TypeNumber, Classification: bulwark.ClassPersonal, Unique: true},
+		)
+		path := "/api/v1/collections/seats/records"
+		e.want(e.do("POST", path, owner, `{"n":0,"s":-0}`), http.StatusCreated)
+		for _, body := range []string{`{"n":-0}`, `{"n":-0.0}`, `{"n":0}`, `{"s":0}`, `{"s":-0e3}`} {
+			e.want(e.do("POST", path, owner, body), http.StatusConflict, bulwark.EConflict)
+		}
+		r := e.record(owner, "seats", map[string]any{"n": 1, "s": 1})
+		e.want(e.do("PATCH", path+"/"+r.ID, owner, `{"n":-0}`), http.StatusConflict, bulwark.EConflict)
+		e.want(e.do("PATCH", path+"/"+r.ID, owner, `{"s":0}`), http.StatusConflict, bulwark.EConflict)
+		for _, q := range []string{"?n=0", "?n=-0", "?s=0", "?s=-0"} {
+			l := decodeInto[struct{ Items []*bulwark.Record }](t, e.want(e.do("GET", path+q, owner, nil), http.StatusOK))
+			if len(l.Items) != 1 {
+				t.Errorf("%s finds %d records, want 1", q, len(l.Items))
+			}
+		}
+	})
+}
