@@ -54,6 +54,9 @@ func grantsPrivileged(gs []bulwark.Grant) bool {
 	return false
 }
 
+// setGrants replaces userID's grants. Every change of a user's grants
+// goes through here: by an admin, by an IdP's role mapping at login, at
+// invitation and provisioning.
 func (t *tenantTx) setGrants(userID string, gs []bulwark.Grant) error {
 	if _, err := t.exec("DELETE FROM user_grants WHERE tenant_id = ? AND user_id = ?", t.tenantID, userID); err != nil {
 		return err
@@ -69,7 +72,40 @@ func (t *tenantTx) setGrants(userID string, gs []bulwark.Grant) error {
 			return err
 		}
 	}
-	return nil
+	return t.endSessionsOwingEnrolment(userID, gs)
+}
+
+// endSessionsOwingEnrolment ends every session of userID when grants gs,
+// under the tenant's MFA mode, require a second factor the user does not
+// have (AUTH-3). A session's stage was decided at its login, for the
+// grants of then: a viewer promoted to admin under "admins" would keep a
+// password-only session acting as admin, where a fresh login owes
+// enrolment. Ending the sessions makes the next request log in again,
+// which decides the stage for the grants of now (and still takes an IdP's
+// MFA evidence into account, which a session row does not keep).
+func (t *tenantTx) endSessionsOwingEnrolment(userID string, gs []bulwark.Grant) error {
+	settings, err := t.authSettings()
+	if err != nil {
+		return err
+	}
+	if settings.MFA == bulwark.MFAOptional {
+		return nil
+	}
+	roles, err := t.rolesFor(gs)
+	if err != nil {
+		return err
+	}
+	if !bulwark.MFARequired(settings.MFA, resolve(roles, gs)) {
+		return nil
+	}
+	enrolled, err := t.mfaEnrolled(userID)
+	if err != nil || enrolled {
+		return err
+	}
+	// Only complete sessions hold grants; one that owes a step decides
+	// what comes next when that step is done.
+	_, err = t.exec("DELETE FROM user_secrets WHERE tenant_id = ? AND user_id = ? AND kind = ? AND stage = ''", t.tenantID, userID, secret.Session)
+	return err
 }
 
 // checkGrantable verifies that every grant names an existing role and

@@ -238,3 +238,38 @@ func countAudit(t *testing.T, f *storetest.Fixture, ctx context.Context, action,
 	}
 	return n
 }
+
+// TestPromotionEndsSessionsOwingEnrolment: under the MFA mode "admins", a
+// user without a second factor promoted to admin does not keep a complete
+// session acting as admin: the promotion ends it, and the next login owes
+// enrolment (AUTH-3). Under "optional" the session stays.
+func TestPromotionEndsSessionsOwingEnrolment(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		f := storetest.NewFixture(t, backend)
+		ctx := context.Background()
+		owner, _ := f.Tenant(t, "acme")
+		admin := []bulwark.Grant{{Role: bulwark.RoleAdmin}}
+		promote := func(email string) string {
+			t.Helper()
+			vctx, bearer := f.User(t, owner, email, bulwark.Grant{Role: bulwark.RoleViewer})
+			must[*bulwark.User](t)(f.UpdateUser(owner, bulwark.FromContext(vctx).ID, bulwark.UserUpdate{Grants: &admin}))
+			return bearer
+		}
+
+		// "optional": nothing is owed, the session stays and acts as admin.
+		p, err := f.Auth.Authenticate(ctx, promote("opt@acme.example"))
+		if err != nil || p.Stage != "" || !p.Can(bulwark.PermUsersManage, "") {
+			t.Fatalf("under optional, the promoted session = %+v, %v", p, err)
+		}
+
+		s := must[*bulwark.AuthSettings](t)(f.AuthSettings(owner))
+		s.MFA = bulwark.MFAAdmins
+		must[*bulwark.AuthSettings](t)(f.SetAuthSettings(owner, *s))
+		_, err = f.Auth.Authenticate(ctx, promote("val@acme.example"))
+		wantCode(t, err, bulwark.EUnauthenticated)
+		fresh := must[*bulwark.Session](t)(f.Auth.Login(ctx, bulwark.Credentials{Tenant: "acme", Email: "val@acme.example", Password: storetest.Password}))
+		if fresh.Next != bulwark.StageEnrol {
+			t.Fatalf("a fresh login owes %q, want %q", fresh.Next, bulwark.StageEnrol)
+		}
+	})
+}
