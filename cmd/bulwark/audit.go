@@ -130,7 +130,19 @@ func startAudit(ctx context.Context, cfg *Config, ac *auditConfig, db *store.DB,
 	if err != nil {
 		return nil, err
 	}
-	seq := audit.NewSequencer(db, signer, replica, audit.Options{StrictLag: ac.StrictLag, Logger: log})
+	// The replica's checkpoints may be signed by keys rotate-key retired:
+	// the sequencer checks them before it trusts them.
+	vkeys, err := auditPublicKeys(auditSigningKeyPath(cfg.DataDir))
+	if err != nil {
+		replica.Close()
+		return nil, err
+	}
+	verifier, err := audit.NewVerifier(vkeys...)
+	if err != nil {
+		replica.Close()
+		return nil, fmt.Errorf("audit public keys: %w", err)
+	}
+	seq := audit.NewSequencer(db, signer, replica, audit.Options{StrictLag: ac.StrictLag, Logger: log, Verifier: verifier})
 	db.SetAuditOptions(store.AuditOptions{Sealer: sealer, Gate: seq.Gate})
 	if reg != nil {
 		reg.MustRegister(seq.Collectors()...)

@@ -31,6 +31,11 @@ import (
 //
 // Numbers are zero-padded to 20 digits, so names sort in log order. With
 // the public key it is enough to verify everything (Verify, Source).
+//
+// Entries and checkpoints are written once: shipping never replaces an
+// object with other bytes (ErrReplicaConflict), so a database rolled back
+// and rewritten cannot overwrite the evidence already shipped. Only
+// checkpoint is rewritten, and only by a larger one.
 type Replica struct {
 	bucket *blob.Bucket
 	url    string
@@ -72,20 +77,26 @@ func (r *Replica) Close() error { return r.bucket.Close() }
 // Name implements Source.
 func (r *Replica) Name() string { return "replica" }
 
+// ErrReplicaConflict is a shipment refused because the replica already
+// holds other bytes under the same name: the database's entries or
+// checkpoint at that place changed after they were shipped.
+var ErrReplicaConflict = errors.New("the audit replica already holds other content under this name")
+
 func bundleName(start, end int64, ext string) string {
 	return fmt.Sprintf("entries/%020d-%020d.%s", start, end, ext)
 }
 
 // PutBundle stores leaves start..start+len(leaves)-1 with their hashes.
-// Shipping the same range again overwrites it with the same bytes, so a
-// retry after a partial failure is harmless.
+// Shipping the same range again with the same bytes does nothing, so a
+// retry after a partial failure is harmless; with other bytes it fails
+// with ErrReplicaConflict and changes nothing.
 func (r *Replica) PutBundle(ctx context.Context, start int64, leaves [][]byte, hashes []tlog.Hash) error {
 	if len(leaves) != len(hashes) || len(leaves) == 0 {
 		return errors.New("audit replica: a bundle needs as many hashes as leaves, and at least one")
 	}
 	end := start + int64(len(leaves))
 	// Hashes first: a bundle of entries is never visible without them.
-	err := r.put(ctx, bundleName(start, end, "hashes"), len(hashes)*(2*tlog.HashSize+1), func(w *bufio.Writer) error {
+	err := r.putOnce(ctx, bundleName(start, end, "hashes"), len(hashes)*(2*tlog.HashSize+1), func(w *bufio.Writer) error {
 		var line [2*tlog.HashSize + 1]byte
 		line[len(line)-1] = '\n'
 		for _, h := range hashes {
@@ -99,7 +110,7 @@ func (r *Replica) PutBundle(ctx context.Context, start int64, leaves [][]byte, h
 	if err != nil {
 		return fmt.Errorf("ship audit hashes %d-%d: %w", start, end, err)
 	}
-	err = r.put(ctx, bundleName(start, end, "jsonl"), 64<<10, func(w *bufio.Writer) error {
+	err = r.putOnce(ctx, bundleName(start, end, "jsonl"), 64<<10, func(w *bufio.Writer) error {
 		for _, l := range leaves {
 			if _, err := w.Write(l); err != nil {
 				return err
@@ -126,9 +137,57 @@ func (r *Replica) PutBundle(ctx context.Context, start int64, leaves [][]byte, h
 // transport to S3 is TLS. The content type is given, so nothing is
 // sniffed. If fill or a write fails, the object is not created.
 func (r *Replica) put(ctx context.Context, key string, size int, fill func(*bufio.Writer) error) error {
+	return r.write(ctx, key, size, false, fill)
+}
+
+// putOnce is put for an object that is written once: if key exists with
+// the bytes fill writes, it does nothing; with other bytes, it fails with
+// ErrReplicaConflict. The write itself is conditional too (IfNotExist:
+// If-None-Match on S3, a check before the rename on file://), for a
+// writer that races this one; the read before it covers a store that
+// ignores the condition.
+func (r *Replica) putOnce(ctx context.Context, key string, size int, fill func(*bufio.Writer) error) error {
+	if exists, err := r.holds(ctx, key, fill); exists || err != nil {
+		return err
+	}
+	err := r.write(ctx, key, size, true, fill)
+	if gcerrors.Code(err) == gcerrors.FailedPrecondition {
+		// Written meanwhile: the same shipment retried, or not.
+		if exists, herr := r.holds(ctx, key, fill); exists || herr != nil {
+			return herr
+		}
+	}
+	return err
+}
+
+// holds reports whether key exists; if it does with other bytes than
+// fill writes, it fails with ErrReplicaConflict.
+func (r *Replica) holds(ctx context.Context, key string, fill func(*bufio.Writer) error) (bool, error) {
+	got, err := r.bucket.ReadAll(ctx, key)
+	if gcerrors.Code(err) == gcerrors.NotFound {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	var want bytes.Buffer
+	w := bufio.NewWriter(&want)
+	if err := fill(w); err != nil {
+		return true, err
+	}
+	if err := w.Flush(); err != nil {
+		return true, err
+	}
+	if !bytes.Equal(got, want.Bytes()) {
+		return true, fmt.Errorf("%w: %s", ErrReplicaConflict, key)
+	}
+	return true, nil
+}
+
+func (r *Replica) write(ctx context.Context, key string, size int, once bool, fill func(*bufio.Writer) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w, err := r.bucket.NewWriter(ctx, key, &blob.WriterOptions{ContentType: "text/plain; charset=utf-8"})
+	w, err := r.bucket.NewWriter(ctx, key, &blob.WriterOptions{ContentType: "text/plain; charset=utf-8", IfNotExist: once})
 	if err != nil {
 		return err
 	}
@@ -145,20 +204,35 @@ func (r *Replica) put(ctx context.Context, key string, size int, fill func(*bufi
 	return w.Close()
 }
 
-// putBytes writes one small object.
-func (r *Replica) putBytes(ctx context.Context, key string, data []byte) error {
-	return r.put(ctx, key, len(data), func(w *bufio.Writer) error {
-		_, err := w.Write(data)
-		return err
-	})
-}
-
-// PutCheckpoint stores a signed checkpoint, after the entries it covers.
+// PutCheckpoint stores a signed checkpoint, after the entries it covers,
+// once: another checkpoint of the same size fails with
+// ErrReplicaConflict. The latest checkpoint is replaced only by a larger
+// one (one shipped again, or late, leaves it).
 func (r *Replica) PutCheckpoint(ctx context.Context, cp *Checkpoint) error {
-	if err := r.putBytes(ctx, fmt.Sprintf("checkpoints/%020d", cp.Size), cp.Note); err != nil {
+	fill := func(w *bufio.Writer) error {
+		_, err := w.Write(cp.Note)
+		return err
+	}
+	if err := r.putOnce(ctx, fmt.Sprintf("checkpoints/%020d", cp.Size), len(cp.Note), fill); err != nil {
 		return fmt.Errorf("ship audit checkpoint %d: %w", cp.Size, err)
 	}
-	if err := r.putBytes(ctx, "checkpoint", cp.Note); err != nil {
+	latest, err := r.Latest(ctx)
+	if err != nil {
+		return fmt.Errorf("read the latest audit checkpoint: %w", err)
+	}
+	// Its size line, unverified: only the replica's own credentials write
+	// here, and the sequencer checks the signature before trusting it.
+	if latest != nil {
+		switch n := claimedSize(latest); {
+		case n > cp.Size:
+			return nil
+		case n == cp.Size && !bytes.Equal(latest, cp.Note):
+			return fmt.Errorf("ship latest audit checkpoint: %w: checkpoint holds another of size %d", ErrReplicaConflict, n)
+		case n == cp.Size:
+			return nil
+		}
+	}
+	if err := r.put(ctx, "checkpoint", len(cp.Note), fill); err != nil {
 		return fmt.Errorf("ship latest audit checkpoint: %w", err)
 	}
 	return nil

@@ -139,6 +139,49 @@ func testReplica(t *testing.T, u string) {
 		t.Fatalf("primary and replica: %+v, %v", both, err)
 	}
 
+	// Write-once: what was shipped is never replaced by other bytes,
+	// neither a range of entries (rewritten in the database, then shipped
+	// again) nor a checkpoint of a size already shipped; the latest
+	// checkpoint never moves back.
+	forged := append([][]byte(nil), primary.leaves[10:15]...)
+	fe := testEntry(12)
+	fe.TargetID = "notes/forged"
+	forged[2] = fe.Leaf()
+	forgedHashes := append([]tlog.Hash(nil), primary.claimed[10:15]...)
+	forgedHashes[2] = tlog.RecordHash(forged[2])
+	if err := r.PutBundle(ctx, 10, forged, forgedHashes); !errors.Is(err, ErrReplicaConflict) {
+		t.Fatalf("re-shipping entries 10-15 with entry 12 rewritten: %v, want ErrReplicaConflict", err)
+	}
+	if err := r.PutBundle(ctx, 10, forged, primary.claimed[10:15]); !errors.Is(err, ErrReplicaConflict) {
+		t.Fatalf("re-shipping entries 10-15 with entry 12 rewritten, hashes kept: %v, want ErrReplicaConflict", err)
+	}
+	var f2 Frontier
+	for _, h := range primary.claimed[:10] {
+		f2.Append(h)
+	}
+	f2.Append(tlog.RecordHash(forged[0]))
+	f2.Append(tlog.RecordHash(forged[1]))
+	f2.Append(tlog.RecordHash(forged[2]))
+	f2.Append(tlog.RecordHash(forged[3]))
+	f2.Append(tlog.RecordHash(forged[4]))
+	resigned, err := s.Sign(15, f2.Root())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.PutCheckpoint(ctx, resigned); !errors.Is(err, ErrReplicaConflict) {
+		t.Fatalf("shipping another checkpoint of size 15: %v, want ErrReplicaConflict", err)
+	}
+	earlier, _ := v.Open(primary.cps[1])
+	if err := r.PutCheckpoint(ctx, earlier); err != nil {
+		t.Fatalf("shipping the checkpoint of size %d again: %v", earlier.Size, err)
+	}
+	if cp, err := r.Latest(ctx); err != nil || !bytes.Equal(cp, last.Note) {
+		t.Fatalf("the latest checkpoint moved back to %q (%v), want size %d", cp, err, last.Size)
+	}
+	if rep, err := Verify(ctx, v, primary, r); err != nil || !rep.OK() || rep.Root != both.Root {
+		t.Fatalf("after the refused rewrites: %+v, %v", rep, err)
+	}
+
 	// Tamper on the storage side, through the bucket (another client of
 	// the same URL): entry 7 of the bundle 5-10 gets another target.
 	b, err := blob.OpenBucket(ctx, u)

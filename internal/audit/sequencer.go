@@ -29,9 +29,12 @@ type Backend interface {
 	// into the tree, in commit order, stores the new tree hashes, and, if
 	// the tree grew, stores the checkpoint that sign returns for the new
 	// size and root, all in one transaction that fails unless holder still
-	// holds the lease (fencing). It returns what it numbered: the leaves
-	// and their hashes, exactly as AuditLeaves would read them back.
-	IntegrateAudit(ctx context.Context, holder string, max int, sign func(size int64, root tlog.Hash) (*Checkpoint, error)) (*Integrated, error)
+	// holds the lease (fencing); if sign fails, nothing is stored. sign's
+	// hashes reads the stored hashes of the new tree as that transaction
+	// sees them (the new ones included), for a consistency proof. It
+	// returns what it numbered: the leaves and their hashes, exactly as
+	// AuditLeaves would read them back.
+	IntegrateAudit(ctx context.Context, holder string, max int, sign func(size int64, root tlog.Hash, hashes tlog.HashReader) (*Checkpoint, error)) (*Integrated, error)
 	// AuditState reports the tree, the replica's progress and the lag.
 	AuditState(ctx context.Context) (*State, error)
 	// AuditLeaves returns the leaves [from, to) and their stored hashes.
@@ -90,6 +93,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Holder names this process in the lease. Default: random.
 	Holder string
+	// Verifier checks the replica's newest checkpoint before the
+	// sequencer trusts it: the log's current key and the keys it retired
+	// (bulwark audit rotate-key). Default: the signer's key alone.
+	Verifier *Verifier
 }
 
 // Sequencer is the single writer of the tree in a deployment: every node
@@ -116,6 +123,12 @@ type Sequencer struct {
 	// [unshipped.Start, ...) contiguously, or is nil. Reading back is the
 	// fallback (another node numbered them, a restart, or too many).
 	unshipped *Integrated
+	// trust holds the checkpoints every signed tree must extend.
+	trust trust
+	// halted is why the sequencer stopped for good: the database's tree
+	// does not extend a trusted checkpoint, or the replica holds other
+	// bytes than the database under the same name. Nil while it runs.
+	halted error
 }
 
 // maxUnshipped bounds the leaves kept in memory for shipping while the
@@ -222,18 +235,56 @@ func (s *Sequencer) Step(ctx context.Context) error {
 }
 
 func (s *Sequencer) integrate(ctx context.Context) error {
-	if leader, err := s.renewLease(ctx); err != nil || !leader {
+	leader, asked, err := s.renewLease(ctx)
+	if err != nil || !leader {
 		return err
 	}
+	if err := s.haltedErr(); err != nil {
+		return err
+	}
+	// The replica's newest checkpoint, read again whenever the lease was
+	// asked for (another process may have signed and shipped meanwhile).
+	// Until it has been read once, nothing is signed; afterwards a
+	// failed read keeps the last one.
+	if s.replica != nil {
+		s.mu.Lock()
+		read := s.trust.replicaRead
+		s.mu.Unlock()
+		if !read || asked {
+			if err := s.readReplicaTrust(ctx); err != nil && !read {
+				return err
+			}
+		}
+	}
 	for {
-		in, err := s.b.IntegrateAudit(ctx, s.opt.Holder, s.opt.Batch, func(size int64, root tlog.Hash) (*Checkpoint, error) {
-			return s.signer.Sign(size, root)
+		var signed *Checkpoint
+		in, err := s.b.IntegrateAudit(ctx, s.opt.Holder, s.opt.Batch, func(size int64, root tlog.Hash, hashes tlog.HashReader) (*Checkpoint, error) {
+			// Sign only a tree that extends every checkpoint trusted.
+			s.mu.Lock()
+			t := s.trust
+			s.mu.Unlock()
+			if err := t.check(size, root, hashes); err != nil {
+				return nil, err
+			}
+			cp, err := s.signer.Sign(size, root)
+			signed = cp
+			return cp, err
 		})
+		if errors.Is(err, ErrDiverged) {
+			err = fmt.Errorf("integrate audit entries: %w", err)
+			s.halt(err)
+			return err
+		}
 		if err != nil {
 			s.mu.Lock()
 			s.renewed = time.Time{} // ask for the lease again next round
 			s.mu.Unlock()
 			return fmt.Errorf("integrate audit entries: %w", err)
+		}
+		if signed != nil {
+			s.mu.Lock()
+			s.trust.signed(signed) // stored: the transaction committed
+			s.mu.Unlock()
 		}
 		n := len(in.Leaves)
 		s.keepUnshipped(in)
@@ -249,13 +300,14 @@ func (s *Sequencer) integrate(ctx context.Context) error {
 // SQLite each commit empties every reader's page cache, which renewing
 // twice a second did even when nothing else was written.
 // Each integration is still fenced by the lease in its own transaction.
-func (s *Sequencer) renewLease(ctx context.Context) (leader bool, err error) {
+// asked tells whether the database was asked.
+func (s *Sequencer) renewLease(ctx context.Context) (leader, asked bool, err error) {
 	now := s.opt.Now()
 	s.mu.Lock()
 	fresh := s.leader && now.Sub(s.renewed) < s.opt.LeaseTTL/3
 	s.mu.Unlock()
 	if fresh {
-		return true, nil
+		return true, false, nil
 	}
 	ok, err := s.b.AcquireAuditLease(ctx, s.opt.Holder, s.opt.LeaseTTL)
 	leader = ok && err == nil
@@ -270,7 +322,7 @@ func (s *Sequencer) renewLease(ctx context.Context) (leader bool, err error) {
 	} else {
 		s.m.leader.Set(0)
 	}
-	return leader, err
+	return leader, true, err
 }
 
 // keepUnshipped adds what was just numbered to the leaves kept for
@@ -331,15 +383,25 @@ func (s *Sequencer) shipped(size int64) {
 // exponential backoff.
 func (s *Sequencer) ship(ctx context.Context) {
 	s.mu.Lock()
-	leader, wait := s.leader, s.opt.Now().Before(s.nextShip)
+	leader, wait, halted := s.leader, s.opt.Now().Before(s.nextShip), s.halted != nil
 	s.mu.Unlock()
-	if !leader || s.replica == nil || wait {
+	if !leader || s.replica == nil || wait || halted {
 		return
 	}
 	err := s.shipOnce(ctx)
 	if err != nil && ctx.Err() != nil {
 		// Our own round was cancelled (shutdown), not the replica down:
 		// no backoff, so the last round at shutdown still ships.
+		return
+	}
+	if errors.Is(err, ErrReplicaConflict) {
+		// The database holds other entries or another checkpoint than
+		// the replica under the same name: it was rewritten after
+		// shipping. Retrying cannot help, and nothing more may be signed.
+		s.mu.Lock()
+		s.shipErr = err
+		s.mu.Unlock()
+		s.halt(err)
 		return
 	}
 	s.mu.Lock()
@@ -391,6 +453,13 @@ func (s *Sequencer) shipOnce(ctx context.Context) error {
 	return nil
 }
 
+// haltedErr returns why the sequencer halted, nil while it runs.
+func (s *Sequencer) haltedErr() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.halted
+}
+
 // Status is the sequencer's view for health checks.
 type Status struct {
 	Leader     bool
@@ -401,6 +470,9 @@ type Status struct {
 	Lag        time.Duration
 	// Err is the last integration error; ShipErr the last shipping error.
 	Err, ShipErr error
+	// Halted is why the sequencer stopped signing and shipping for good
+	// (ErrDiverged, ErrReplicaConflict), nil while it runs.
+	Halted error
 }
 
 // Status returns the state at the last Step.
@@ -411,7 +483,7 @@ func (s *Sequencer) Status() Status {
 		Leader: s.leader, Size: s.state.Size, Pending: s.state.Pending, Replicated: s.state.Replicated,
 		LagEntries: s.state.Size + s.state.Pending - s.state.Replicated,
 		Lag:        time.Duration(s.lagSecond * float64(time.Second)),
-		Err:        s.lastErr, ShipErr: s.shipErr,
+		Err:        s.lastErr, ShipErr: s.shipErr, Halted: s.halted,
 	}
 }
 
@@ -423,10 +495,13 @@ func (s *Sequencer) Warnings() []string {
 	if st.Lag >= 5*time.Second {
 		w = append(w, fmt.Sprintf("audit replica is %s and %d entries behind", st.Lag.Round(time.Second), st.LagEntries))
 	}
-	if st.ShipErr != nil {
+	switch {
+	case st.Halted != nil:
+		w = append(w, "audit sequencer halted: the database's audit log does not extend what was signed and replicated (rolled back or rewritten); nothing is signed or shipped; run bulwark audit verify")
+	case st.ShipErr != nil:
 		w = append(w, "audit replica unreachable; shipping retries with backoff")
 	}
-	if st.Err != nil {
+	if st.Err != nil && st.Halted == nil {
 		w = append(w, "audit sequencer failing; entries are kept and will be numbered when it recovers")
 	}
 	return w
@@ -449,8 +524,8 @@ func (s *Sequencer) Gate() error {
 func (s *Sequencer) Collectors() []prometheus.Collector { return s.m.all() }
 
 type metrics struct {
-	size, pending, lagEntries, lagSeconds, checkpoint, leader prometheus.Gauge
-	integrated, shipped, shipFailures                         prometheus.Counter
+	size, pending, lagEntries, lagSeconds, checkpoint, leader, halted prometheus.Gauge
+	integrated, shipped, shipFailures                                 prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -467,6 +542,7 @@ func newMetrics() *metrics {
 		lagSeconds:   g("replica_lag_seconds", "Age of the oldest audit entry not yet in the replica."),
 		checkpoint:   g("checkpoint_size", "Tree size of the latest signed checkpoint."),
 		leader:       g("sequencer_leader", "1 if this process holds the sequencer lease."),
+		halted:       g("sequencer_halted", "1 if this process stopped signing and shipping: the database's audit tree does not extend a trusted checkpoint, or differs from the replica."),
 		integrated:   c("integrated_total", "Audit entries numbered into the tree by this process."),
 		shipped:      c("shipped_total", "Audit entries shipped to the replica by this process."),
 		shipFailures: c("ship_failures_total", "Failed attempts to ship to the audit replica."),
@@ -474,5 +550,5 @@ func newMetrics() *metrics {
 }
 
 func (m *metrics) all() []prometheus.Collector {
-	return []prometheus.Collector{m.size, m.pending, m.lagEntries, m.lagSeconds, m.checkpoint, m.leader, m.integrated, m.shipped, m.shipFailures}
+	return []prometheus.Collector{m.size, m.pending, m.lagEntries, m.lagSeconds, m.checkpoint, m.leader, m.halted, m.integrated, m.shipped, m.shipFailures}
 }

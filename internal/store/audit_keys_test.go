@@ -42,17 +42,24 @@ func TestAuditKeyRotation(t *testing.T) {
 			t.Fatal(err)
 		}
 		noErr(t, r.RecordAuditKeyRotation(storetest.System(context.Background()), next.PublicKey(), r.signer.PublicKey()))
+		both, err := audit.NewVerifier(next.PublicKey(), r.signer.PublicKey())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The sequencer checks the replica's newest checkpoint, signed by
+		// the retired key, before it signs: without that key it signs
+		// nothing; serve gives it every key.
 		r.seq = audit.NewSequencer(r.DB.DB, next, r.replica, audit.Options{Now: r.Clock.Now, Holder: "test", Interval: time.Second})
+		if err := r.seq.Step(context.Background()); err == nil || r.seq.Status().Pending == 0 {
+			t.Fatalf("signed without checking the replica's checkpoint: %v, %+v", err, r.seq.Status())
+		}
+		r.seq = audit.NewSequencer(r.DB.DB, next, r.replica, audit.Options{Now: r.Clock.Now, Holder: "test", Interval: time.Second, Verifier: both})
 		for i := 0; i < 4; i++ {
 			_, err := r.CreateRecord(owner, "notes", map[string]any{"title": fmt.Sprint("after", i)})
 			noErr(t, err)
 		}
 		r.step(t)
 
-		both, err := audit.NewVerifier(next.PublicKey(), r.signer.PublicKey())
-		if err != nil {
-			t.Fatal(err)
-		}
 		onlyNew, _ := audit.NewVerifier(next.PublicKey())
 		for _, withReplica := range []bool{false, true} {
 			srcs := []audit.Source{r.AuditSource()}

@@ -416,7 +416,7 @@ func TestAuditLease(t *testing.T) {
 		}
 		// A paused holder whose lease ran out is fenced off.
 		r.Clock.Advance(time.Minute)
-		if _, err := r.IntegrateAudit(context.Background(), "test", 100, func(int64, tlog.Hash) (*audit.Checkpoint, error) {
+		if _, err := r.IntegrateAudit(context.Background(), "test", 100, func(int64, tlog.Hash, tlog.HashReader) (*audit.Checkpoint, error) {
 			t.Fatal("signed after losing the lease")
 			return nil, nil
 		}); bulwark.ErrorCode(err) != bulwark.EConflict {

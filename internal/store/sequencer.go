@@ -86,13 +86,14 @@ func (t *tx) fence(holder string) error {
 // the root are computed outside any write; the write transaction then
 // checks the lease and that the tree is still that size (else nothing is
 // stored: another sequencer moved it), and only then signs the checkpoint
-// (nothing is signed without the lease), stores the hashes, numbers the
+// (nothing is signed without the lease; sign may refuse, and then nothing
+// is stored: audit.ErrDiverged), stores the hashes, numbers the
 // entries (each must still be unnumbered; on SQLite the writer numbered
 // them and the tenant index is written instead: audit_numbering.go) and
 // the checkpoint. Entries are immutable once written, so hashing them as
 // read (or, on SQLite, as the writer kept them: pendingEntries) is hashing
 // what is integrated.
-func (db *DB) IntegrateAudit(ctx context.Context, holder string, max int, sign func(int64, tlog.Hash) (*audit.Checkpoint, error)) (*audit.Integrated, error) {
+func (db *DB) IntegrateAudit(ctx context.Context, holder string, max int, sign func(int64, tlog.Hash, tlog.HashReader) (*audit.Checkpoint, error)) (*audit.Integrated, error) {
 	var (
 		size    int64
 		entries []*audit.Entry
@@ -153,7 +154,10 @@ func (db *DB) IntegrateAudit(ctx context.Context, holder string, max int, sign f
 		if k, _ := res.RowsAffected(); k != 1 {
 			return errLeaseLost
 		}
-		cp, err := sign(newSize, root)
+		// The new tree's hashes, as this transaction sees them: the new
+		// ones from the read above, the rest read here (the sequencer
+		// proves the tree extends the checkpoints it trusts).
+		cp, err := sign(newSize, root, &hashReader{t: t, cache: r.cache, runs: r.runs})
 		if err != nil {
 			return err
 		}
