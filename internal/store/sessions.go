@@ -6,7 +6,9 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bulwarkhq/bulwark"
 	"github.com/bulwarkhq/bulwark/internal/secret"
@@ -241,10 +243,7 @@ func (t *tenantTx) newSession(userID, stage string, s bulwark.AuthSettings, auth
 	exp := t.now.Add(s.SessionAbsolute())
 	idle := s.SessionIdle()
 	ri := bulwark.RequestInfoFrom(t.ctx)
-	ua := ri.UserAgent
-	if len(ua) > 200 {
-		ua = ua[:200]
-	}
+	ua := clipUserAgent(ri.UserAgent)
 	_, err := t.exec(`INSERT INTO user_secrets (tenant_id, id, kind, user_id, created_at, expires_at, last_seen_at, stage, public_id, idle_us, auth_at, client_ip, user_agent)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		t.tenantID, h, secret.Session, userID, micros(t.now), micros(exp), micros(t.now), stage, secret.RandomID(), idle.Microseconds(), micros(authAt), ri.ClientIP, ua)
@@ -252,6 +251,26 @@ func (t *tenantTx) newSession(userID, stage string, s bulwark.AuthSettings, auth
 		return nil, err
 	}
 	return &bulwark.Session{Token: plain, ExpiresAt: exp, IdleTimeout: idle, Next: stage}, nil
+}
+
+// userAgentMax bounds the User-Agent kept with a session, in bytes.
+const userAgentMax = 200
+
+// clipUserAgent makes a client's User-Agent fit a session row: valid
+// UTF-8 (invalid bytes become U+FFFD) without NUL, both of which
+// PostgreSQL refuses in text, cut to userAgentMax bytes on a character
+// boundary (a cut inside a character would be invalid UTF-8 again). The
+// header is the client's to write: a refused row would fail the login.
+func clipUserAgent(ua string) string {
+	ua = strings.ReplaceAll(strings.ToValidUTF8(ua, "\uFFFD"), "\x00", "")
+	if len(ua) <= userAgentMax {
+		return ua
+	}
+	cut := userAgentMax
+	for cut > 0 && !utf8.RuneStart(ua[cut]) {
+		cut--
+	}
+	return ua[:cut]
 }
 
 // killSessions ends every session of userID; keep, if not "", survives.

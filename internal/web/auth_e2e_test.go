@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -181,4 +182,24 @@ func TestOperatorPasswordOnlySessionCannotRemoveTOTP(t *testing.T) {
 	if again := login(); again.Next != bulwark.StageMFA {
 		t.Fatalf("after the refused removal the next login owes %q, want %q", again.Next, bulwark.StageMFA)
 	}
+}
+
+// TestE2ELoginWithAnyUserAgent: the User-Agent kept with a session is the
+// client's to write. One whose 200-byte cut falls inside a character, or
+// that is not UTF-8 at all, still logs in with the right password
+// (PostgreSQL refused the row: 400), and such logins count no failures,
+// so a plain login afterwards still works.
+func TestE2ELoginWithAnyUserAgent(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		e := newE2E(t, backend)
+		e.tenant("acme")
+		body := loginRequest{Tenant: "acme", Email: "owner@acme.example", Password: storetest.Password}
+		agents := []string{strings.Repeat("a", 199) + "é", "Mozilla/5.0 (Ünïcödé)", "bad \xff\xfe bytes", strings.Repeat("\xe2\x82", 150)}
+		for range 2 {
+			for _, ua := range agents {
+				e.want(e.do("POST", "/api/v1/auth/login", "", body, "User-Agent", ua), http.StatusOK)
+			}
+		}
+		e.want(e.do("POST", "/api/v1/auth/login", "", body, "User-Agent", "curl/8"), http.StatusOK)
+	})
 }
