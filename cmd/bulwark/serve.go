@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -156,7 +155,9 @@ func serve(ctx context.Context, e *env, cfg *Config) error {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	srv := web.NewServer(cfg.Addr, withConsole(api.Handler(), authSvc, db, ssoSvc, log), tlsCfg)
-	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	// net/http's own messages name client addresses: serverErrorLog
+	// withholds them (personal data, kept only sealed).
+	srv.ErrorLog = serverErrorLog(log.Handler())
 	servers := []*http.Server{srv}
 	listeners := []net.Listener{ln}
 
