@@ -325,6 +325,77 @@ func TestUndecodableValueStaysOutOfErrors(t *testing.T) {
 	})
 }
 
+// TestReclassifyRoundTripKeepsUnique: raising a unique field turns its
+// unique keys into blind index tags at once, before the re-seal job has
+// sealed the values; lowering it again rebuilds every record's key from
+// its value, so the field never takes a value twice, whether the job had
+// reached a record or not (records written sealed meanwhile included).
+func TestReclassifyRoundTripKeepsUnique(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		f := storetest.NewFixture(t, backend)
+		a, _ := f.Tenant(t, "acme")
+		sys := storetest.System(context.Background())
+		must[*bulwark.Collection](t)(f.CreateCollection(a, bulwark.Collection{Name: "contacts", Fields: []bulwark.Field{
+			{Name: "name", Type: bulwark.TypeText, Classification: bulwark.ClassPublic},
+			{Name: "email", Type: bulwark.TypeEmail, Classification: bulwark.ClassPublic, Unique: true},
+			{Name: "seat", Type: bulwark.TypeNumber, Classification: bulwark.ClassPublic, Unique: true},
+		}}))
+		setClass := func(c bulwark.Classification) {
+			t.Helper()
+			must[*bulwark.Collection](t)(f.UpdateCollection(a, "contacts", bulwark.CollectionUpdate{Classifications: map[string]bulwark.Classification{"email": c, "seat": c}}))
+		}
+		taken := func(when string, data map[string]any) {
+			t.Helper()
+			_, err := f.CreateRecord(a, "contacts", data)
+			if bulwark.ErrorCode(err) != bulwark.EConflict {
+				t.Fatalf("%s: a duplicate %v: %v, want conflict", when, data, err)
+			}
+		}
+		ada := must[*bulwark.Record](t)(f.CreateRecord(a, "contacts", map[string]any{"name": "A", "email": "ada@example.com", "seat": 1}))
+		bob := must[*bulwark.Record](t)(f.CreateRecord(a, "contacts", map[string]any{"name": "B", "email": "bob@example.com", "seat": 2}))
+
+		// Up and down before the job runs.
+		setClass(bulwark.ClassPersonal)
+		must[*bulwark.Record](t)(f.CreateRecord(a, "contacts", map[string]any{"name": "C", "email": "cy@example.com", "seat": 3}))
+		setClass(bulwark.ClassPublic)
+		taken("round trip", map[string]any{"name": "X", "email": "ada@example.com"})
+		taken("round trip", map[string]any{"name": "X", "seat": 2})
+		taken("round trip, written sealed", map[string]any{"name": "X", "email": "cy@example.com"})
+		_, err := f.UpdateRecord(a, "contacts", bob.ID, map[string]any{"email": "ada@example.com"}, 0)
+		wantCode(t, err, bulwark.EConflict)
+		raw(t, f, tenantOf(a), func(q querier) {
+			var n int
+			if err := q.QueryRow(ph(f, "SELECT count(*) FROM record_uniques WHERE tenant_id = ? AND value_key LIKE 't:%'"), tenantOf(a)).Scan(&n); err != nil || n != 0 {
+				t.Errorf("blind index tags left as unique keys of public fields: %d, %v", n, err)
+			}
+		})
+
+		// Up, the job seals part of the records (ada's: a write seals its
+		// whole row), down.
+		setClass(bulwark.ClassSecret)
+		must[*bulwark.Record](t)(f.UpdateRecord(a, "contacts", ada.ID, map[string]any{"name": "A2"}, 0))
+		setClass(bulwark.ClassInternal)
+		taken("part sealed", map[string]any{"name": "X", "email": "ada@example.com"})
+		taken("part sealed", map[string]any{"name": "X", "email": "bob@example.com", "seat": 9})
+		taken("part sealed", map[string]any{"name": "X", "seat": 1})
+
+		// Up, the whole job, down.
+		setClass(bulwark.ClassConfidential)
+		if err := f.Reseal(sys, "acme", nil); err != nil {
+			t.Fatal(err)
+		}
+		setClass(bulwark.ClassPublic)
+		taken("after the job", map[string]any{"name": "X", "email": "bob@example.com"})
+		taken("after the job", map[string]any{"name": "X", "seat": 3})
+		// Free values are still free, and every record reads back.
+		must[*bulwark.Record](t)(f.CreateRecord(a, "contacts", map[string]any{"name": "D", "email": "dee@example.com", "seat": 4}))
+		recs, _, err := f.ListRecords(a, "contacts", bulwark.ListOptions{Filters: map[string]string{"email": "ada@example.com"}})
+		if err != nil || len(recs) != 1 || recs[0].ID != ada.ID {
+			t.Fatalf("filter after the round trips: %v, %v", recs, err)
+		}
+	})
+}
+
 // TestReclassify: a field that becomes sensitive is sealed by the re-seal
 // job (filters and unique checks work throughout); one that stops being
 // sensitive is unsealed at once.

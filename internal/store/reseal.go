@@ -294,9 +294,11 @@ func (t *tenantTx) sealedKeyIDs(table, column string, ids map[uint32]bool) error
 //     value, without reading records), and the re-seal job is started to
 //     seal its values in the background.
 //   - A field that is no longer sensitive: its values are opened and
-//     stored in clear now, in this transaction, so that filters and
-//     unique checks on it never see a mix. Lowering protection is rare
-//     and deliberate; it is not deferred.
+//     stored in clear now, in this transaction, and the unique keys of
+//     every record are rebuilt from its value, so that filters and
+//     unique checks on it never see a mix (whether or not the job had
+//     sealed a value yet). Lowering protection is rare and deliberate;
+//     it is not deferred.
 func (t *tenantTx) reclassify(c, next *bulwark.Collection) error {
 	var up, down []bulwark.Field
 	for _, f := range next.Fields {
@@ -375,6 +377,13 @@ func (t *tenantTx) tagUniques(k *keys.TenantKeys, c *bulwark.Collection, f bulwa
 
 // unseal stores the values of fields that are no longer sensitive in
 // clear, with clear unique keys, and drops their blind index tags.
+//
+// The unique keys of every record are rebuilt from its value, not only
+// those of records whose values were sealed: raising a unique field turns
+// every record's key into a blind index tag at once while the job seals
+// the values later, so a record the job has not reached holds its value
+// in clear and a tag as its key. Left so, the tag would never match a
+// clear key again and the field would take that value a second time.
 func (t *tenantTx) unseal(k *keys.TenantKeys, c, next *bulwark.Collection, fields []bulwark.Field) error {
 	rows, err := t.query("SELECT "+recordColumns+" FROM records WHERE tenant_id = ? AND collection_id = ?", t.tenantID, c.ID)
 	if err != nil {
@@ -393,39 +402,72 @@ func (t *tenantTx) unseal(k *keys.TenantKeys, c, next *bulwark.Collection, field
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	var unique []bulwark.Field
+	held := map[string]map[string]string{} // field -> record id -> value_key
+	for _, f := range fields {
+		if !f.Unique {
+			continue
+		}
+		unique = append(unique, f)
+		if held[f.Name], err = t.uniqueKeys(c, f.Name); err != nil {
+			return err
+		}
+	}
 	for _, r := range recs {
 		has := false
 		for _, f := range fields {
 			_, ok := r.sealed[f.Name]
 			has = has || ok
 		}
-		if !has {
-			continue
+		if has {
+			// Open with the old collection (same id), lay out with the new.
+			if err := openSealed(k, c, r.Record, r.sealed); err != nil {
+				return err
+			}
+			row, err := layout(k, next, r.ID, r.Data)
+			if err != nil {
+				return err
+			}
+			if _, err := t.exec("UPDATE records SET data = ?, sealed = ?, key_id = ?, tags = ? WHERE tenant_id = ? AND collection_id = ? AND id = ?",
+				row.data, row.sealed, row.keyID, row.tags, t.tenantID, c.ID, r.ID); err != nil {
+				return err
+			}
 		}
-		// Open with the old collection (same id), lay out with the new.
-		if err := openSealed(k, c, r.Record, r.sealed); err != nil {
-			return err
-		}
-		row, err := layout(k, next, r.ID, r.Data)
-		if err != nil {
-			return err
-		}
-		if _, err := t.exec("UPDATE records SET data = ?, sealed = ?, key_id = ?, tags = ? WHERE tenant_id = ? AND collection_id = ? AND id = ?",
-			row.data, row.sealed, row.keyID, row.tags, t.tenantID, c.ID, r.ID); err != nil {
-			return err
-		}
-		for _, f := range fields {
-			v, ok := r.Data[f.Name]
-			if !f.Unique || !ok || v == nil {
+		for _, f := range unique {
+			want := ""
+			if v := r.Data[f.Name]; v != nil {
+				want = bulwark.UniqueKey(v)
+			}
+			if held[f.Name][r.ID] == want {
 				continue
 			}
-			if _, err := t.exec("UPDATE record_uniques SET value_key = ? WHERE tenant_id = ? AND collection_id = ? AND field = ? AND record_id = ?",
-				bulwark.UniqueKey(v), t.tenantID, c.ID, f.Name, r.ID); err != nil {
+			// Two records holding the same value (only a store damaged
+			// before this rebuild existed can have them) fail the change
+			// with a conflict naming the field.
+			if err := t.putUniques(next, r.ID, []uniqueValue{{f.Name, want}}, true); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// uniqueKeys returns the unique keys of a field: record id -> value_key.
+func (t *tenantTx) uniqueKeys(c *bulwark.Collection, field string) (map[string]string, error) {
+	rows, err := t.query("SELECT record_id, value_key FROM record_uniques WHERE tenant_id = ? AND collection_id = ? AND field = ?", t.tenantID, c.ID, field)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var id, key string
+		if err := rows.Scan(&id, &key); err != nil {
+			return nil, err
+		}
+		out[id] = key
+	}
+	return out, rows.Err()
 }
 
 // Reseal runs the re-seal job of the tenant slug to its end, a batch per
