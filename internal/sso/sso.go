@@ -78,6 +78,11 @@ type Provider struct {
 	// only existing users may log in (invite-only).
 	JIT         bool   `json:"jit"`
 	DefaultRole string `json:"default_role,omitempty"`
+
+	// OwnerConfigured is set by the store: an owner saved the provider
+	// last (as only owners may now). A provider saved before then, by an
+	// admin perhaps, never links a first login to an owner's account.
+	OwnerConfigured bool `json:"-"`
 }
 
 // Settings is a tenant's SSO-only switch (AUTH-5).

@@ -55,3 +55,17 @@ func (db *DB) CacheStaleScope(ctx context.Context, old *bulwark.Collection) erro
 	db.cache.putScope(tenantID, db.cache.snapshot(tenantID), s)
 	return nil
 }
+
+// ForgetProviderOwner makes provider id of the caller's tenant look as if
+// saved before only owners could configure providers.
+func (db *DB) ForgetProviderOwner(ctx context.Context, id string) error {
+	return db.inTenant(ctx, true, func(t *tenantTx) error {
+		p, err := t.provider(id)
+		if err != nil {
+			return err
+		}
+		p.OwnerConfigured = false
+		_, err = t.exec("UPDATE sso_providers SET config = ? WHERE tenant_id = ? AND id = ?", configOf(p), t.tenantID, id)
+		return err
+	})
+}

@@ -32,6 +32,8 @@ type ssoConfig struct {
 
 	GroupAttribute string            `json:"group_attribute,omitempty"`
 	RoleMappings   []sso.RoleMapping `json:"role_mappings,omitempty"`
+
+	OwnerConfigured bool `json:"owner_configured,omitempty"`
 }
 
 // validateProvider checks a provider's shape (not whether its IdP works).
@@ -82,7 +84,7 @@ func configOf(p *sso.Provider) string {
 	b, _ := json.Marshal(ssoConfig{Issuer: p.Issuer, ClientID: p.ClientID, AllowedDomains: p.AllowedDomains, HostedDomain: p.HostedDomain,
 		MetadataURL: p.MetadataURL, IdPInitiated: p.IdPInitiated, EmailAttribute: p.EmailAttribute, NameAttribute: p.NameAttribute,
 		RoleAttribute: p.RoleAttribute, JIT: p.JIT, DefaultRole: p.DefaultRole, SignRequests: p.SignRequests,
-		GroupAttribute: p.GroupAttribute, RoleMappings: p.RoleMappings})
+		GroupAttribute: p.GroupAttribute, RoleMappings: p.RoleMappings, OwnerConfigured: p.OwnerConfigured})
 	return string(b)
 }
 
@@ -116,7 +118,7 @@ func (t *tenantTx) scanProvider(s interface{ Scan(...any) error }) (*sso.Provide
 	p.Issuer, p.ClientID, p.AllowedDomains, p.HostedDomain = c.Issuer, c.ClientID, c.AllowedDomains, c.HostedDomain
 	p.MetadataURL, p.IdPInitiated, p.EmailAttribute, p.NameAttribute, p.RoleAttribute = c.MetadataURL, c.IdPInitiated, c.EmailAttribute, c.NameAttribute, c.RoleAttribute
 	p.JIT, p.DefaultRole, p.SignRequests = c.JIT, c.DefaultRole, c.SignRequests
-	p.GroupAttribute, p.RoleMappings = c.GroupAttribute, c.RoleMappings
+	p.GroupAttribute, p.RoleMappings, p.OwnerConfigured = c.GroupAttribute, c.RoleMappings, c.OwnerConfigured
 	return &p, nil
 }
 
@@ -207,7 +209,7 @@ func (db *DB) CreateSSOProvider(ctx context.Context, p sso.Provider) (*sso.Provi
 		if err := t.checkDefaultRole(&p); err != nil {
 			return err
 		}
-		p.TenantID = t.tenantID
+		p.TenantID, p.OwnerConfigured = t.tenantID, true
 		sealed, err := t.sealClientSecret(p.ID, p.ClientSecret)
 		if err != nil {
 			return err
@@ -239,7 +241,7 @@ func (db *DB) UpdateSSOProvider(ctx context.Context, id string, p sso.Provider) 
 		if err != nil {
 			return err
 		}
-		p.ID, p.Kind, p.TenantID = old.ID, old.Kind, t.tenantID
+		p.ID, p.Kind, p.TenantID, p.OwnerConfigured = old.ID, old.Kind, t.tenantID, true
 		p.SPKey, p.SPNextKey = old.SPKey, old.SPNextKey // keys change only through RolloverSPKey
 		if p.ClientSecret == "" || p.ClientSecret == sso.SecretMask {
 			p.ClientSecret = old.ClientSecret
@@ -473,7 +475,21 @@ func (db *DB) FederatedLogin(ctx context.Context, pr *sso.Provider, id *sso.Iden
 				return err
 			case status == string(bulwark.StatusDisabled):
 				return errNoAccount
-			case status == string(bulwark.StatusInvited):
+			}
+			// A provider saved before only owners could configure one
+			// (by an admin, perhaps, pointing at an IdP of their own)
+			// never vouches for an owner: the first login links to an
+			// owner's account only through a provider an owner saved.
+			if !provisioned && !pr.OwnerConfigured {
+				gs, err := t.grantsOf(userID)
+				if err != nil {
+					return err
+				}
+				if slices.ContainsFunc(gs[userID], func(g bulwark.Grant) bool { return g.Role == bulwark.RoleOwner }) {
+					return errNoAccount
+				}
+			}
+			if !provisioned && status == string(bulwark.StatusInvited) {
 				// The invitation is accepted through the IdP.
 				if _, err := t.exec("UPDATE users SET status = ?, updated_at = ? WHERE tenant_id = ? AND id = ?", bulwark.StatusActive, micros(t.now), t.tenantID, userID); err != nil {
 					return err

@@ -65,3 +65,36 @@ func TestSSOProviderWritesNeedOwner(t *testing.T) {
 		}
 	})
 }
+
+// TestLegacyProviderNeverLinksAnOwner: a provider saved before only owners
+// could configure providers (by an admin, perhaps, pointing at an IdP of
+// their own) does not link a first login to an owner's account, though it
+// still links other users'; once an owner saves it, it may.
+func TestLegacyProviderNeverLinksAnOwner(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		f := storetest.NewFixture(t, backend)
+		ctx := context.Background()
+		owner, _ := f.Tenant(t, "acme")
+		f.User(t, owner, "v@acme.example", bulwark.Grant{Role: bulwark.RoleViewer})
+		p := must[*sso.Provider](t)(f.CreateSSOProvider(owner, oidcProvider(false)))
+		if err := f.ForgetProviderOwner(owner, p.ID); err != nil {
+			t.Fatal(err)
+		}
+		login := func(subject, email string) error {
+			pr, _, err := f.SSOProvider(ctx, "acme", p.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = f.FederatedLogin(ctx, pr, &sso.Identity{Issuer: testIssuer, Subject: subject, Email: email, EmailVerified: true, MFA: true})
+			return err
+		}
+		wantCode(t, login("s-owner", "owner@acme.example"), bulwark.EUnauthenticated)
+		if err := login("s-viewer", "v@acme.example"); err != nil {
+			t.Fatalf("a viewer's first login through a legacy provider: %v", err)
+		}
+		must[*sso.Provider](t)(f.UpdateSSOProvider(owner, p.ID, oidcProvider(false)))
+		if err := login("s-owner", "owner@acme.example"); err != nil {
+			t.Fatalf("the owner's first login through a provider an owner saved: %v", err)
+		}
+	})
+}
