@@ -260,8 +260,9 @@ successive keys, and each must verify under one of those given. A
 checkpoint signed by no given key fails (bad-signature) with its index.
 
 On failure it names the first bad index and why (edited, missing,
-reordered, truncated, forked, bad-signature, hash-altered), prints both
-signed checkpoints for a fork, and exits 1.`
+reordered, truncated, forked, bad-signature, hash-altered, malformed: an
+object in the replica that no shipment writes), prints both signed
+checkpoints for a fork, and exits 1.`
 
 func runAuditVerify(ctx context.Context, e *env, args []string) int {
 	cfg := DefaultConfig()

@@ -82,6 +82,11 @@ func (r *Replica) Name() string { return "replica" }
 // checkpoint at that place changed after they were shipped.
 var ErrReplicaConflict = errors.New("the audit replica already holds other content under this name")
 
+// maxBundle is the most entries one bundle holds. The sequencer ships at
+// most 8,192 an object (shipOnce); a name that claims more was not written
+// by Bulwark, and nothing is sized by it.
+const maxBundle = 1 << 16
+
 func bundleName(start, end int64, ext string) string {
 	return fmt.Sprintf("entries/%020d-%020d.%s", start, end, ext)
 }
@@ -91,8 +96,8 @@ func bundleName(start, end int64, ext string) string {
 // retry after a partial failure is harmless; with other bytes it fails
 // with ErrReplicaConflict and changes nothing.
 func (r *Replica) PutBundle(ctx context.Context, start int64, leaves [][]byte, hashes []tlog.Hash) error {
-	if len(leaves) != len(hashes) || len(leaves) == 0 {
-		return errors.New("audit replica: a bundle needs as many hashes as leaves, and at least one")
+	if len(leaves) != len(hashes) || len(leaves) == 0 || len(leaves) > maxBundle {
+		return fmt.Errorf("audit replica: a bundle needs as many hashes as leaves, at least one and at most %d", maxBundle)
 	}
 	end := start + int64(len(leaves))
 	// Hashes first: a bundle of entries is never visible without them.
@@ -275,10 +280,32 @@ func (r *Replica) Latest(ctx context.Context) ([]byte, error) {
 
 type bundle struct{ start, end int64 }
 
+// parseBundle returns the range that key, an object under entries/ ending
+// in .jsonl, names, if a shipment could have written it:
+// entries/<start>-<end>.jsonl, both numbers of 20 digits, start < end, at
+// most maxBundle entries.
+func parseBundle(key string) (b bundle, ok bool) {
+	name, _ := strings.CutSuffix(strings.TrimPrefix(key, "entries/"), ".jsonl")
+	s, e, found := strings.Cut(name, "-")
+	if !found || len(s) != 20 || len(e) != 20 {
+		return bundle{}, false
+	}
+	var err1, err2 error
+	b.start, err1 = strconv.ParseInt(s, 10, 64)
+	b.end, err2 = strconv.ParseInt(e, 10, 64)
+	if err1 != nil || err2 != nil || b.start < 0 || b.end <= b.start || b.end-b.start > maxBundle {
+		return bundle{}, false
+	}
+	return b, true
+}
+
 // bundles returns a chain of bundles from 0: at each position the one
-// reaching furthest (a re-shipped range may overlap an earlier one).
-func (r *Replica) bundles(ctx context.Context) ([]bundle, error) {
+// reaching furthest (a re-shipped range may overlap an earlier one). An
+// object whose name no shipment writes is left out of it, and returned
+// as a problem instead: a range read from a name sizes nothing.
+func (r *Replica) bundles(ctx context.Context) ([]bundle, []Problem, error) {
 	best := map[int64]int64{}
+	var bad []Problem
 	it := r.bucket.List(&blob.ListOptions{Prefix: "entries/"})
 	for {
 		obj, err := it.Next(ctx)
@@ -286,18 +313,23 @@ func (r *Replica) bundles(ctx context.Context) ([]bundle, error) {
 			break
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		name, ok := strings.CutSuffix(strings.TrimPrefix(obj.Key, "entries/"), ".jsonl")
+		if !strings.HasSuffix(obj.Key, ".jsonl") {
+			continue // hashes, read with their entries; temporary files
+		}
+		b, ok := parseBundle(obj.Key)
 		if !ok {
+			var claimed int64
+			if s, _, found := strings.Cut(strings.TrimPrefix(obj.Key, "entries/"), "-"); found {
+				claimed, _ = strconv.ParseInt(s, 10, 64)
+			}
+			bad = append(bad, Problem{Source: r.Name(), Index: max(claimed, 0), Kind: Malformed, Object: obj.Key,
+				Detail: fmt.Sprintf("the object %s is not a bundle that a shipment writes (entries/<start>-<end>.jsonl, numbers of 20 digits, 1 to %d entries); its entries are not read", obj.Key, maxBundle)})
 			continue
 		}
-		var s, e int64
-		if _, err := fmt.Sscanf(name, "%d-%d", &s, &e); err != nil || e <= s {
-			continue
-		}
-		if e > best[s] {
-			best[s] = e
+		if b.end > best[b.start] {
+			best[b.start] = b.end
 		}
 	}
 	var out []bundle
@@ -312,7 +344,7 @@ func (r *Replica) bundles(ctx context.Context) ([]bundle, error) {
 				}
 			}
 			if len(starts) == 0 {
-				return out, nil
+				return out, bad, nil
 			}
 			sort.Slice(starts, func(i, j int) bool { return best[starts[i]] > best[starts[j]] })
 			out = append(out, bundle{starts[0], best[starts[0]]})
@@ -324,9 +356,16 @@ func (r *Replica) bundles(ctx context.Context) ([]bundle, error) {
 	}
 }
 
+// malformed lists the objects that are not what a shipment writes
+// (Verify reports them).
+func (r *Replica) malformed(ctx context.Context) ([]Problem, error) {
+	_, bad, err := r.bundles(ctx)
+	return bad, err
+}
+
 // Size implements Source: the end of the contiguous entries from 0.
 func (r *Replica) Size(ctx context.Context) (int64, error) {
-	bs, err := r.bundles(ctx)
+	bs, _, err := r.bundles(ctx)
 	if err != nil || len(bs) == 0 {
 		return 0, err
 	}
@@ -335,7 +374,7 @@ func (r *Replica) Size(ctx context.Context) (int64, error) {
 
 // Leaves implements Source.
 func (r *Replica) Leaves(ctx context.Context, size int64, fn func(int64, []byte, *tlog.Hash) error) error {
-	bs, err := r.bundles(ctx)
+	bs, _, err := r.bundles(ctx)
 	if err != nil {
 		return err
 	}
@@ -344,27 +383,28 @@ func (r *Replica) Leaves(ctx context.Context, size int64, fn func(int64, []byte,
 		if pos >= size {
 			break
 		}
-		leaves, err := r.readLines(ctx, bundleName(b.start, b.end, "jsonl"))
+		want := b.end - b.start // at most maxBundle (parseBundle)
+		// One line more than the range, to tell a bundle with lines added.
+		leaves, err := r.readLines(ctx, bundleName(b.start, b.end, "jsonl"), int(want)+1)
 		if err != nil {
 			return err
 		}
-		hashLines, err := r.readLines(ctx, bundleName(b.start, b.end, "hashes"))
+		hashLines, err := r.readLines(ctx, bundleName(b.start, b.end, "hashes"), int(want))
 		if err != nil {
 			return err
 		}
-		want := int(b.end - b.start)
-		// A bundle with lines removed: place each leaf by its own number.
-		byPos := make([][]byte, want)
-		if len(leaves) == want {
-			copy(byPos, leaves)
-		} else {
+		// A bundle with lines removed or added: place each leaf by its
+		// own number (the first one of each number).
+		var bySeq map[int64][]byte
+		if int64(len(leaves)) != want {
+			bySeq = make(map[int64][]byte, len(leaves))
 			for _, l := range leaves {
-				if e, err := ParseLeaf(l); err == nil && e.Seq >= b.start && e.Seq < b.end && byPos[e.Seq-b.start] == nil {
-					byPos[e.Seq-b.start] = l
+				if e, err := ParseLeaf(l); err == nil && e.Seq >= b.start && e.Seq < b.end && bySeq[e.Seq] == nil {
+					bySeq[e.Seq] = l
 				}
 			}
 		}
-		for i := int64(0); i < int64(want); i++ {
+		for i := int64(0); i < want; i++ {
 			idx := b.start + i
 			if idx < pos {
 				continue
@@ -372,14 +412,18 @@ func (r *Replica) Leaves(ctx context.Context, size int64, fn func(int64, []byte,
 			if idx >= size {
 				break
 			}
+			leaf := bySeq[idx]
+			if bySeq == nil {
+				leaf = leaves[i]
+			}
 			var claimed *tlog.Hash
-			if int(i) < len(hashLines) {
+			if i < int64(len(hashLines)) {
 				if h, err := hex.DecodeString(string(hashLines[i])); err == nil && len(h) == tlog.HashSize {
 					claimed = new(tlog.Hash)
 					copy(claimed[:], h)
 				}
 			}
-			if err := fn(idx, byPos[i], claimed); err != nil {
+			if err := fn(idx, leaf, claimed); err != nil {
 				return err
 			}
 			pos = idx + 1
@@ -393,18 +437,21 @@ func (r *Replica) Leaves(ctx context.Context, size int64, fn func(int64, []byte,
 	return nil
 }
 
-func (r *Replica) readLines(ctx context.Context, key string) ([][]byte, error) {
-	b, err := r.bucket.ReadAll(ctx, key)
+// readLines reads up to max lines of the object key (none if it does not
+// exist), streamed: what is read is bounded by max, not by the object.
+func (r *Replica) readLines(ctx context.Context, key string, max int) ([][]byte, error) {
+	rd, err := r.bucket.NewReader(ctx, key, nil)
 	if gcerrors.Code(err) == gcerrors.NotFound {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
+	defer rd.Close()
 	var out [][]byte
-	s := bufio.NewScanner(bytes.NewReader(b))
+	s := bufio.NewScanner(rd)
 	s.Buffer(make([]byte, 64*1024), 16<<20)
-	for s.Scan() {
+	for len(out) < max && s.Scan() {
 		out = append(out, bytes.Clone(s.Bytes()))
 	}
 	return out, s.Err()

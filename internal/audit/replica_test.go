@@ -282,3 +282,74 @@ func TestReplicaPutAborts(t *testing.T) {
 		t.Fatalf("the cut-off object exists: %v, %v", ok, err)
 	}
 }
+
+// TestReplicaBundleNames: whoever can write to the replica's bucket adds
+// empty objects whose names claim impossible ranges of entries (a range of
+// 2^62, one longer than any shipment, numbers past int64, an end before
+// the start, a name not in the shipped form). Verifying the replica must
+// not panic or allocate by what a name claims: each such object is a
+// problem naming it, and the entries actually shipped still verify.
+func TestReplicaBundleNames(t *testing.T) {
+	ctx := context.Background()
+	s, _, _, _ := GenerateSigner("bulwark.test/audit")
+	v, _ := NewVerifier(s.PublicKey())
+	r, err := OpenReplica(ctx, "file://"+filepath.Join(t.TempDir(), "replica")+"?create_dir=1&metadata=skip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	m := buildLog(t, s, 20, 10)
+	if err := r.PutBundle(ctx, 0, m.leaves[:10], m.claimed[:10]); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.PutBundle(ctx, 10, m.leaves[10:], m.claimed[10:]); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range m.cps {
+		cp, _ := v.Open(n)
+		if err := r.PutCheckpoint(ctx, cp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rep, err := Verify(ctx, v, r); err != nil || !rep.OK() {
+		t.Fatalf("before: %+v, %v", rep, err)
+	}
+	for _, name := range []string{
+		bundleName(0, 1<<62, "jsonl"),
+		bundleName(10, 1<<62, "jsonl"),
+		bundleName(20, 20+maxBundle+1, "jsonl"),
+		"entries/00000000000000000000-99999999999999999999.jsonl",
+		bundleName(15, 12, "jsonl"),
+		"entries/0-30.jsonl",
+	} {
+		t.Run(strings.TrimPrefix(name, "entries/"), func(t *testing.T) {
+			if err := r.bucket.WriteAll(ctx, name, nil, nil); err != nil {
+				t.Fatal(err)
+			}
+			defer r.bucket.Delete(ctx, name)
+			var rep *Report
+			func() {
+				defer func() {
+					if p := recover(); p != nil {
+						t.Fatalf("verifying a replica holding %s panics: %v", name, p)
+					}
+				}()
+				rep, err = Verify(ctx, v, r)
+			}()
+			if err != nil {
+				t.Fatalf("verify: %v", err)
+			}
+			if len(rep.Problems) != 1 || rep.Problems[0].Kind != Malformed || rep.Problems[0].Object != name {
+				t.Fatalf("problems %v, want one %s naming %s", rep.Problems, Malformed, name)
+			}
+			if rep.Size != 20 || rep.Entries["replica"] != 20 {
+				t.Fatalf("the entries shipped are no longer verified: %+v", rep)
+			}
+		})
+	}
+	// The writer keeps to the bound the reader enforces.
+	big := make([][]byte, maxBundle+1)
+	if err := r.PutBundle(ctx, 20, big, make([]tlog.Hash, len(big))); err == nil {
+		t.Fatal("shipped a bundle longer than a reader accepts")
+	}
+}

@@ -428,7 +428,7 @@ func (s *Sequencer) shipOnce(ctx context.Context) error {
 	}
 	// Ship up to the latest checkpoint only: the replica's entries then
 	// always end at a signed size.
-	const chunk = 8192
+	const chunk = 8192 // at most maxBundle, which a reader accepts
 	for from := st.Replicated; from < st.Checkpoint.Size; from += chunk {
 		to := min(from+chunk, st.Checkpoint.Size)
 		leaves, hashes, err := s.leaves(ctx, from, to)

@@ -33,6 +33,7 @@ const (
 	Forked       = "forked"        // two signed checkpoints disagree: a split view
 	BadSignature = "bad-signature" // a checkpoint that the key did not sign
 	HashAltered  = "hash-altered"  // a stored tree hash changed, entries intact
+	Malformed    = "malformed"     // an object of the copy that no shipment writes (Object names it)
 )
 
 // Problem is one verification failure.
@@ -43,6 +44,8 @@ type Problem struct {
 	Detail string
 	// Notes holds the signed checkpoints that prove a fork.
 	Notes [][]byte
+	// Object names the object of a replica at fault, if one is.
+	Object string
 }
 
 func (p Problem) String() string {
@@ -156,6 +159,15 @@ func Verify(ctx context.Context, v *Verifier, sources ...Source) (*Report, error
 		}
 		r.Entries[s.Name()] = sc.present
 		r.Problems = append(r.Problems, sc.problems(s.Name(), cps, forkedSizes)...)
+		if m, ok := s.(interface {
+			malformed(context.Context) ([]Problem, error)
+		}); ok {
+			bad, err := m.malformed(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", s.Name(), err)
+			}
+			r.Problems = append(r.Problems, bad...)
+		}
 	}
 	sort.SliceStable(r.Problems, func(i, j int) bool { return r.Problems[i].Index < r.Problems[j].Index })
 	return r, nil
