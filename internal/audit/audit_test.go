@@ -285,6 +285,69 @@ func TestVerifyDetectsTampering(t *testing.T) {
 	check("unknown key", m, 100, BadSignature)
 }
 
+// TestVerifyEditBesideOtherProblems: entry 42 is rewritten together with
+// its stored leaf hash, which only the checkpoint of size 50 shows (edited
+// from 40, the checkpoint before it). Another, unrelated problem anywhere
+// else in the log, before the edit or after it, in its checkpoint's range
+// or not, must not hide it: the edit is still reported at 40, and the
+// other problem at its own index.
+func TestVerifyEditBesideOtherProblems(t *testing.T) {
+	s, _, _, _ := GenerateSigner("bulwark.test/audit")
+	v, _ := NewVerifier(s.PublicKey())
+	rewritten := testEntry(42)
+	rewritten.Action = "record.read"
+	edited := func(i int64) []byte {
+		e := testEntry(i)
+		e.TargetID = "notes/forged"
+		return e.Leaf()
+	}
+	junk := tlog.RecordHash([]byte("junk"))
+	cases := []struct {
+		name  string
+		decoy func(m *memSource)
+		index int64
+		kind  string
+	}{
+		{"no other problem", func(*memSource) {}, -1, ""},
+		{"a stored hash altered before it", func(m *memSource) { m.claimed[0] = junk }, 0, HashAltered},
+		// Which side changed at 95 (entry or stored hash) is not told: the
+		// checkpoint that would tell covers the rewrite too.
+		{"a stored hash altered after it", func(m *memSource) { m.claimed[95] = junk }, 95, ""},
+		{"an entry edited before it", func(m *memSource) { m.leaves[3] = edited(3) }, 3, Edited},
+		{"an entry edited in its range", func(m *memSource) { m.leaves[45] = edited(45) }, 45, Edited},
+		{"an entry edited after it", func(m *memSource) { m.leaves[77] = edited(77) }, 77, Edited},
+		{"an entry deleted before it", func(m *memSource) { m.leaves[7] = nil }, 7, Missing},
+		{"two entries swapped before it", func(m *memSource) { m.leaves[20], m.leaves[21] = m.leaves[21], m.leaves[20] }, 20, Reordered},
+	}
+	for _, c := range cases {
+		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
+			m := buildLog(t, s, 100, 10)
+			m.leaves[42] = rewritten.Leaf()
+			m.claimed[42] = tlog.RecordHash(rewritten.Leaf())
+			c.decoy(m)
+			r, err := Verify(context.Background(), v, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// kind "" is any kind.
+			found := func(idx int64, kind string) bool {
+				for _, p := range r.Problems {
+					if p.Index == idx && (p.Kind == kind || kind == "") {
+						return true
+					}
+				}
+				return false
+			}
+			if !found(40, Edited) {
+				t.Errorf("the rewrite of entry 42 is not reported as edited at 40: %v", r.Problems)
+			}
+			if c.index >= 0 && !found(c.index, c.kind) {
+				t.Errorf("the other problem, %s at %d, is not reported: %v", c.kind, c.index, r.Problems)
+			}
+		})
+	}
+}
+
 func TestExportRoundTrip(t *testing.T) {
 	s, _, _, _ := GenerateSigner("bulwark.test/audit")
 	v, _ := NewVerifier(s.PublicKey())

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"fmt"
+	"slices"
 
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -29,6 +30,11 @@ func (f *Frontier) Append(h tlog.Hash) {
 		f.hashes, f.levels = f.hashes[:k-1], f.levels[:k-1]
 	}
 	f.n++
+}
+
+// clone returns a copy that appends independently of f.
+func (f *Frontier) clone() Frontier {
+	return Frontier{n: f.n, hashes: slices.Clone(f.hashes), levels: slices.Clone(f.levels)}
 }
 
 // Root is the tree hash of the leaves appended so far (the zero hash for

@@ -204,19 +204,70 @@ type scanResult struct {
 	misplaced        []Problem // leaves whose own seq is not their position
 	mismatches       []mismatch
 	actual, claimed  map[int64]tlog.Hash // roots at checkpoint sizes
-	claimedAll       map[int64]tlog.Hash // claimed leaf hashes of mismatches' partners
+	// explained is the root at each checkpoint size of the tree as the
+	// per-entry problems explain it: each mismatching leaf counted with
+	// the side (its entry's hash or the stored one) judged authentic.
+	// A checkpoint whose root it gives is wrong only because of them; one
+	// whose root it does not give shows another change (entries rewritten
+	// with their stored hashes), which no other problem may hide.
+	explained map[int64]tlog.Hash
+	// right tells, for the range of entries that each checkpoint size
+	// ends, whether the entries are the authentic side of its mismatches.
+	right      map[int64]bool
+	claimedAll map[int64]tlog.Hash // claimed leaf hashes of mismatches' partners
 }
 
 func scan(ctx context.Context, s Source, size int64, cps []checkpointFrom) (*scanResult, error) {
-	sc := &scanResult{size: size, firstTailMissing: size, actual: map[int64]tlog.Hash{}, claimed: map[int64]tlog.Hash{}}
-	var fa, fc Frontier
+	sc := &scanResult{size: size, firstTailMissing: size, actual: map[int64]tlog.Hash{}, claimed: map[int64]tlog.Hash{},
+		explained: map[int64]tlog.Hash{}, right: map[int64]bool{}}
+	// fa follows the entries' hashes, fc the stored ones. xa and xc
+	// follow the explained tree (scanResult.explained): equal to fa until
+	// the first mismatch (diverged), then xa; within a checkpoint's range
+	// that holds a mismatch (split), xa takes the entries' hashes and xc
+	// the stored ones, and at the checkpoint the side it judges authentic
+	// is kept.
+	var fa, fc, xa, xc Frontier
+	diverged, split := false, false
+	appendLeaf := func(h, c tlog.Hash, mismatch bool) {
+		if mismatch && !diverged {
+			diverged, xa = true, fa.clone()
+		}
+		if mismatch && !split {
+			split, xc = true, xa.clone()
+		}
+		if diverged {
+			xa.Append(h)
+		}
+		if split {
+			xc.Append(c)
+		}
+		fa.Append(h)
+		fc.Append(c)
+	}
 	next := 0
 	record := func() {
 		for next < len(cps) && cps[next].Size <= fa.Size() {
-			if cps[next].Size == fa.Size() {
-				sc.actual[fa.Size()], sc.claimed[fa.Size()] = fa.Root(), fc.Root()
-			}
+			cp := cps[next]
 			next++
+			if _, seen := sc.actual[cp.Size]; cp.Size != fa.Size() || seen {
+				continue // of two checkpoints of a size, the first judges
+			}
+			a := fa.Root()
+			x := a
+			if diverged {
+				x = xa.Root()
+			}
+			// The entries are the authentic side if they give the root,
+			// as they are or as the problems before explain them.
+			right := a == cp.Root || x == cp.Root
+			if split {
+				if !right {
+					xa = xc // the stored hashes are
+				}
+				split, x = false, xa.Root()
+			}
+			sc.actual[cp.Size], sc.claimed[cp.Size] = a, fc.Root()
+			sc.explained[cp.Size], sc.right[cp.Size] = x, right
 		}
 	}
 	record()
@@ -234,8 +285,7 @@ func scan(ctx context.Context, s Source, size int64, cps []checkpointFrom) (*sca
 				// followed further; what came before is still judged.
 				return errStop
 			}
-			fa.Append(*claimed)
-			fc.Append(*claimed)
+			appendLeaf(*claimed, *claimed, false)
 			record()
 			return nil
 		}
@@ -257,11 +307,11 @@ func scan(ctx context.Context, s Source, size int64, cps []checkpointFrom) (*sca
 		if claimed != nil {
 			c = *claimed
 		}
-		if (c != h || perr != nil) && len(sc.mismatches) < maxMismatches {
+		bad := c != h || perr != nil
+		if bad && len(sc.mismatches) < maxMismatches {
 			sc.mismatches = append(sc.mismatches, mismatch{idx: idx, entry: e, leaf: leaf, actual: h, claimed: c})
 		}
-		fa.Append(h)
-		fc.Append(c)
+		appendLeaf(h, c, bad)
 		record()
 		return nil
 	})
@@ -315,13 +365,13 @@ func (sc *scanResult) problems(src string, cps []checkpointFrom, forked map[int6
 	}
 	for _, m := range sc.mismatches {
 		// The first checkpoint covering the entry tells which side is
-		// authentic: if the entries still give its root, only the stored
+		// authentic: if the entries still give its root (as they are,
+		// or as the problems before it explain them), only the stored
 		// hash changed.
 		entryRight := false
 		for _, cp := range cps {
 			if cp.Size > m.idx {
-				a, ok := sc.actual[cp.Size]
-				entryRight = ok && a == cp.Root
+				entryRight = sc.right[cp.Size]
 				break
 			}
 		}
@@ -339,36 +389,35 @@ func (sc *scanResult) problems(src string, cps []checkpointFrom, forked map[int6
 				Detail: fmt.Sprintf("the entry hashes to %s but the tree holds %s", m.actual, m.claimed)})
 		}
 	}
-	firstLeafProblem := int64(-1)
-	for _, p := range out {
-		if firstLeafProblem < 0 || p.Index < firstLeafProblem {
-			firstLeafProblem = p.Index
-		}
+	// Checkpoints: each must sign the root of the entries at its size, or
+	// the root they would give but for the problems found above: those
+	// explain it. Only these: another problem, wherever it is, must not
+	// hide entries rewritten together with their stored hashes.
+	agrees := func(cp checkpointFrom) bool {
+		a, ok := sc.actual[cp.Size]
+		return ok && (a == cp.Root || sc.explained[cp.Size] == cp.Root)
 	}
-	// Checkpoints: each must sign the root of the entries at its size.
 	prevGood := int64(0)
 	for i, cp := range cps {
 		actual, ok := sc.actual[cp.Size]
 		if !ok {
 			continue // beyond what this source holds
 		}
-		if actual == cp.Root {
+		if agrees(cp) {
 			prevGood = cp.Size
 			continue
 		}
 		if forked[cp.Size] {
 			continue // already reported with both notes
 		}
-		if firstLeafProblem >= 0 && firstLeafProblem < cp.Size {
-			continue // explained by the entry problem found above
-		}
 		// The entries are intact up to here as far as the stored hashes
-		// tell, yet this checkpoint signed another root. If a later
-		// checkpoint agrees with the entries, this one is a fork: the log
-		// showed someone a tree that it later did not extend.
+		// and the problems above tell, yet this checkpoint signed another
+		// root. If a later checkpoint agrees with the entries, this one
+		// is a fork: the log showed someone a tree that it later did not
+		// extend.
 		var later *checkpointFrom
 		for j := i + 1; j < len(cps); j++ {
-			if a, ok := sc.actual[cps[j].Size]; ok && a == cps[j].Root {
+			if agrees(cps[j]) {
 				later = &cps[j]
 				break
 			}
