@@ -41,6 +41,8 @@ type Replica struct {
 	url    string
 }
 
+var _ Inspector = (*Replica)(nil)
+
 // OpenReplica opens the replica at a gocloud.dev/blob URL, such as
 // file:///var/lib/bulwark/audit-replica?create_dir=1 or
 // s3://bucket?region=...&prefix=audit/.
@@ -356,9 +358,9 @@ func (r *Replica) bundles(ctx context.Context) ([]bundle, []Problem, error) {
 	}
 }
 
-// malformed lists the objects that are not what a shipment writes
-// (Verify reports them).
-func (r *Replica) malformed(ctx context.Context) ([]Problem, error) {
+// Malformed implements Inspector: the objects under entries/ that are
+// not what a shipment writes.
+func (r *Replica) Malformed(ctx context.Context) ([]Problem, error) {
 	_, bad, err := r.bundles(ctx)
 	return bad, err
 }

@@ -24,6 +24,13 @@ type Source interface {
 	Leaves(ctx context.Context, size int64, fn func(idx int64, leaf []byte, claimed *tlog.Hash) error) error
 }
 
+// Inspector is a Source that also finds, besides its entries, what no
+// writer of the log writes (kind Malformed): a replica's objects, the
+// primary's rows. Verify reports them.
+type Inspector interface {
+	Malformed(ctx context.Context) ([]Problem, error)
+}
+
 // Problem kinds.
 const (
 	Edited       = "edited"        // an entry's content changed
@@ -33,7 +40,7 @@ const (
 	Forked       = "forked"        // two signed checkpoints disagree: a split view
 	BadSignature = "bad-signature" // a checkpoint that the key did not sign
 	HashAltered  = "hash-altered"  // a stored tree hash changed, entries intact
-	Malformed    = "malformed"     // an object of the copy that no shipment writes (Object names it)
+	Malformed    = "malformed"     // an object or row of the copy that no writer of the log writes (Object names it)
 )
 
 // Problem is one verification failure.
@@ -44,7 +51,8 @@ type Problem struct {
 	Detail string
 	// Notes holds the signed checkpoints that prove a fork.
 	Notes [][]byte
-	// Object names the object of a replica at fault, if one is.
+	// Object names what is at fault when it is not an entry: an object
+	// of a replica, a row of the primary.
 	Object string
 }
 
@@ -159,10 +167,8 @@ func Verify(ctx context.Context, v *Verifier, sources ...Source) (*Report, error
 		}
 		r.Entries[s.Name()] = sc.present
 		r.Problems = append(r.Problems, sc.problems(s.Name(), cps, forkedSizes)...)
-		if m, ok := s.(interface {
-			malformed(context.Context) ([]Problem, error)
-		}); ok {
-			bad, err := m.malformed(ctx)
+		if in, ok := s.(Inspector); ok {
+			bad, err := in.Malformed(ctx)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", s.Name(), err)
 			}

@@ -2,10 +2,8 @@ package store
 
 import (
 	"cmp"
-	"database/sql"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -180,12 +178,62 @@ func (t *tx) leafHashes(from, to int64) (map[int64]tlog.Hash, error) {
 	return out, nil
 }
 
-// lastHash is the greatest stored hash index, or -1 when there is none.
+// lastHash is the last index of the hashes stored end to end from 0, or
+// -1 when there are none (hashChain).
 func (t *tx) lastHash() (int64, error) {
-	var first, n int64
-	err := t.queryRow("SELECT first, length(hashes) / "+strconv.Itoa(tlog.HashSize)+" FROM audit_hash_runs ORDER BY first DESC LIMIT 1").Scan(&first, &n)
-	if err == sql.ErrNoRows {
-		return -1, nil
+	last, _, err := t.hashChain()
+	return last, err
+}
+
+// brokenRun is the row of audit_hash_runs where the hashes stored end to
+// end from 0 stop: one after a gap or overlapping the row before, or
+// not whole hashes. Rows after it are counted in after.
+type brokenRun struct {
+	first, bytes, after int64
+}
+
+// hashChain reads where each row of audit_hash_runs starts and how long
+// it is (not the hashes), in order, and returns the last index of the
+// hashes stored end to end from 0 (-1 if none) and the row that breaks
+// them, if one does. The sequencer writes only rows that continue the
+// one before (insertHashes): another row was written by hand, and is
+// neither counted nor walked to, however far its first claims to be.
+func (t *tx) hashChain() (last int64, broken *brokenRun, err error) {
+	rows, err := t.query("SELECT first, length(hashes) FROM audit_hash_runs ORDER BY first")
+	if err != nil {
+		return -1, nil, err
 	}
-	return first + n - 1, err
+	defer rows.Close()
+	next := int64(0) // the index the next row must start at
+	for rows.Next() {
+		var first, n int64
+		if err := rows.Scan(&first, &n); err != nil {
+			return -1, nil, err
+		}
+		switch {
+		case broken != nil:
+			broken.after++
+		case first != next || n <= 0 || n%tlog.HashSize != 0:
+			broken = &brokenRun{first: first, bytes: n}
+		default:
+			next += n / tlog.HashSize
+		}
+	}
+	return next - 1, broken, rows.Err()
+}
+
+// recordsThrough is the number of records whose stored hashes reach
+// index last: the least n with tlog.StoredHashCount(n) > last, by binary
+// search (StoredHashCount(n) >= n, so n <= last+1).
+func recordsThrough(last int64) int64 {
+	lo, hi := int64(0), last+1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if tlog.StoredHashCount(mid) > last {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -1085,4 +1086,70 @@ func TestAuditAppRoleCannotRewrite(t *testing.T) {
 	if rep := r.verify(t, true); !rep.OK() {
 		t.Fatal(rep.Problems)
 	}
+}
+
+// TestAuditImpossibleHashRun: a row of audit_hash_runs that no sequencer
+// writes (one far beyond the stored hashes, at the largest index there
+// is, after a gap, overlapping the one before, or not whole hashes).
+// The primary's size is computed without walking up to the row, within
+// the caller's context, and stays the tree's; verification reports the
+// row as malformed.
+func TestAuditImpossibleHashRun(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		r := newAuditRig(t, backend)
+		r.seed(t, 10)
+		size := r.seq.Status().Size
+		var last, n int64
+		if err := r.raw.QueryRow("SELECT first, length(hashes) / 32 FROM audit_hash_runs ORDER BY first DESC LIMIT 1").Scan(&last, &n); err != nil {
+			t.Fatal(err)
+		}
+		end := last + n // where the next run starts
+		hash := bytes.Repeat([]byte("x"), 32)
+		for _, c := range []struct {
+			name   string
+			first  int64
+			hashes []byte
+		}{
+			{"far beyond", 1e15, hash},
+			{"at the largest index", math.MaxInt64, hash},
+			{"after a gap", end + 5, hash},
+			{"overlapping", last + 1, hash},
+			{"not whole hashes", end, hash[:31]},
+		} {
+			t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
+				r.exec(t, "INSERT INTO audit_hash_runs (first, hashes) VALUES ("+r.ph(1)+", "+r.ph(2)+")", c.first, c.hashes)
+				defer r.exec(t, "DELETE FROM audit_hash_runs WHERE first = "+r.ph(1), c.first)
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				done := make(chan struct{})
+				var got int64
+				var err error
+				go func() {
+					defer close(done)
+					got, err = r.AuditSource().Size(ctx)
+				}()
+				select {
+				case <-done:
+				case <-time.After(20 * time.Second):
+					t.Fatal("the primary's size is still being computed 10 s past its context's deadline")
+				}
+				if err != nil || got != size {
+					t.Fatalf("size %d, %v; want %d", got, err, size)
+				}
+				rep := r.verify(t, true)
+				var malformed int
+				for _, p := range rep.Problems {
+					if p.Kind == audit.Malformed && p.Source == "primary" {
+						malformed++
+					}
+				}
+				if malformed != 1 || rep.Size != size {
+					t.Fatalf("want one malformed problem in the primary; report %+v", rep)
+				}
+			})
+		}
+		if rep := r.verify(t, true); !rep.OK() {
+			t.Fatalf("with the rows removed: %v", rep.Problems)
+		}
+	})
 }

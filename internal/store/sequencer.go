@@ -374,6 +374,8 @@ func (db *DB) AuditSource() audit.Source { return primarySource{db} }
 
 type primarySource struct{ db *DB }
 
+var _ audit.Inspector = primarySource{}
+
 func (primarySource) Name() string { return "primary" }
 
 func (s primarySource) Checkpoints(ctx context.Context) ([][]byte, error) {
@@ -393,8 +395,9 @@ func (s primarySource) Checkpoints(ctx context.Context) ([][]byte, error) {
 }
 
 // Size is the largest of what the head says and what the checkpoints, the
-// rows (PostgreSQL) and the hashes show, so a head rolled back by hand
-// hides nothing.
+// rows (PostgreSQL) and the hashes stored end to end from 0 show, so a
+// head rolled back by hand hides nothing. A row of hashes that does not
+// continue them is reported by Malformed, and sizes nothing.
 func (s primarySource) Size(ctx context.Context) (int64, error) {
 	var size int64
 	err := s.db.inAudit(ctx, false, func(t *tx) error {
@@ -422,15 +425,31 @@ func (s primarySource) Size(ctx context.Context) (int64, error) {
 		if maxIdx.Valid && maxIdx.Int64+1 > size {
 			size = maxIdx.Int64 + 1
 		}
-		if lastHash >= 0 {
-			// The record whose hashes end at lastHash.
-			for n := size; tlog.StoredHashCount(n) <= lastHash; n++ {
-				size = n + 1
-			}
+		// The records whose hashes reach lastHash.
+		if n := recordsThrough(lastHash); n > size {
+			size = n
 		}
 		return nil
 	})
 	return size, err
+}
+
+// Malformed implements audit.Inspector: a row of audit_hash_runs that
+// does not continue the hashes before it (hashChain).
+func (s primarySource) Malformed(ctx context.Context) ([]audit.Problem, error) {
+	var out []audit.Problem
+	err := s.db.inAudit(ctx, false, func(t *tx) error {
+		out = nil
+		last, b, err := t.hashChain()
+		if err != nil || b == nil {
+			return err
+		}
+		out = append(out, audit.Problem{Source: s.Name(), Index: recordsThrough(last), Kind: audit.Malformed,
+			Object: fmt.Sprintf("audit_hash_runs (first %d)", b.first),
+			Detail: fmt.Sprintf("the tree's hashes stored end to end stop at index %d; the row of audit_hash_runs at %d (%d bytes), and the %d rows after it, do not continue them: no sequencer writes that", last, b.first, b.bytes, b.after)})
+		return nil
+	})
+	return out, err
 }
 
 func (s primarySource) Leaves(ctx context.Context, size int64, fn func(int64, []byte, *tlog.Hash) error) error {
