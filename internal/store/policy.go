@@ -99,7 +99,10 @@ func (db *DB) SetPasswordPolicy(ctx context.Context, p bulwark.PasswordPolicy) (
 
 // SetAuthSettings replaces all the caller's tenant's authentication
 // settings: password policy, MFA mode and session timeouts. Changing the
-// MFA mode needs a recent login (step-up).
+// MFA mode needs a recent login (step-up). A mode that now requires a
+// second factor of users who have none ends their complete sessions, the
+// caller's own included: each next login decides its stage under the new
+// mode (enrolment first), as for a promotion (setGrants).
 func (db *DB) SetAuthSettings(ctx context.Context, s bulwark.AuthSettings) (*bulwark.AuthSettings, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
@@ -117,7 +120,13 @@ func (db *DB) SetAuthSettings(ctx context.Context, s bulwark.AuthSettings) (*bul
 				return err
 			}
 		}
-		return t.saveAuthSettings(s, []string{"password_policy", "mfa", "session_idle_minutes", "session_absolute_minutes"})
+		if err := t.saveAuthSettings(s, []string{"password_policy", "mfa", "session_idle_minutes", "session_absolute_minutes"}); err != nil {
+			return err
+		}
+		if old.MFA == s.MFA || s.MFA == bulwark.MFAOptional {
+			return nil
+		}
+		return t.endAllSessionsOwingEnrolment()
 	})
 	if err != nil {
 		return nil, err

@@ -75,6 +75,25 @@ func (t *tenantTx) setGrants(userID string, gs []bulwark.Grant) error {
 	return t.endSessionsOwingEnrolment(userID, gs)
 }
 
+// endAllSessionsOwingEnrolment is endSessionsOwingEnrolment for every
+// user of the tenant with a complete session, after its MFA mode changed.
+func (t *tenantTx) endAllSessionsOwingEnrolment() error {
+	ids, err := t.queryStrings("SELECT DISTINCT user_id FROM user_secrets WHERE tenant_id = ? AND kind = ? AND stage = ''", t.tenantID, secret.Session)
+	if err != nil {
+		return err
+	}
+	grants, err := t.grantsOf(ids...)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := t.endSessionsOwingEnrolment(id, grants[id]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // endSessionsOwingEnrolment ends every session of userID when grants gs,
 // under the tenant's MFA mode, require a second factor the user does not
 // have (AUTH-3). A session's stage was decided at its login, for the

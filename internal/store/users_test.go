@@ -273,3 +273,39 @@ func TestPromotionEndsSessionsOwingEnrolment(t *testing.T) {
 		}
 	})
 }
+
+// TestStricterMFAModeEndsSessionsOwingEnrolment: a tenant's MFA mode
+// made stricter ends the complete sessions of the users it now requires a
+// second factor of and who have none, as a promotion does; the others
+// stay (AUTH-3).
+func TestStricterMFAModeEndsSessionsOwingEnrolment(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		f := storetest.NewFixture(t, backend)
+		ctx := context.Background()
+		owner, _ := f.Tenant(t, "acme")
+		_, viewer := f.User(t, owner, "viewer@acme.example", bulwark.Grant{Role: bulwark.RoleViewer})
+		_, admin := f.User(t, owner, "admin@acme.example", bulwark.Grant{Role: bulwark.RoleAdmin})
+		setMode := func(m bulwark.MFAMode) {
+			t.Helper()
+			s := must[*bulwark.AuthSettings](t)(f.AuthSettings(owner))
+			s.MFA = m
+			must[*bulwark.AuthSettings](t)(f.SetAuthSettings(owner, *s))
+		}
+		alive := func(bearer string) bool {
+			t.Helper()
+			_, err := f.Auth.Authenticate(ctx, bearer)
+			if err != nil {
+				wantCode(t, err, bulwark.EUnauthenticated)
+			}
+			return err == nil
+		}
+		setMode(bulwark.MFAAdmins)
+		if alive(admin) || !alive(viewer) {
+			t.Fatalf("under admins: admin alive %v (want false), viewer alive %v (want true)", alive(admin), alive(viewer))
+		}
+		setMode(bulwark.MFAEveryone)
+		if alive(viewer) {
+			t.Fatal("under everyone the viewer's session without a second factor lives on")
+		}
+	})
+}
