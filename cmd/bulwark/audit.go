@@ -385,12 +385,15 @@ const auditVerifyExportHelp = `Verify a tenant's audit export (GET /api/v1/audit
 signature of its checkpoint by one of the public keys (give the list that
 "bulwark audit public-key --all" prints, in one file or several), and every
 entry's inclusion proof against that checkpoint. No access to the
-deployment is needed.`
+deployment is needed. With --tenant ID it also fails unless the export is
+that tenant's: the export names its tenant itself, so a customer checking
+that what they were given is theirs should give their tenant's id.`
 
 func runAuditVerifyExport(ctx context.Context, e *env, args []string) int {
 	c := newCommand("audit verify-export", "bulwark audit verify-export FILE --public-key FILE", auditVerifyExportHelp)
 	var pubFiles fileList
 	c.fs.Var(&pubFiles, "public-key", "a `FILE` of public keys, one per line; repeat for several (required)")
+	tenant := c.fs.String("tenant", "", "fail unless the export is of the tenant with this `ID`")
 	pos, code, ok := c.parse(e, args, 1)
 	if !ok {
 		return code
@@ -408,6 +411,9 @@ func runAuditVerifyExport(ctx context.Context, e *env, args []string) int {
 	}
 	defer f.Close()
 	rep, err := audit.VerifyExport(f, v)
+	if err == nil && *tenant != "" && rep.Tenant != *tenant {
+		err = fmt.Errorf("the export is of tenant %s, not of %s", rep.Tenant, *tenant)
+	}
 	if err != nil {
 		fmt.Fprintf(e.stdout, "FAIL: %v\n", err)
 		return exitError
