@@ -102,8 +102,27 @@ func New(d Deps) *Console {
 	// CSRF: a cross-site POST (Sec-Fetch-Site: cross-site, or a foreign
 	// Origin) is refused before any handler runs.
 	csrf := http.NewCrossOriginProtection()
-	c.h = headers.Secure(csp, c.authenticate(csrf.Handler(mux)))
+	c.h = headers.Secure(csp, limitBody(c.authenticate(csrf.Handler(mux))))
 	return c
+}
+
+// maxBody bounds a console request's body, as the API's (internal/web):
+// forms are small, and a SAML response posted to the ACS stays well
+// under it. Without it a form's parser buffers up to 42 MiB of a
+// multipart body in memory, before any authentication.
+const maxBody = 1 << 20
+
+// limitBody answers 413 to a body declared larger than maxBody and cuts
+// an undeclared one there (a form then reads as cut short and is refused).
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > maxBody {
+			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Handler serves /console/...; mount it on the HTTPS listener.
@@ -280,6 +299,13 @@ func (c *Console) enrolPage(w http.ResponseWriter, r *http.Request) {
 	p := bulwark.FromContext(r.Context())
 	if p == nil {
 		http.Redirect(w, r, "/console/login", http.StatusSeeOther)
+		return
+	}
+	// Showing the page begins an enrolment, replacing a pending secret:
+	// a navigation from another site must not (the app the user just
+	// scanned would stop matching). Browsers say where it came from.
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		http.Redirect(w, r, "/console/", http.StatusSeeOther)
 		return
 	}
 	v := view{P: p, Stage: p.Stage}
