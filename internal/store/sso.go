@@ -440,18 +440,29 @@ func (s ssoState) SeeAssertion(ctx context.Context, tenantID, issuer, id string,
 var errNoAccount = bulwark.Errorf(bulwark.EUnauthenticated, "single sign-on worked, but you have no active account in this tenant; ask your administrator for an invitation")
 
 // FederatedLogin opens a session for the identity an IdP vouched for, in
-// the provider's tenant. The identity is found by (issuer, subject) in
-// that tenant only (ISO-2). An unknown identity links to an existing user
-// only through a verified email; under just-in-time provisioning an
-// unknown verified email becomes a new user with the default role. A
-// session opened without the IdP's MFA evidence owes Bulwark's own
-// second factor when the user has one or the tenant requires one.
+// the provider's tenant. The identity is found by (provider, issuer,
+// subject) in that tenant only (ISO-2). An unknown identity links to an
+// existing user only through a verified email; under just-in-time
+// provisioning an unknown verified email becomes a new user with the
+// default role. A session opened without the IdP's MFA evidence owes
+// Bulwark's own second factor when the user has one or the tenant
+// requires one.
+//
+// A linked identity belongs to the provider that linked it. The issuer
+// (a SAML entity id especially) is only a string the provider's
+// configuration names, and two providers of a tenant may name the same
+// one: every Entra ID application of a directory has one entity id, and
+// a provider that may not vouch for an owner can name the owner's IdP's
+// entity id with a key of its own. Found by (issuer, subject) alone, such
+// a provider's assertion of an owner's subject logged in as the owner;
+// the same subject through another provider links anew instead, through
+// a verified email and the owner check below.
 func (db *DB) FederatedLogin(ctx context.Context, pr *sso.Provider, id *sso.Identity) (*bulwark.Session, error) {
 	var s *bulwark.Session
 	var userID string
 	err := db.inTenantID(ctx, pr.TenantID, nil, true, func(t *tenantTx) error {
-		err := t.queryRow("SELECT user_id FROM federated_identities WHERE tenant_id = ? AND issuer = ? AND subject = ?",
-			t.tenantID, id.Issuer, id.Subject).Scan(&userID)
+		err := t.queryRow("SELECT user_id FROM federated_identities WHERE tenant_id = ? AND provider_id = ? AND issuer = ? AND subject = ?",
+			t.tenantID, pr.ID, id.Issuer, id.Subject).Scan(&userID)
 		linked, provisioned := err == nil, false
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
@@ -502,14 +513,15 @@ func (db *DB) FederatedLogin(ctx context.Context, pr *sso.Provider, id *sso.Iden
 			if err := t.audit(auditEntry{Action: "sso.identity.link", TargetKind: "user", TargetID: userID, Fields: []string{"issuer", "subject"}}); err != nil {
 				return err
 			}
-		} else if _, err := t.exec("UPDATE federated_identities SET last_login_at = ? WHERE tenant_id = ? AND issuer = ? AND subject = ?", micros(t.now), t.tenantID, id.Issuer, id.Subject); err != nil {
+		} else if _, err := t.exec("UPDATE federated_identities SET last_login_at = ? WHERE tenant_id = ? AND provider_id = ? AND issuer = ? AND subject = ?",
+			micros(t.now), t.tenantID, pr.ID, id.Issuer, id.Subject); err != nil {
 			return err
 		}
 		var status string
 		if err := t.queryRow("SELECT status FROM users WHERE tenant_id = ? AND id = ?", t.tenantID, userID).Scan(&status); err != nil || status != string(bulwark.StatusActive) {
 			return errNoAccount
 		}
-		if err := t.setDisplayName(id); err != nil {
+		if err := t.setDisplayName(pr, id); err != nil {
 			return err
 		}
 		if !provisioned {
@@ -687,14 +699,15 @@ func (db *DB) SSOLoginRefused(ctx context.Context, pr *sso.Provider) error {
 }
 
 // FederatedLogout ends the sessions opened through provider pr for
-// (issuer, subject), in the provider's tenant, for a verified IdP logout
-// request; when the request names SessionIndex values, only the sessions
-// of those IdP sessions. The user's other sessions (a password login,
-// another IdP) stay. An unknown identity ends nothing and is not an error.
+// (issuer, subject), the identity pr linked, in the provider's tenant,
+// for a verified IdP logout request; when the request names SessionIndex
+// values, only the sessions of those IdP sessions. The user's other
+// sessions (a password login, another provider) stay. An unknown
+// identity ends nothing and is not an error.
 func (db *DB) FederatedLogout(ctx context.Context, pr *sso.Provider, issuer, subject string, sessionIndexes []string) error {
 	return db.inTenantID(ctx, pr.TenantID, nil, true, func(t *tenantTx) error {
 		var userID string
-		err := t.queryRow("SELECT user_id FROM federated_identities WHERE tenant_id = ? AND issuer = ? AND subject = ? AND provider_id = ?", t.tenantID, issuer, subject, pr.ID).Scan(&userID)
+		err := t.queryRow("SELECT user_id FROM federated_identities WHERE tenant_id = ? AND provider_id = ? AND issuer = ? AND subject = ?", t.tenantID, pr.ID, issuer, subject).Scan(&userID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}

@@ -105,13 +105,13 @@ func sameGrants(a, b []bulwark.Grant) bool {
 }
 
 // setDisplayName keeps the display name the IdP asserted with the
-// federated identity, refreshed at each login.
-func (t *tenantTx) setDisplayName(id *sso.Identity) error {
+// federated identity pr linked, refreshed at each login.
+func (t *tenantTx) setDisplayName(pr *sso.Provider, id *sso.Identity) error {
 	name := id.Name
 	if r := []rune(name); len(r) > 200 {
 		name = string(r[:200])
 	}
-	_, err := t.exec("UPDATE federated_identities SET display_name = ? WHERE tenant_id = ? AND issuer = ? AND subject = ?",
-		name, t.tenantID, id.Issuer, id.Subject)
+	_, err := t.exec("UPDATE federated_identities SET display_name = ? WHERE tenant_id = ? AND provider_id = ? AND issuer = ? AND subject = ?",
+		name, t.tenantID, pr.ID, id.Issuer, id.Subject)
 	return err
 }
