@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"testing"
 
@@ -372,5 +373,81 @@ func TestCheckSchema(t *testing.T) {
 	}
 	if err := db.CheckSchema(ctx); bulwark.ErrorCode(err) != bulwark.EFailedPrecondition {
 		t.Fatalf("at version %d: %v, want %s", latest+1, err, bulwark.EFailedPrecondition)
+	}
+}
+
+// TestSessionClientMigration: migration 00019 (SQLite), 00012
+// (PostgreSQL) blanks the client address and User-Agent that session rows
+// kept in clear before they were sealed, in every tenant (on PostgreSQL
+// through row-level security forced on the owner), and leaves sealed
+// pairs and other kinds of secret alone.
+func TestSessionClientMigration(t *testing.T) {
+	for backend, before := range map[string]int64{"sqlite": 18, "postgres": 11} {
+		t.Run(backend, func(t *testing.T) {
+			ctx := context.Background()
+			db, p := migrationTarget(t, backend)
+			if _, err := p.UpTo(ctx, before); err != nil {
+				t.Fatal(err)
+			}
+			conn, err := db.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			q := func(s string) string {
+				if backend == "postgres" {
+					n := 0
+					return regexp.MustCompile(`\?`).ReplaceAllStringFunc(s, func(string) string { n++; return fmt.Sprintf("$%d", n) })
+				}
+				return s
+			}
+			rows := []struct{ tenant, id, kind, ip, ua string }{
+				{"t1", "s1", "bws", "198.51.100.7", "Agent/1"},
+				{"t2", "s2", "bws", "aead:c2VhbGVk", ""},
+				{"t2", "s3", "act", "203.0.113.9", "Agent/2"},
+			}
+			for _, tn := range []string{"t1", "t2"} {
+				if backend == "postgres" {
+					if _, err := conn.ExecContext(ctx, "SELECT set_config('app.tenant_id', $1, false)", tn); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for _, s := range []string{
+					"INSERT INTO tenants (id, slug, name, created_at) VALUES (?, ?, 'T', 0)",
+					"INSERT INTO users (tenant_id, id, email, status, created_at, updated_at) VALUES (?, 'u', ?, 'active', 0, 0)",
+				} {
+					if _, err := conn.ExecContext(ctx, q(s), tn, tn+"@x.example"); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for _, r := range rows {
+					if r.tenant != tn {
+						continue
+					}
+					if _, err := conn.ExecContext(ctx, q(`INSERT INTO user_secrets (tenant_id, id, kind, user_id, created_at, expires_at, last_seen_at, client_ip, user_agent)
+						VALUES (?, ?, ?, 'u', 0, 1, 0, ?, ?)`), r.tenant, r.id, r.kind, r.ip, r.ua); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if _, err := p.UpTo(ctx, before+1); err != nil {
+				t.Fatal(err)
+			}
+			want := map[string][2]string{"s1": {"", ""}, "s2": {"aead:c2VhbGVk", ""}, "s3": {"203.0.113.9", "Agent/2"}}
+			for _, r := range rows {
+				if backend == "postgres" {
+					if _, err := conn.ExecContext(ctx, "SELECT set_config('app.tenant_id', $1, false)", r.tenant); err != nil {
+						t.Fatal(err)
+					}
+				}
+				var ip, ua string
+				if err := conn.QueryRowContext(ctx, q("SELECT client_ip, user_agent FROM user_secrets WHERE tenant_id = ? AND id = ?"), r.tenant, r.id).Scan(&ip, &ua); err != nil {
+					t.Fatal(err)
+				}
+				if got := [2]string{ip, ua}; got != want[r.id] {
+					t.Errorf("%s after the migration: %q, want %q", r.id, got, want[r.id])
+				}
+			}
+		})
 	}
 }

@@ -242,11 +242,14 @@ func (t *tenantTx) newSession(userID, stage string, s bulwark.AuthSettings, auth
 	plain, h := secret.New(secret.Session, t.tenantID)
 	exp := t.now.Add(s.SessionAbsolute())
 	idle := s.SessionIdle()
-	ri := bulwark.RequestInfoFrom(t.ctx)
-	ua := clipUserAgent(ri.UserAgent)
-	_, err := t.exec(`INSERT INTO user_secrets (tenant_id, id, kind, user_id, created_at, expires_at, last_seen_at, stage, public_id, idle_us, auth_at, client_ip, user_agent)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.tenantID, h, secret.Session, userID, micros(t.now), micros(exp), micros(t.now), stage, secret.RandomID(), idle.Microseconds(), micros(authAt), ri.ClientIP, ua)
+	publicID := secret.RandomID()
+	client, err := t.sealSessionClient(publicID, bulwark.RequestInfoFrom(t.ctx))
+	if err != nil {
+		return nil, err
+	}
+	_, err = t.exec(`INSERT INTO user_secrets (tenant_id, id, kind, user_id, created_at, expires_at, last_seen_at, stage, public_id, idle_us, auth_at, client_ip, user_agent)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '')`,
+		t.tenantID, h, secret.Session, userID, micros(t.now), micros(exp), micros(t.now), stage, publicID, idle.Microseconds(), micros(authAt), client)
 	if err != nil {
 		return nil, err
 	}
@@ -587,6 +590,7 @@ func (db *DB) ListUserSessions(ctx context.Context, userID string) ([]*bulwark.S
 
 func (t *tenantTx) sessionsOf(userID, current string) ([]*bulwark.SessionInfo, error) {
 	out := []*bulwark.SessionInfo{}
+	var clients [][2]string
 	rows, err := t.query(`SELECT id, public_id, created_at, last_seen_at, expires_at, client_ip, user_agent, stage FROM user_secrets
 		WHERE tenant_id = ? AND user_id = ? AND kind = ? AND expires_at > ? ORDER BY created_at DESC`,
 		t.tenantID, userID, secret.Session, micros(t.now))
@@ -595,16 +599,26 @@ func (t *tenantTx) sessionsOf(userID, current string) ([]*bulwark.SessionInfo, e
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var id string
+		var id, clientIP, userAgent string
 		var created, seen, exp int64
 		s := &bulwark.SessionInfo{}
-		if err := rows.Scan(&id, &s.ID, &created, &seen, &exp, &s.ClientIP, &s.UserAgent, &s.Stage); err != nil {
+		if err := rows.Scan(&id, &s.ID, &created, &seen, &exp, &clientIP, &userAgent, &s.Stage); err != nil {
 			return nil, err
 		}
 		s.CreatedAt, s.LastSeenAt, s.ExpiresAt, s.Current = fromMicros(created), fromMicros(seen), fromMicros(exp), id == current
 		out = append(out, s)
+		clients = append(clients, [2]string{clientIP, userAgent})
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	// Opened after the rows are read: opening may read the tenant's keys
+	// (one connection, on SQLite's writer).
+	for i, s := range out {
+		t.openSessionClient(s, clients[i][0], clients[i][1])
+	}
+	return out, nil
 }
 
 // RevokeSession ends one of the caller's own sessions, by its listed id.
