@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/bulwarkhq/bulwark/internal/audit"
 	"github.com/bulwarkhq/bulwark/internal/keys"
+	"github.com/bulwarkhq/bulwark/internal/store"
 )
 
 // The audit log's two deployment keys live in the data directory, mode
@@ -28,7 +30,9 @@ import (
 //
 // Files written by earlier versions, with the secrets in clear, are sealed
 // in place at the next start. Each start also seals them again under the
-// KEK's current version, so a retired KEK version never strands them.
+// KEK's current version, and so does `bulwark keys rotate-kek` before it
+// retires older versions (auditKeyFiles); it retires none while either
+// file is still sealed by one of them.
 const sealedPrefix = "sealed:"
 
 func loadOrCreateAuditSigner(ctx context.Context, ring *keys.Ring, path, origin string) (*audit.Signer, error) {
@@ -54,11 +58,38 @@ func loadOrCreateAuditSigner(ctx context.Context, ring *keys.Ring, path, origin 
 	if err != nil {
 		return nil, err
 	}
-	sealed, err := sealKeyLine(ctx, ring, "audit/signing-key", skey)
-	if err != nil {
-		return nil, err
+	return s, writeSealedKeyFile(ctx, ring, path, "audit/signing-key", skey, append([]string{lines[1]}, retiredLines(retired)...)...)
+}
+
+// writeSealedKeyFile seals key under the KEK with label and writes it as
+// path's first line, rest after it. It checks, after writing, that the
+// KEK version that sealed it is still the current one, and writes it
+// again if not: `bulwark keys rotate-kek --retire`, run meanwhile, either
+// saw the file before the retirement or made its new version current
+// before this check (see kekSealedFile).
+func writeSealedKeyFile(ctx context.Context, ring *keys.Ring, path, label string, key []byte, rest ...string) error {
+	for range 3 {
+		sealed, err := sealKeyLine(ctx, ring, label, key)
+		if err != nil {
+			return err
+		}
+		if err := writeKeyFile(path, append([]string{sealed}, rest...)...); err != nil {
+			return err
+		}
+		if sealedLineKEK(ring, sealed) == ring.KEK() {
+			return nil
+		}
 	}
-	return s, writeKeyFile(path, append([]string{sealed, lines[1]}, retiredLines(retired)...)...)
+	return fmt.Errorf("%s: the key-encryption key keeps changing: try again", path)
+}
+
+// sealedLineKEK names the KEK version that sealed a "sealed:" line.
+func sealedLineKEK(ring *keys.Ring, line string) string {
+	ct, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(line, sealedPrefix))
+	if err != nil {
+		return ""
+	}
+	return ring.SealedBy(ct)
 }
 
 const retiredPrefix = "retired:"
@@ -136,6 +167,11 @@ func rotateAuditSigner(ctx context.Context, ring *keys.Ring, path string, commit
 	if err := os.Rename(tmp, path); err != nil {
 		return "", "", err
 	}
+	if sealedLineKEK(ring, sealed) != ring.KEK() { // a KEK rotation passed meanwhile
+		if err := writeSealedKeyFile(ctx, ring, path, "audit/signing-key", []byte(skey), next[1:]...); err != nil {
+			return "", "", err
+		}
+	}
 	return vkey, lines[1], nil
 }
 
@@ -158,11 +194,7 @@ func loadOrCreateAuditSealKey(ctx context.Context, ring *keys.Ring, path string)
 			return nil, err
 		}
 	}
-	sealed, err := sealKeyLine(ctx, ring, "audit/seal-key", key)
-	if err != nil {
-		return nil, err
-	}
-	return key, writeKeyFile(path, sealed)
+	return key, writeSealedKeyFile(ctx, ring, path, "audit/seal-key", key)
 }
 
 // auditPublicKeys reads every verifier key of the signing key file: the
@@ -239,4 +271,68 @@ func writeKeyFile(path string, lines ...string) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// auditKeyFiles are the data directory's audit keys as secrets sealed
+// under the KEK outside the store: `bulwark keys rotate-kek` seals them
+// again under the current version, and retires no version that still
+// seals one of them.
+func auditKeyFiles(ring *keys.Ring, dataDir string) []store.KEKSealed {
+	return []store.KEKSealed{
+		kekSealedFile(ring, auditSigningKeyPath(dataDir), "audit/signing-key"),
+		kekSealedFile(ring, auditSealKeyPath(dataDir), "audit/seal-key"),
+	}
+}
+
+// kekSealedFile is a key file whose first line is sealed under the KEK
+// with label; the other lines are kept as they are. A file that does not
+// exist, or whose first line is not sealed (an earlier version's, sealed
+// at the next start), holds nothing sealed.
+func kekSealedFile(ring *keys.Ring, path, label string) store.KEKSealed {
+	sealedBy := func() ([]string, string, error) {
+		lines, err := readKeyFile(path)
+		if errors.Is(err, os.ErrNotExist) || err == nil && (len(lines) == 0 || !strings.HasPrefix(lines[0], sealedPrefix)) {
+			return nil, "", nil
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		v := sealedLineKEK(ring, lines[0])
+		if v == "" {
+			v = "(a version it does not name)" // never the current one
+		}
+		return lines, v, nil
+	}
+	return store.KEKSealed{
+		Name: path,
+		SealedBy: func(context.Context) (string, error) {
+			_, v, err := sealedBy()
+			return v, err
+		},
+		Reseal: func(ctx context.Context) error {
+			lines, v, err := sealedBy()
+			if err != nil || v == "" || v == ring.KEK() {
+				return err
+			}
+			key, err := openKeyLine(ctx, ring, label, lines[0])
+			if err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			sealed, err := sealKeyLine(ctx, ring, label, key)
+			clear(key)
+			if err != nil {
+				return err
+			}
+			// Written only if the file did not change meanwhile (a start of
+			// serve, or audit rotate-key, rewrote it).
+			again, err := readKeyFile(path)
+			if err != nil {
+				return err
+			}
+			if !slices.Equal(again, lines) {
+				return fmt.Errorf("%s changed while it was sealed again: run the command again", path)
+			}
+			return writeKeyFile(path, append([]string{sealed}, lines[1:]...)...)
+		},
+	}
 }

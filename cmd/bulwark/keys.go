@@ -284,8 +284,10 @@ func pendingReseal(ctx context.Context, db *store.DB, slug string) *bulwark.Rese
 }
 
 const keysRotateKEKHelp = `Rotate the key-encryption key: re-wrap every tenant keyset under a new KEK
-version. Data is not touched; the server keeps serving (it notices the new
-wrapping at its next transaction).
+version, and seal operators' TOTP secrets and the data directory's audit
+keys (--data) again under it. Data is not touched; the server keeps serving
+(it notices the new wrapping at its next transaction), and tenants it
+creates meanwhile are re-wrapped too.
 
 With the key file (file://), a new key is added to the file and becomes
 primary; the older ones stay so that keysets not yet re-wrapped still open.
@@ -296,20 +298,26 @@ version.
 
 --retire disables the older KEK versions once every keyset is re-wrapped:
 copies of the database made before (backups!) then no longer open. Retire
-only after your backup retention has passed, or on purpose.`
+only after your backup retention has passed, or on purpose. Nothing is
+disabled while anything is still wrapped or sealed by an older version:
+the command then fails; run it again once the cause is fixed.`
 
 func runKeysRotateKEK(ctx context.Context, e *env, args []string) int {
 	var retire *bool
-	db, _, _, code, ok := keysCommand(ctx, e, "keys rotate-kek", "bulwark keys rotate-kek [--retire] [flags]", keysRotateKEKHelp, args, func(c *command) {
+	db, cfg, _, code, ok := keysCommand(ctx, e, "keys rotate-kek", "bulwark keys rotate-kek [--retire] [flags]", keysRotateKEKHelp, args, func(c *command) {
 		retire = c.fs.Bool("retire", false, "disable older KEK versions after re-wrapping (file KEK only)")
 	})
 	if !ok {
 		return code
 	}
 	defer db.Close()
+	ring, err := cfg.keyRing(ctx)
+	if err != nil {
+		return fail(e, "keys rotate-kek", err)
+	}
 	res, err := db.RotateKEK(systemContext(ctx), *retire, func(r store.KEKRotation) {
 		fmt.Fprintf(e.stdout, "re-wrapped %d/%d keysets\n", r.Rewrapped, r.Total)
-	})
+	}, auditKeyFiles(ring, cfg.DataDir)...)
 	if err != nil {
 		return fail(e, "keys rotate-kek", err)
 	}

@@ -196,6 +196,16 @@ func (k *FileKeeper) KeyID() string {
 	return "file://" + k.path + "#" + strconv.FormatUint(uint64(k.h.KeysetInfo().GetPrimaryKeyId()), 10)
 }
 
+// VersionOf reads the KEK version from ct's Tink prefix (the key id),
+// named as KeyID names it.
+func (k *FileKeeper) VersionOf(ct []byte) (string, bool) {
+	id, ok := KeyIDOf(ct)
+	if !ok {
+		return "", false
+	}
+	return "file://" + k.path + "#" + strconv.FormatUint(uint64(id), 10), true
+}
+
 // Close releases nothing: the file is read on demand.
 func (k *FileKeeper) Close() error { return nil }
 

@@ -39,6 +39,9 @@ type Rotator interface {
 	// RetireKEK disables every KEK version but the primary, so keysets
 	// wrapped by them no longer open. Call it only when nothing uses them.
 	RetireKEK(ctx context.Context) error
+	// VersionOf names the KEK version that encrypted ct (what KeyID
+	// returned while it was primary); false if ct names none.
+	VersionOf(ct []byte) (string, bool)
 }
 
 // OpenKeeper returns the keeper for rawURL. A file keeper's file is

@@ -38,3 +38,31 @@ func (r *Ring) OpenSecret(ctx context.Context, label string, ct []byte) ([]byte,
 	}
 	return pt, nil
 }
+
+// SealedBy names the KEK version that sealed ct (a secret SealSecret
+// sealed, or a keyset's wrapping), as the keeper's KeyID names versions.
+// A keeper that rotates itself (the key file) names it in the ciphertext;
+// "" if it names none. A KMS or Vault rotates in the service and names no
+// version here: its KeyID is returned.
+func (r *Ring) SealedBy(ct []byte) string {
+	rot, ok := r.keeper.(Rotator)
+	if !ok {
+		return r.keeper.KeyID()
+	}
+	v, _ := rot.VersionOf(ct)
+	return v
+}
+
+// WrappedBy names the KEK version that wrapped w, like SealedBy; "" if w
+// is not a wrapped keyset.
+func (r *Ring) WrappedBy(w Wrapped) string {
+	ek, err := readEncrypted(w)
+	if err != nil {
+		return ""
+	}
+	return r.SealedBy(ek.GetEncryptedKeyset())
+}
+
+// KEK names the KEK version that seals and wraps now (the keeper's
+// KeyID).
+func (r *Ring) KEK() string { return r.keeper.KeyID() }

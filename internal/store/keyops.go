@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/bulwarkhq/bulwark"
 	"github.com/bulwarkhq/bulwark/internal/keys"
@@ -109,20 +111,50 @@ type KEKRotation struct {
 	Rotated bool
 	// KEK is the version that now wraps every keyset.
 	KEK string
-	// Rewrapped counts the keysets wrapped again; Total the keysets to do.
+	// Rewrapped counts the keysets wrapped again; Total the keysets to do
+	// (both grow if tenants made meanwhile need it too).
 	Rewrapped, Total int
 	// Retired: older KEK versions were disabled.
 	Retired bool
 }
 
+// KEKSealed is a secret sealed under the KEK that the store does not keep,
+// such as the audit log's keys in the data directory: RotateKEK seals it
+// again under the current version, and retires no version that still
+// seals it.
+type KEKSealed struct {
+	// Name says what it is, for errors (a file name).
+	Name string
+	// Reseal seals it again under the KEK's current version if another
+	// version seals it.
+	Reseal func(ctx context.Context) error
+	// SealedBy names the KEK version that seals it now (keys.Ring.SealedBy);
+	// "" when there is nothing sealed.
+	SealedBy func(ctx context.Context) (string, error)
+}
+
+// kekPasses bounds the re-wrap passes (and the attempts to retire): each
+// pass re-wraps what a running server made under an older version while
+// the previous one ran, which takes a rotation racing a tenant's creation.
+const kekPasses = 5
+
 // RotateKEK re-wraps every tenant keyset under a new KEK version, without
-// touching data. With a keeper that rotates itself (the key file) a new
-// version is made first, unless keysets are still wrapped by an older one:
-// then an interrupted rotation is resumed. A KMS or Vault rotates its key
-// in the service; every keyset is then re-wrapped under its current
-// version. With retire, older KEK versions are disabled afterwards, so
-// keysets they wrapped (in old copies of the database) no longer open.
-func (db *DB) RotateKEK(ctx context.Context, retire bool, progress func(KEKRotation)) (*KEKRotation, error) {
+// touching data, and seals every operator TOTP secret and every secret of
+// outside under it again. With a keeper that rotates itself (the key file)
+// a new version is made first, unless something is still wrapped by an
+// older one: then an interrupted rotation is resumed. The tenants are
+// listed again after each pass, until a pass finds nothing wrapped by an
+// older version: a tenant that a running server creates meanwhile is
+// re-wrapped too. A KMS or Vault rotates its key in the service; every
+// keyset is then re-wrapped under its current version.
+//
+// With retire, older KEK versions are disabled afterwards, so keysets they
+// wrapped (in old copies of the database) no longer open. The check that
+// nothing is still wrapped or sealed by them and the retirement happen
+// under the KEK lock (kekLockClass), which every write that wraps under
+// the KEK holds too. If something still is, nothing is disabled and the
+// error is EFailedPrecondition: run the command again.
+func (db *DB) RotateKEK(ctx context.Context, retire bool, progress func(KEKRotation), outside ...KEKSealed) (*KEKRotation, error) {
 	if err := requireOperator(ctx); err != nil {
 		return nil, err
 	}
@@ -132,63 +164,190 @@ func (db *DB) RotateKEK(ctx context.Context, retire bool, progress func(KEKRotat
 	}
 	keeper := ring.Keeper()
 	rot, rotates := keeper.(keys.Rotator)
-	ts, err := db.tenantRefs(ctx)
-	if err != nil {
-		return nil, err
-	}
-	p := bulwark.FromContext(ctx)
-	// stale counts a tenant's keysets not wrapped by the current version.
-	stale := func(ten tenantRef, all bool) (n int, err error) {
-		err = db.inTenantID(ctx, ten.ID, p, false, func(t *tenantTx) error {
-			rows, err := t.keyRows(lockNone)
-			if errors.Is(err, errNoKeys) {
-				return nil
+	out := &KEKRotation{}
+	if rotates {
+		pending, err := db.kekStale(ctx, ring, outside)
+		if err != nil {
+			return nil, err
+		}
+		if pending.total() == 0 {
+			if err := rot.RotateKEK(ctx); err != nil {
+				return nil, &bulwark.Error{Code: bulwark.EUnavailable, Message: "could not make a new KEK version", Err: err}
 			}
-			for _, r := range rows {
-				if all || r.kek != keeper.KeyID() {
-					n++
+			out.Rotated = true
+		}
+	}
+	out.KEK = ring.KEK()
+	for attempt := 0; ; attempt++ {
+		// Without a rotator the versions cannot be told apart: every
+		// keyset is re-wrapped, once.
+		for pass := 0; ; pass++ {
+			n, err := db.rewrapPass(ctx, ring, !rotates, out, progress)
+			if err != nil {
+				return out, err
+			}
+			// Deployment secrets sealed directly under the KEK move to the
+			// current version too, before any old version is retired.
+			m, err := db.resealOperatorSecrets(ctx)
+			if err != nil {
+				return out, err
+			}
+			for _, o := range outside {
+				if err := o.Reseal(ctx); err != nil {
+					return out, fmt.Errorf("%s: %w", o.Name, err)
 				}
 			}
+			if !rotates || n+m == 0 {
+				break
+			}
+			if pass == kekPasses {
+				return out, bulwark.Errorf(bulwark.EConflict, "keysets keep being wrapped by an older KEK version: try again")
+			}
+		}
+		if !retire || !rotates {
+			break
+		}
+		stale, err := db.retireKEK(ctx, ring, rot, outside)
+		if err != nil {
+			return out, err
+		}
+		if stale.total() == 0 {
+			out.Retired = true
+			break
+		}
+		if attempt == kekPasses {
+			return out, &bulwark.Error{Code: bulwark.EFailedPrecondition,
+				Message: fmt.Sprintf("not retiring the older KEK versions: %s still wrapped or sealed by one of them; nothing was disabled, run the command again", stale),
+				Fields:  map[string]string{"kek": out.KEK}}
+		}
+	}
+	err = db.inGlobal(ctx, true, func(t *globalTx) error {
+		return t.audit(auditEntry{Action: "keys.rotate_kek", TargetKind: "kek", TargetID: out.KEK, Privileged: true})
+	})
+	return out, err
+}
+
+// kekCount counts what is wrapped or sealed by another KEK version than
+// the current one.
+type kekCount struct {
+	keysets, operators int
+	outside            []string
+}
+
+func (c kekCount) total() int { return c.keysets + c.operators + len(c.outside) }
+
+func (c kekCount) String() string {
+	var parts []string
+	if c.keysets > 0 {
+		parts = append(parts, strconv.Itoa(c.keysets)+" tenant keysets")
+	}
+	if c.operators > 0 {
+		parts = append(parts, strconv.Itoa(c.operators)+" operator TOTP secrets")
+	}
+	parts = append(parts, c.outside...)
+	return strings.Join(parts, ", ")
+}
+
+// staleKeysets counts the tenant's keysets wrapped by another KEK version
+// than the current one (all: every keyset).
+func (t *tenantTx) staleKeysets(ring *keys.Ring, mode lockMode, all bool) (int, error) {
+	rows, err := t.keyRows(mode)
+	if errors.Is(err, errNoKeys) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, r := range rows {
+		if all || ring.WrappedBy(r.w) != ring.KEK() {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// kekStale counts, each in its own transaction, what is wrapped or sealed
+// by another KEK version than the current one.
+func (db *DB) kekStale(ctx context.Context, ring *keys.Ring, outside []KEKSealed) (kekCount, error) {
+	var c kekCount
+	ts, err := db.tenantRefs(ctx)
+	if err != nil {
+		return c, err
+	}
+	p := bulwark.FromContext(ctx)
+	for _, ten := range ts {
+		err := db.inTenantID(ctx, ten.ID, p, false, func(t *tenantTx) error {
+			n, err := t.staleKeysets(ring, lockNone, false)
+			c.keysets += n
 			return err
 		})
-		return n, err
-	}
-	out := &KEKRotation{}
-	pending := 0
-	for _, ten := range ts {
-		n, err := stale(ten, false)
 		if err != nil {
-			return nil, err
+			return c, err
 		}
-		pending += n
 	}
-	if rotates && pending == 0 {
-		if err := rot.RotateKEK(ctx); err != nil {
-			return nil, &bulwark.Error{Code: bulwark.EUnavailable, Message: "could not make a new KEK version", Err: err}
+	err = db.inGlobal(ctx, false, func(t *globalTx) error {
+		c.operators, err = t.staleOperatorSecrets(ring)
+		return err
+	})
+	if err != nil {
+		return c, err
+	}
+	return c, staleOutside(ctx, ring, outside, &c)
+}
+
+func staleOutside(ctx context.Context, ring *keys.Ring, outside []KEKSealed, c *kekCount) error {
+	for _, o := range outside {
+		v, err := o.SealedBy(ctx)
+		if err != nil {
+			return fmt.Errorf("%s: %w", o.Name, err)
 		}
-		out.Rotated = true
+		if v != "" && v != ring.KEK() {
+			c.outside = append(c.outside, o.Name)
+		}
 	}
-	out.KEK = keeper.KeyID()
+	return nil
+}
+
+// rewrapPass lists the tenants and re-wraps every keyset wrapped by another
+// KEK version than the current one (all: every keyset). It returns how
+// many it re-wrapped.
+func (db *DB) rewrapPass(ctx context.Context, ring *keys.Ring, all bool, out *KEKRotation, progress func(KEKRotation)) (int, error) {
+	ts, err := db.tenantRefs(ctx)
+	if err != nil {
+		return 0, err
+	}
+	p := bulwark.FromContext(ctx)
 	todo := map[string]int{}
 	for _, ten := range ts {
-		n, err := stale(ten, !rotates)
+		err := db.inTenantID(ctx, ten.ID, p, false, func(t *tenantTx) error {
+			n, err := t.staleKeysets(ring, lockNone, all)
+			todo[ten.ID] = n
+			return err
+		})
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
-		todo[ten.ID] = n
-		out.Total += n
+		out.Total += todo[ten.ID]
 	}
+	done := 0
 	for _, ten := range ts {
 		if todo[ten.ID] == 0 {
 			continue
 		}
+		n := 0
 		err := db.inTenantID(ctx, ten.ID, p, true, func(t *tenantTx) error {
+			n = 0
 			rows, err := t.keyRows(lockUpdate)
+			if errors.Is(err, errNoKeys) {
+				return nil // deleted meanwhile
+			}
 			if err != nil {
 				return err
 			}
-			for _, r := range rows {
-				if rotates && r.kek == keeper.KeyID() {
+			for _, purpose := range []keys.Purpose{keys.PurposeData, keys.PurposeIndex} {
+				r := rows[purpose]
+				if !all && ring.WrappedBy(r.w) == ring.KEK() {
 					continue
 				}
 				w, err := ring.Rewrap(t.ctx, r.w)
@@ -198,32 +357,73 @@ func (db *DB) RotateKEK(ctx context.Context, retire bool, progress func(KEKRotat
 				if err := t.saveKeyRow(r, w); err != nil {
 					return err
 				}
-				out.Rewrapped++
+				n++
+			}
+			if n == 0 {
+				return nil
 			}
 			return t.audit(auditEntry{Action: "keys.rewrap", TargetKind: "tenant_keys", TargetID: t.tenantID, Privileged: true})
 		})
 		if err != nil {
-			return out, err
+			return done, err
 		}
+		done += n
+		out.Rewrapped += n
 		if progress != nil {
 			progress(*out)
 		}
 	}
-	// Deployment secrets sealed directly under the KEK move to the current
-	// version too, before any old version is retired.
-	if _, err := db.resealOperatorSecrets(ctx); err != nil {
-		return out, err
-	}
-	if retire && rotates {
-		if err := rot.RetireKEK(ctx); err != nil {
-			return out, &bulwark.Error{Code: bulwark.EUnavailable, Message: "could not retire the old KEK versions", Err: err}
+	return done, nil
+}
+
+// retireKEK disables every KEK version but the current one, unless
+// something is still wrapped or sealed by one of them: then it returns
+// what, and disables nothing. The check and the retirement happen in one
+// write transaction holding the KEK lock exclusive (on SQLite, the single
+// writer), so no keyset or secret wrapped under an older version is
+// written between them (kekLockClass).
+func (db *DB) retireKEK(ctx context.Context, ring *keys.Ring, rot keys.Rotator, outside []KEKSealed) (kekCount, error) {
+	var c kekCount
+	err := db.inGlobal(ctx, true, func(t *globalTx) error {
+		c = kekCount{}
+		if err := t.holdKEK(true); err != nil {
+			return err
 		}
-		out.Retired = true
-	}
-	err = db.inGlobal(ctx, true, func(t *globalTx) error {
-		return t.audit(auditEntry{Action: "keys.rotate_kek", TargetKind: "kek", TargetID: out.KEK, Privileged: true})
+		// The tenants committed before the lock was granted, each read in
+		// its own scope (row-level security), in this transaction.
+		ids, err := t.queryStrings("SELECT id FROM tenants ORDER BY id")
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := db.setTenant(&t.tx, id); err != nil {
+				return err
+			}
+			tt := &tenantTx{tx: t.tx, tenantID: id, principal: t.principal}
+			n, err := tt.staleKeysets(ring, lockNone, false)
+			if err != nil {
+				return err
+			}
+			c.keysets += n
+		}
+		if err := db.setTenant(&t.tx, ""); err != nil {
+			return err
+		}
+		if c.operators, err = t.staleOperatorSecrets(ring); err != nil {
+			return err
+		}
+		if err := staleOutside(t.ctx, ring, outside, &c); err != nil {
+			return err
+		}
+		if c.total() > 0 {
+			return nil
+		}
+		if err := rot.RetireKEK(t.ctx); err != nil {
+			return &bulwark.Error{Code: bulwark.EUnavailable, Message: "could not retire the old KEK versions", Err: err}
+		}
+		return nil
 	})
-	return out, err
+	return c, err
 }
 
 // DeleteTenant deletes the tenant slug and all its data, and first

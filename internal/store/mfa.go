@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/bulwarkhq/bulwark"
+	"github.com/bulwarkhq/bulwark/internal/keys"
 	"github.com/bulwarkhq/bulwark/internal/secret"
 )
 
@@ -98,7 +99,7 @@ func (db *DB) BeginTOTP(ctx context.Context, secret string) error {
 			if _, err := t.exec("DELETE FROM operator_totp WHERE operator_id = ?", p.ID); err != nil {
 				return err
 			}
-			sealed, err := db.sealOperatorSecret(t.ctx, p.ID, secret)
+			sealed, err := t.sealOperatorSecret(p.ID, secret)
 			if err != nil {
 				return err
 			}
@@ -453,16 +454,41 @@ const operatorSecretPrefix = "kek:"
 
 func operatorTOTPLabel(operatorID string) string { return "operator_totp/" + operatorID }
 
-func (db *DB) sealOperatorSecret(ctx context.Context, operatorID, secret string) (string, error) {
-	ring, err := db.ring()
+// sealOperatorSecret seals an operator's TOTP secret under the KEK's
+// current version, holding the KEK lock (kekLockClass) for the rest of the
+// transaction, which writes it.
+func (t *globalTx) sealOperatorSecret(operatorID, secret string) (string, error) {
+	ring, err := t.db.ring()
 	if err != nil {
 		return "", err
 	}
-	ct, err := ring.SealSecret(ctx, operatorTOTPLabel(operatorID), []byte(secret))
-	if err != nil {
+	if err := t.holdKEK(false); err != nil {
 		return "", err
 	}
-	return operatorSecretPrefix + base64.StdEncoding.EncodeToString(ct), nil
+	for range 3 {
+		ct, err := ring.SealSecret(t.ctx, operatorTOTPLabel(operatorID), []byte(secret))
+		if err != nil {
+			return "", err
+		}
+		if ring.SealedBy(ct) == ring.KEK() { // else a rotation passed meanwhile
+			return operatorSecretPrefix + base64.StdEncoding.EncodeToString(ct), nil
+		}
+	}
+	return "", bulwark.Errorf(bulwark.EConflict, "the key-encryption key keeps changing: try again")
+}
+
+// operatorSecretKEK names the KEK version that sealed a stored operator
+// TOTP secret ("" if none does).
+func operatorSecretKEK(ring *keys.Ring, stored string) string {
+	b64, ok := strings.CutPrefix(stored, operatorSecretPrefix)
+	if !ok {
+		return ""
+	}
+	ct, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return ""
+	}
+	return ring.SealedBy(ct)
 }
 
 func (db *DB) openOperatorSecret(ctx context.Context, operatorID, stored string) (string, error) {
@@ -485,11 +511,20 @@ func (db *DB) openOperatorSecret(ctx context.Context, operatorID, stored string)
 	return string(pt), nil
 }
 
-// resealOperatorSecrets seals every operator's TOTP secret again under the
-// KEK's current version, so that retiring old versions loses none.
+// resealOperatorSecrets seals every operator's TOTP secret that the KEK's
+// current version does not seal again under it, so that retiring old
+// versions loses none. It returns how many it sealed again.
 func (db *DB) resealOperatorSecrets(ctx context.Context) (int, error) {
+	ring, err := db.ring()
+	if err != nil {
+		return 0, err
+	}
 	n := 0
-	err := db.inGlobal(ctx, true, func(t *globalTx) error {
+	err = db.inGlobal(ctx, true, func(t *globalTx) error {
+		n = 0
+		if err := t.holdKEK(false); err != nil {
+			return err
+		}
 		rows, err := t.query("SELECT operator_id, secret FROM operator_totp")
 		if err != nil {
 			return err
@@ -509,11 +544,14 @@ func (db *DB) resealOperatorSecrets(ctx context.Context) (int, error) {
 			return err
 		}
 		for _, r := range all {
+			if operatorSecretKEK(ring, r.secret) == ring.KEK() {
+				continue
+			}
 			plain, err := db.openOperatorSecret(t.ctx, r.id, r.secret)
 			if err != nil {
 				return err
 			}
-			sealed, err := db.sealOperatorSecret(t.ctx, r.id, plain)
+			sealed, err := t.sealOperatorSecret(r.id, plain)
 			if err != nil {
 				return err
 			}
@@ -525,4 +563,20 @@ func (db *DB) resealOperatorSecrets(ctx context.Context) (int, error) {
 		return nil
 	})
 	return n, err
+}
+
+// staleOperatorSecrets counts the operators whose TOTP secret the KEK's
+// current version does not seal.
+func (t *globalTx) staleOperatorSecrets(ring *keys.Ring) (int, error) {
+	secrets, err := t.queryStrings("SELECT secret FROM operator_totp")
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, s := range secrets {
+		if operatorSecretKEK(ring, s) != ring.KEK() {
+			n++
+		}
+	}
+	return n, nil
 }

@@ -55,6 +55,36 @@ const (
 // SHARE, which every sealing write would otherwise pay.
 const keyLockClass = 0x42574b53
 
+// kekLockClass ("BWKK", second key 0) is the PostgreSQL advisory lock
+// that orders writes of anything wrapped or sealed under the KEK against
+// the retirement of KEK versions (RotateKEK): every such write holds it
+// shared from before it wraps until it commits, and the final check
+// before a retirement holds it exclusive. So a keyset or secret wrapped
+// under a version about to be retired is either committed before that
+// check, which sees it and refuses, or is written after the retirement,
+// when the version it checks against is the new one. On SQLite the
+// single writer (BEGIN IMMEDIATE) orders them the same way.
+const kekLockClass = 0x42574b4b
+
+// holdKEK takes the KEK lock (kekLockClass) for the rest of the
+// transaction: shared for a write that wraps or seals under the KEK,
+// exclusive for the check before a retirement.
+func (t *tx) holdKEK(exclusive bool) error {
+	if t.db.dialect.name() != "postgres" {
+		return nil
+	}
+	fn := "pg_advisory_xact_lock_shared"
+	if exclusive {
+		fn = "pg_advisory_xact_lock"
+	}
+	_, err := t.exec("SELECT " + fn + "(" + fmt.Sprint(kekLockClass) + ", 0)")
+	return err
+}
+
+// errKEKMoved: a keyset made outside the transaction was wrapped by a KEK
+// version that is no longer the current one; make it again.
+var errKEKMoved = errors.New("the KEK version changed while the keys were made")
+
 func (db *DB) ring() (*keys.Ring, error) {
 	if db.opt.Keys == nil {
 		return nil, bulwark.Errorf(bulwark.EFailedPrecondition,
@@ -70,6 +100,13 @@ var errNoKeys = errors.New("the tenant has no keys")
 func (t *tenantTx) keyRows(mode lockMode) (map[keys.Purpose]*keyRow, error) {
 	q := "SELECT purpose, env, version, keyset, kek, key_times, status, created_at, rotated_at FROM tenant_keys WHERE tenant_id = ?"
 	args := []any{t.tenantID}
+	if mode == lockUpdate {
+		// The keyset will be wrapped again: under the KEK lock, so that
+		// no retirement of the version it uses passes meanwhile.
+		if err := t.holdKEK(false); err != nil {
+			return nil, err
+		}
+	}
 	if t.db.dialect.name() == "postgres" && mode != lockNone {
 		// The lock is taken in the same statement (no extra round trip).
 		fn := "pg_advisory_xact_lock_shared"
@@ -134,16 +171,31 @@ func (t *tenantTx) tenantKeys(mode lockMode) (*keys.TenantKeys, error) {
 // createKeys makes and stores the tenant's keysets. It calls the keeper:
 // during a KMS outage it fails with EUnavailable.
 func (t *tenantTx) createKeys(ring *keys.Ring) error {
+	if err := t.holdKEK(false); err != nil {
+		return err
+	}
 	data, index, err := ring.NewTenant(t.ctx, t.tenantID)
 	if err != nil {
 		return err
 	}
-	return t.insertKeys(ring.Keeper().KeyID(), data, index)
+	return t.insertKeys(ring, data, index, true)
 }
 
-// insertKeys stores new keysets made by Ring.NewTenant.
-func (t *tenantTx) insertKeys(kek string, data, index keys.Wrapped) error {
+// insertKeys stores new keysets made by Ring.NewTenant, under the KEK
+// lock, recording the KEK version that wrapped each. One wrapped by
+// another version than the current one (a rotation passed since) is
+// wrapped again when rewrap is set (it was made under the lock, so its
+// version is not retired), and is refused with errKEKMoved otherwise.
+func (t *tenantTx) insertKeys(ring *keys.Ring, data, index keys.Wrapped, rewrap bool) error {
+	if err := t.holdKEK(false); err != nil {
+		return err
+	}
 	for _, w := range []keys.Wrapped{data, index} {
+		w, err := t.currentWrap(ring, w, rewrap)
+		if err != nil {
+			return err
+		}
+		kek := ring.WrappedBy(w)
 		primary, err := keys.PrimaryOf(w)
 		if err != nil {
 			return err
@@ -158,6 +210,25 @@ func (t *tenantTx) insertKeys(kek string, data, index keys.Wrapped) error {
 	return nil
 }
 
+// currentWrap returns w wrapped by the KEK's current version: w itself,
+// or (rewrap) w wrapped again; without rewrap a stale w is errKEKMoved.
+// The caller holds the KEK lock.
+func (t *tx) currentWrap(ring *keys.Ring, w keys.Wrapped, rewrap bool) (keys.Wrapped, error) {
+	for range 3 {
+		if ring.WrappedBy(w) == ring.KEK() {
+			return w, nil
+		}
+		if !rewrap {
+			return w, errKEKMoved
+		}
+		var err error
+		if w, err = ring.Rewrap(t.ctx, w); err != nil {
+			return w, err
+		}
+	}
+	return w, bulwark.Errorf(bulwark.EConflict, "the key-encryption key keeps changing: try again")
+}
+
 // saveKeyRow writes a changed keyset. The version condition makes a
 // concurrent change fail rather than be lost.
 func (t *tenantTx) saveKeyRow(r *keyRow, w keys.Wrapped) error {
@@ -165,9 +236,19 @@ func (t *tenantTx) saveKeyRow(r *keyRow, w keys.Wrapped) error {
 	if err != nil {
 		return err
 	}
+	ring, err := t.db.ring()
+	if err != nil {
+		return err
+	}
+	if err := t.holdKEK(false); err != nil {
+		return err
+	}
+	if w, err = t.currentWrap(ring, w, true); err != nil {
+		return err
+	}
 	res, err := t.exec(`UPDATE tenant_keys SET version = ?, keyset = ?, kek = ?, key_times = ?, status = ?, rotated_at = ?
 		WHERE tenant_id = ? AND purpose = ? AND version = ?`,
-		w.Version, w.Keyset, t.db.opt.Keys.Keeper().KeyID(), string(times), r.status, r.rotated,
+		w.Version, w.Keyset, ring.WrappedBy(w), string(times), r.status, r.rotated,
 		t.tenantID, string(w.Purpose), r.w.Version)
 	if err != nil {
 		return err

@@ -2,10 +2,12 @@ package store
 
 import (
 	"context"
+	"errors"
 
 	"github.com/google/uuid"
 
 	"github.com/bulwarkhq/bulwark"
+	"github.com/bulwarkhq/bulwark/internal/keys"
 	"github.com/bulwarkhq/bulwark/internal/secret"
 )
 
@@ -60,12 +62,31 @@ func (db *DB) CreateTenant(ctx context.Context, n bulwark.NewTenant) (*bulwark.T
 	if err != nil {
 		return nil, nil, err
 	}
-	dataKeys, indexKeys, err := ring.NewTenant(ctx, ten.ID)
-	if err != nil {
-		return nil, nil, err
-	}
 	var inv *bulwark.Invitation
-	err = db.inGlobal(ctx, true, func(t *globalTx) error {
+	// The keysets are wrapped outside the transaction, so the KEK may have
+	// a new version by the time it runs: then they are made again (the
+	// version that wrapped them may be retired by now; see kekLockClass).
+	for attempt := 0; ; attempt++ {
+		dataKeys, indexKeys, err := ring.NewTenant(ctx, ten.ID)
+		if err != nil {
+			return nil, nil, err
+		}
+		err = db.createTenant(ctx, ring, ten, n, dataKeys, indexKeys, &inv)
+		if errors.Is(err, errKEKMoved) && attempt < 3 {
+			continue
+		}
+		if errors.Is(err, errKEKMoved) {
+			return nil, nil, bulwark.Errorf(bulwark.EConflict, "the key-encryption key keeps changing: try again")
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		return ten, inv, nil
+	}
+}
+
+func (db *DB) createTenant(ctx context.Context, ring *keys.Ring, ten *bulwark.Tenant, n bulwark.NewTenant, dataKeys, indexKeys keys.Wrapped, inv **bulwark.Invitation) error {
+	return db.inGlobal(ctx, true, func(t *globalTx) error {
 		ten.CreatedAt = t.now
 		_, err := t.exec("INSERT INTO tenants (id, slug, name, created_at) VALUES (?, ?, ?, ?)", ten.ID, ten.Slug, ten.Name, micros(t.now))
 		if db.dialect.isUnique(err) {
@@ -83,16 +104,12 @@ func (db *DB) CreateTenant(ctx context.Context, n bulwark.NewTenant) (*bulwark.T
 			return err
 		}
 		tt := &tenantTx{tx: t.tx, tenantID: ten.ID, principal: t.principal}
-		if err := tt.insertKeys(ring.Keeper().KeyID(), dataKeys, indexKeys); err != nil {
+		if err := tt.insertKeys(ring, dataKeys, indexKeys, false); err != nil {
 			return err
 		}
-		inv, err = tt.insertUser(&bulwark.User{Email: n.AdminEmail, Grants: []bulwark.Grant{{Role: bulwark.RoleOwner}}})
+		*inv, err = tt.insertUser(&bulwark.User{Email: n.AdminEmail, Grants: []bulwark.Grant{{Role: bulwark.RoleOwner}}})
 		return err
 	})
-	if err != nil {
-		return nil, nil, err
-	}
-	return ten, inv, nil
 }
 
 // ListTenants lists every tenant.

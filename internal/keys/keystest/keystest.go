@@ -61,6 +61,16 @@ func (f *Faulty) RetireKEK(ctx context.Context) error {
 	return nil
 }
 
+// VersionOf passes through when the inner keeper rotates; otherwise, as
+// RotateKEK does nothing then, every ciphertext is the inner keeper's
+// current version.
+func (f *Faulty) VersionOf(ct []byte) (string, bool) {
+	if r, ok := f.Keeper.(keys.Rotator); ok {
+		return r.VersionOf(ct)
+	}
+	return f.Keeper.KeyID(), true
+}
+
 // FileKeeper returns a keeper on a fresh KEK file in a temporary directory.
 func FileKeeper(t testing.TB) *keys.FileKeeper {
 	t.Helper()
