@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/mail"
 	"net/smtp"
+	"net/textproto"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -98,7 +99,9 @@ func Open(rawURL, from string) (Mailer, error) {
 func compose(from string, m Message, now time.Time) ([]byte, error) {
 	to, err := mail.ParseAddress(m.To)
 	if err != nil || to.Name != "" {
-		return nil, fmt.Errorf("mail recipient %q: not a plain address", m.To)
+		// The address is personal data: the error, which may be logged,
+		// does not repeat it.
+		return nil, errors.New("mail recipient: not a plain address")
 	}
 	if strings.ContainsAny(m.Subject, "\r\n") {
 		return nil, errors.New("mail subject holds a line break")
@@ -196,7 +199,7 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 	}
 	c, err := smtp.NewClient(conn, s.Host)
 	if err != nil {
-		return fmt.Errorf("mail server greeting: %w", err)
+		return smtpError("greeting", err)
 	}
 	defer c.Close()
 	if s.Mode == StartTLS {
@@ -204,29 +207,67 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 			return errors.New("mail server does not offer STARTTLS; refusing to send in clear")
 		}
 		if err := c.StartTLS(tlsCfg); err != nil {
-			return fmt.Errorf("mail STARTTLS: %w", err)
+			return smtpError("STARTTLS", err)
 		}
 	}
 	if s.Username != "" {
 		if err := c.Auth(smtp.PlainAuth("", s.Username, s.Password, s.Host)); err != nil {
-			return fmt.Errorf("mail authentication: %w", err)
+			return smtpError("AUTH", err)
 		}
 	}
 	if err := c.Mail(s.From); err != nil {
-		return fmt.Errorf("mail MAIL FROM: %w", err)
+		return smtpError("MAIL FROM", err)
 	}
 	if err := c.Rcpt(m.To); err != nil {
-		return fmt.Errorf("mail RCPT TO: %w", err)
+		return smtpError("RCPT TO", err)
 	}
 	w, err := c.Data()
 	if err != nil {
-		return fmt.Errorf("mail DATA: %w", err)
+		return smtpError("DATA", err)
 	}
 	if _, err := w.Write(raw); err != nil {
-		return fmt.Errorf("mail DATA: %w", err)
+		return smtpError("DATA", err)
 	}
 	if err := w.Close(); err != nil {
-		return fmt.Errorf("mail DATA: %w", err)
+		return smtpError("DATA", err)
 	}
-	return c.Quit()
+	if err := c.Quit(); err != nil {
+		return smtpError("QUIT", err)
+	}
+	return nil
+}
+
+// Error is an SMTP server's refusal: the step it refused and its status
+// code. The server's text is dropped: it often repeats the recipient's
+// address ("550 5.1.1 <ada@example.com>: Recipient address rejected"),
+// personal data that must not reach the application log.
+type Error struct {
+	Step string // "RCPT TO", "DATA", ...
+	Code int    // the SMTP reply code, e.g. 550
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("mail %s: server replied %d", e.Step, e.Code) }
+
+// smtpError describes err, from step of an SMTP session, without the
+// server's text: a reply becomes its status code (Error). A network or TLS
+// error, which names no recipient, is kept; anything else keeps only the
+// step.
+func smtpError(step string, err error) error {
+	var te *textproto.Error
+	if errors.As(err, &te) {
+		return &Error{Step: step, Code: te.Code}
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return fmt.Errorf("mail %s: %w", step, err)
+	}
+	var tlsErr tls.AlertError
+	if errors.As(err, &tlsErr) {
+		return fmt.Errorf("mail %s: %w", step, err)
+	}
+	var certErr *tls.CertificateVerificationError
+	if errors.As(err, &certErr) {
+		return fmt.Errorf("mail %s: %w", step, err)
+	}
+	return fmt.Errorf("mail %s failed", step)
 }

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"errors"
 	"math/big"
 	"net"
 	"net/textproto"
@@ -27,6 +28,8 @@ type smtpServer struct {
 	tls      *tls.Config
 	msgs     chan received
 	authUser string
+	// rejectRcpt refuses every recipient, repeating the address.
+	rejectRcpt bool
 }
 
 type received struct {
@@ -93,6 +96,11 @@ func (s *smtpServer) serve(c net.Conn) {
 			tp.PrintfLine("250 ok")
 		case "RCPT":
 			r.to = line
+			if s.rejectRcpt {
+				addr := strings.TrimSpace(line[strings.IndexByte(line, ':')+1:])
+				tp.PrintfLine("550 5.1.1 %s: Recipient address rejected: User unknown", addr)
+				continue
+			}
 			tp.PrintfLine("250 ok")
 		case "DATA":
 			tp.PrintfLine("354 go")
@@ -223,5 +231,34 @@ func TestOutbox(t *testing.T) {
 	}
 	if _, err := bufio.NewReader(strings.NewReader(string(b))).ReadString('\n'); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A server refusing the recipient repeats the address in its reply, as
+// Postfix does; the error (which the caller logs) keeps only the step and
+// the status code.
+func TestSMTPRefusalCarriesNoAddress(t *testing.T) {
+	srv := newSMTPServer(t, false)
+	srv.rejectRcpt = true
+	_, port, _ := net.SplitHostPort(srv.ln.Addr().String())
+	m, err := Open("smtp://127.0.0.1:"+port+"?tls=none", "noreply@bulwark.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = m.Send(context.Background(), Message{To: "ada@example.com", Subject: "x", Body: "y"})
+	var se *Error
+	if !errors.As(err, &se) || se.Step != "RCPT TO" || se.Code != 550 {
+		t.Fatalf("got %v, want a 550 refusal of RCPT TO", err)
+	}
+	if strings.Contains(err.Error(), "ada@example.com") {
+		t.Fatal("the error repeats the recipient's address")
+	}
+	// A malformed recipient is refused without repeating it either.
+	o, err := NewOutbox(t.TempDir(), "noreply@bulwark.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Send(context.Background(), Message{To: "Ada <ada@example.com>", Subject: "x"}); err == nil || strings.Contains(err.Error(), "ada@example.com") {
+		t.Fatalf("got %v", err)
 	}
 }
