@@ -6,7 +6,10 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"math"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/bulwarkhq/bulwark"
@@ -60,18 +63,52 @@ func (db *DB) Attempt(ctx context.Context, key string) error {
 	return db.inGlobal(ctx, true, func(t *globalTx) error { t.keepAuth = true; return t.attempt(key) })
 }
 
-func (t *tx) attempt(key string) error {
-	var n int
-	var blocked int64
-	err := t.queryRow("SELECT failures, blocked_until FROM login_failures WHERE key = ?", key).Scan(&n, &blocked)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return err
+// attemptSQL counts one failure against a key and returns the new count,
+// in one statement, so the block check and the increment are atomic: on
+// PostgreSQL a concurrent attempt on the same key waits on the row lock
+// and judges the count this one wrote (SQLite has a single writer). A key
+// that is throttled or locked is left as it is and no row is returned.
+// The first failure is inserted with blocked_until as the arguments give
+// it; later ones compute it in SQL from throttleDelay's schedule.
+var attemptSQL = `INSERT INTO login_failures (key, failures, last_at, blocked_until) VALUES (?, 1, ?, ?)
+	ON CONFLICT (key) DO UPDATE SET failures = login_failures.failures + 1, last_at = excluded.last_at,
+		blocked_until = ` + blockedUntilSQL("login_failures.failures + 1", "excluded.last_at") + `
+	WHERE login_failures.failures < ` + strconv.Itoa(LockoutFailures) + ` AND login_failures.blocked_until <= excluded.last_at
+	RETURNING failures`
+
+// blockedUntilSQL is blockedUntil as an SQL expression over the column
+// expressions n and now.
+func blockedUntilSQL(n, now string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "CASE WHEN %s >= %d THEN %d WHEN %s < %d THEN %s", n, LockoutFailures, int64(math.MaxInt64), n, FreeFailures, now)
+	i := FreeFailures
+	for ; throttleDelay(i) < MaxThrottleDelay && i < LockoutFailures; i++ {
+		fmt.Fprintf(&b, " WHEN %s = %d THEN %s + %d", n, i, now, throttleDelay(i).Microseconds())
 	}
+	fmt.Fprintf(&b, " ELSE %s + %d END", now, MaxThrottleDelay.Microseconds())
+	return b.String()
+}
+
+// blockedUntil is when the next attempt is allowed after n consecutive
+// failures, the last at now (microseconds).
+func blockedUntil(n int, now int64) int64 {
+	if n >= LockoutFailures {
+		return math.MaxInt64
+	}
+	return now + throttleDelay(n).Microseconds()
+}
+
+func (t *tx) attempt(key string) error {
 	now := micros(t.now)
-	if n >= LockoutFailures || now < blocked {
+	var n int
+	err := t.queryRow(attemptSQL, key, now, blockedUntil(1, now)).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
 		return errThrottled
 	}
-	if n == 0 {
+	if err != nil {
+		return err
+	}
+	if n == 1 {
 		// A new key: forget stale ones, so guessing at made-up accounts
 		// cannot grow the table without bound. Counters lapse a day after
 		// their last failure, lockouts after thirty.
@@ -80,15 +117,7 @@ func (t *tx) attempt(key string) error {
 			return err
 		}
 	}
-	n++
-	until := now + throttleDelay(n).Microseconds()
-	if n >= LockoutFailures {
-		until = math.MaxInt64
-	}
-	_, err = t.exec(`INSERT INTO login_failures (key, failures, last_at, blocked_until) VALUES (?, ?, ?, ?)
-		ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, last_at = excluded.last_at, blocked_until = excluded.blocked_until`,
-		key, n, now, until)
-	return err
+	return nil
 }
 
 // ClearFailures forgets key's failures, after a success.
