@@ -97,14 +97,34 @@ func (s *Service) checkTOTP(ctx context.Context, code string, confirm bool) erro
 		}
 		return bulwark.Errorf(bulwark.EFailedPrecondition, "no authenticator app is enrolled")
 	}
+	action := "auth.reauth"
+	if confirm {
+		action = "mfa.totp_enrol"
+	} else if p.Stage == bulwark.StageMFA {
+		action = "auth.mfa"
+	}
 	step := matchTOTP(st.Secret, code, s.opt.Now())
 	if step == 0 || step <= st.LastStep {
-		return errCode
+		return s.factorFailed(ctx, action, errCode)
 	}
 	if err := s.db.UseTOTPStep(ctx, step, confirm); err != nil {
+		if bulwark.ErrorCode(err) == bulwark.EUnauthenticated {
+			return s.factorFailed(ctx, action, err)
+		}
 		return err
 	}
 	return s.db.ClearFailures(ctx, key)
+}
+
+// factorFailed records a failed second-factor verification of the
+// session's account (outcome failure, action the one the verification
+// records on success), as a failed password is, and returns err, or the
+// audit write's error if that failed.
+func (s *Service) factorFailed(ctx context.Context, action string, err error) error {
+	if aerr := s.db.AuditFactorFailure(ctx, action); aerr != nil {
+		return aerr
+	}
+	return err
 }
 
 // ConfirmTOTP finishes TOTP enrolment with a first code. A tenant user
@@ -192,9 +212,12 @@ func (s *Service) UseRecoveryCode(ctx context.Context, code string) (*bulwark.Se
 		return nil, err
 	}
 	if len(code) > 64 {
-		return nil, errCode
+		return nil, s.factorFailed(ctx, "auth.mfa", errCode)
 	}
 	if err := s.db.UseRecoveryCode(ctx, recoveryHash(p, code)); err != nil {
+		if bulwark.ErrorCode(err) == bulwark.EUnauthenticated {
+			return nil, s.factorFailed(ctx, "auth.mfa", err)
+		}
 		return nil, err
 	}
 	if err := s.db.ClearFailures(ctx, key); err != nil {

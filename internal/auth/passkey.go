@@ -244,13 +244,17 @@ func (s *Service) FinishPasskeyLogin(ctx context.Context, response []byte) (*bul
 	if err != nil {
 		return nil, err
 	}
+	action := "auth.reauth"
+	if u.p.Stage == bulwark.StageMFA {
+		action = "auth.mfa"
+	}
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(response)
 	if err != nil {
-		return nil, &bulwark.Error{Code: bulwark.EInvalid, Message: "the passkey response is malformed", Err: err}
+		return nil, s.factorFailed(ctx, action, &bulwark.Error{Code: bulwark.EInvalid, Message: "the passkey response is malformed", Err: err})
 	}
 	cred, err := s.wa.ValidateLogin(u, *sd, parsed)
 	if err != nil {
-		return nil, &bulwark.Error{Code: errPasskey.Code, Message: errPasskey.Message, Err: err}
+		return nil, s.factorFailed(ctx, action, &bulwark.Error{Code: errPasskey.Code, Message: errPasskey.Message, Err: err})
 	}
 	id := base64.RawURLEncoding.EncodeToString(cred.ID)
 	if cred.Authenticator.CloneWarning {
@@ -259,7 +263,7 @@ func (s *Service) FinishPasskeyLogin(ctx context.Context, response []byte) (*bul
 		s.notifyAccount(ctx, "A passkey on your Bulwark account may have been copied",
 			"A sign-in with one of your passkeys was refused because its signature counter went backwards, which can mean the passkey was copied.\n\nRemove that passkey and tell your administrator.")
 		s.opt.Logger.Warn("passkey clone warning; login refused", "tenant", u.p.TenantSlug, "user", u.p.ID)
-		return nil, bulwark.Errorf(bulwark.EUnauthenticated, "this passkey may have been copied and cannot be used; use another factor and remove it")
+		return nil, s.factorFailed(ctx, action, bulwark.Errorf(bulwark.EUnauthenticated, "this passkey may have been copied and cannot be used; use another factor and remove it"))
 	}
 	raw, err := json.Marshal(cred)
 	if err != nil {

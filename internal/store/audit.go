@@ -406,6 +406,25 @@ func (db *DB) auditLoginFailure(ctx context.Context, tenantID, targetKind, targe
 	return db.recordAlone(ctx, tenantID, nil, e)
 }
 
+// AuditFactorFailure records a failed second-factor verification by the
+// session's account (ASVS V16.3.1, as auditLoginFailure does for a
+// password) in its own transaction: action is the one the verification
+// would have recorded (auth.mfa, auth.reauth, mfa.totp_enrol), with
+// outcome failure and the account as target.
+func (db *DB) AuditFactorFailure(ctx context.Context, action string) error {
+	p, err := subject(ctx)
+	if err != nil {
+		return err
+	}
+	kind := "user"
+	if p.Kind == bulwark.KindOperator {
+		kind = "operator"
+	}
+	tenantID, _ := p.Tenant()
+	e := auditEntry{Action: action, TargetKind: kind, TargetID: p.ID, Outcome: bulwark.OutcomeFailure, Privileged: kind == "operator"}
+	return db.recordAlone(ctx, tenantID, p, e)
+}
+
 // ExportAudit implements bulwark.AuditService: the caller's tenant's
 // entries up to the latest signed checkpoint, each with its inclusion
 // proof, as JSON Lines (audit.ExportWriter). The export is itself audited.
