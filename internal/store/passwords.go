@@ -39,7 +39,9 @@ func (t *tenantTx) passwordTarget(userID string, history int) (*PasswordTarget, 
 
 // setPassword stores a new password hash for userID: remembers it in the
 // history, ends every session of the user (a credential change revokes
-// them, AUTH-7) and clears the failure counter. MFA is never touched.
+// them, AUTH-7), makes every unused reset or activation secret of the user
+// void (a link sent before the change must not undo it) and clears the
+// password failure counter. MFA is never touched.
 func (t *tenantTx) setPassword(userID, hash string) error {
 	if _, err := t.exec("UPDATE users SET password_hash = ?, password_changed_at = ?, password_change_required = 0, updated_at = ? WHERE tenant_id = ? AND id = ?",
 		hash, micros(t.now), micros(t.now), t.tenantID, userID); err != nil {
@@ -56,6 +58,10 @@ func (t *tenantTx) setPassword(userID, hash string) error {
 		return err
 	}
 	if err := t.killSessions(userID, ""); err != nil {
+		return err
+	}
+	if _, err := t.exec("DELETE FROM user_secrets WHERE tenant_id = ? AND user_id = ? AND kind IN (?, ?) AND used_at IS NULL",
+		t.tenantID, userID, secret.Reset, secret.Activation); err != nil {
 		return err
 	}
 	var slug, email string
