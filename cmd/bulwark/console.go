@@ -15,7 +15,7 @@ import (
 // listener as the API. The two are separate muxes (the console has
 // cookies and CSRF protection, the API bearer tokens only).
 func withConsole(api http.Handler, a *auth.Service, db *store.DB, s *sso.Service, log *slog.Logger) http.Handler {
-	d := console.Deps{Auth: a, Account: a, Sessions: db, Settings: db, Logger: log}
+	d := console.Deps{Auth: a, Account: a, Sessions: db, Settings: db, Audit: db, Logger: log}
 	if s != nil {
 		d.EndSession = s.EndSession // SAML single logout from the console
 		d.SSO = s

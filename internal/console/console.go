@@ -53,7 +53,10 @@ type Deps struct {
 	// SAML login (sso.Service.EndSession); nil logs out locally only.
 	EndSession func(ctx context.Context, logout func(context.Context) error) (*sso.LogoutAnswer, error)
 	// SSO, if set, serves the single sign-on page (sso.go).
-	SSO    *sso.Service
+	SSO *sso.Service
+	// Audit, if set, records every refusal (EForbidden) a page answers
+	// with, as the API's middleware does (authz.deny, ASVS V16.3.2).
+	Audit  bulwark.AuditService
 	Logger *slog.Logger
 }
 
@@ -197,16 +200,17 @@ func (c *Console) render(w http.ResponseWriter, name string, v view, status int)
 	}
 }
 
-func (c *Console) fail(w http.ResponseWriter, name string, v view, err error) {
+func (c *Console) fail(w http.ResponseWriter, r *http.Request, name string, v view, err error) {
 	var status int
-	status, v.Error = c.failure(name, err)
+	status, v.Error = c.failure(r, name, err)
 	c.render(w, name, v, status)
 }
 
 // failure is the status and the message a console page shows for err:
 // the API's status for its code, and for a server-side failure a generic
-// message, its cause logged.
-func (c *Console) failure(page string, err error) (int, string) {
+// message, its cause logged. A refusal is recorded (recordDenial).
+func (c *Console) failure(r *http.Request, page string, err error) (int, string) {
+	c.recordDenial(r, err)
 	status, ok := bulwark.ErrorCode(err).HTTPStatus()
 	if !ok || status >= http.StatusInternalServerError {
 		c.d.Logger.Error("console", "page", page, "err", err)
@@ -216,6 +220,28 @@ func (c *Console) failure(page string, err error) (int, string) {
 		return status, "something went wrong; try again"
 	}
 	return status, bulwark.ErrorMessage(err)
+}
+
+// recordDenial writes a refusal (EForbidden) of the signed-in principal
+// to the audit log in its own transaction, as the API's middleware does:
+// the action is the console route. A failure to record is logged; the
+// answer is a refusal either way.
+func (c *Console) recordDenial(r *http.Request, err error) {
+	if c.d.Audit == nil || bulwark.ErrorCode(err) != bulwark.EForbidden {
+		return
+	}
+	p := bulwark.FromContext(r.Context())
+	if p == nil {
+		return
+	}
+	action := r.Pattern
+	if action == "" {
+		action = r.Method + " " + r.URL.Path
+	}
+	ctx := context.WithoutCancel(r.Context())
+	if aerr := c.d.Audit.RecordDenial(ctx, bulwark.Denial{Action: action}); aerr != nil {
+		c.d.Logger.Error("recording a denial in the audit log failed", "route", action, "err", aerr)
+	}
 }
 
 func (c *Console) page(name string) http.HandlerFunc {
@@ -255,7 +281,7 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request) {
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	s, err := c.d.Auth.Login(r.Context(), bulwark.Credentials{Tenant: r.PostFormValue("tenant"), Email: r.PostFormValue("email"), Password: r.PostFormValue("password")})
 	if err != nil {
-		c.fail(w, "login", view{}, err)
+		c.fail(w, r, "login", view{}, err)
 		return
 	}
 	setSession(w, s)
@@ -288,7 +314,7 @@ func (c *Console) verifyMFA(w http.ResponseWriter, r *http.Request) {
 		s, err = c.d.Account.VerifyTOTP(r.Context(), r.PostFormValue("code"))
 	}
 	if err != nil {
-		c.fail(w, "mfa", view{P: bulwark.FromContext(r.Context())}, err)
+		c.fail(w, r, "mfa", view{P: bulwark.FromContext(r.Context())}, err)
 		return
 	}
 	setSession(w, s)
@@ -316,7 +342,7 @@ func (c *Console) enrolPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		c.fail(w, "enrol", v, err)
+		c.fail(w, r, "enrol", v, err)
 		return
 	}
 	v.Secret = en.Secret
@@ -338,7 +364,7 @@ func (c *Console) confirmTOTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s, codes, err := c.d.Account.ConfirmTOTP(r.Context(), r.PostFormValue("code"))
 	if err != nil {
-		c.fail(w, "enrol", view{P: p, Stage: p.Stage, Error: ""}, err)
+		c.fail(w, r, "enrol", view{P: p, Stage: p.Stage, Error: ""}, err)
 		return
 	}
 	setSession(w, s)
@@ -353,7 +379,7 @@ func (c *Console) changePassword(w http.ResponseWriter, r *http.Request) {
 	}
 	s, err := c.d.Account.ChangePassword(r.Context(), r.PostFormValue("current_password"), r.PostFormValue("new_password"))
 	if err != nil {
-		c.fail(w, "password", view{P: p}, err)
+		c.fail(w, r, "password", view{P: p}, err)
 		return
 	}
 	setSession(w, s)
@@ -362,7 +388,7 @@ func (c *Console) changePassword(w http.ResponseWriter, r *http.Request) {
 
 func (c *Console) forgot(w http.ResponseWriter, r *http.Request) {
 	if err := c.d.Account.RequestPasswordReset(r.Context(), r.PostFormValue("tenant"), r.PostFormValue("email")); err != nil {
-		c.fail(w, "forgot", view{}, err)
+		c.fail(w, r, "forgot", view{}, err)
 		return
 	}
 	c.render(w, "forgot", view{Notice: "If the account exists, a reset link is on its way. It works once, for 30 minutes."}, http.StatusOK)
@@ -370,7 +396,7 @@ func (c *Console) forgot(w http.ResponseWriter, r *http.Request) {
 
 func (c *Console) reset(w http.ResponseWriter, r *http.Request) {
 	if err := c.d.Account.ResetPassword(r.Context(), r.PostFormValue("token"), r.PostFormValue("password")); err != nil {
-		c.fail(w, "reset", view{}, err)
+		c.fail(w, r, "reset", view{}, err)
 		return
 	}
 	clearSession(w)
@@ -386,6 +412,7 @@ func (c *Console) json(fn func(*http.Request) (any, error)) http.HandlerFunc {
 		}
 		v, err := fn(r)
 		if err != nil {
+			c.recordDenial(r, err)
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": bulwark.ErrorMessage(err), "code": string(bulwark.ErrorCode(err))})
 			return
 		}
@@ -411,6 +438,7 @@ func (c *Console) passkeyFinish(register bool) http.HandlerFunc {
 			s, err = c.d.Account.FinishPasskeyLogin(r.Context(), body)
 		}
 		if err != nil {
+			c.recordDenial(r, err)
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": bulwark.ErrorMessage(err), "code": string(bulwark.ErrorCode(err))})
 			return
 		}
@@ -452,7 +480,7 @@ func (c *Console) sessions(w http.ResponseWriter, r *http.Request) {
 	v := view{P: bulwark.FromContext(r.Context())}
 	list, err := c.d.Sessions.ListSessions(r.Context())
 	if err != nil {
-		c.fail(w, "sessions", v, err)
+		c.fail(w, r, "sessions", v, err)
 		return
 	}
 	v.Sessions = list
@@ -461,7 +489,7 @@ func (c *Console) sessions(w http.ResponseWriter, r *http.Request) {
 
 func (c *Console) revokeSession(w http.ResponseWriter, r *http.Request) {
 	if err := c.d.Sessions.RevokeSession(r.Context(), r.PostFormValue("id")); err != nil {
-		c.fail(w, "sessions", view{P: bulwark.FromContext(r.Context())}, err)
+		c.fail(w, r, "sessions", view{P: bulwark.FromContext(r.Context())}, err)
 		return
 	}
 	http.Redirect(w, r, "/console/sessions", http.StatusSeeOther)
@@ -471,7 +499,7 @@ func (c *Console) settings(w http.ResponseWriter, r *http.Request) {
 	v := view{P: bulwark.FromContext(r.Context())}
 	s, err := c.d.Settings.AuthSettings(r.Context())
 	if err != nil {
-		c.fail(w, "settings", v, err)
+		c.fail(w, r, "settings", v, err)
 		return
 	}
 	v.Settings, v.Warnings = s, s.PasswordPolicy.Warnings()
@@ -503,7 +531,7 @@ func (c *Console) saveSettings(w http.ResponseWriter, r *http.Request) {
 	v.Settings = &in
 	s, err := c.d.Settings.SetAuthSettings(r.Context(), in)
 	if err != nil {
-		c.fail(w, "settings", v, err)
+		c.fail(w, r, "settings", v, err)
 		return
 	}
 	v.Settings, v.Warnings, v.Notice = s, s.PasswordPolicy.Warnings(), "Saved."

@@ -68,7 +68,7 @@ func (c *Console) ssoRender(w http.ResponseWriter, r *http.Request, v ssoView, e
 	v.P = bulwark.FromContext(r.Context())
 	status := http.StatusOK
 	if err != nil {
-		status, v.Error = c.failure("sso", err)
+		status, v.Error = c.failure(r, "sso", err)
 	}
 	s := c.d.SSO
 	if ps, lerr := s.B.ListSSOProviders(r.Context()); lerr == nil {
@@ -95,7 +95,7 @@ func (c *Console) ssoRender(w http.ResponseWriter, r *http.Request, v ssoView, e
 		}
 		v.Settings, _ = s.B.GetSSOSettings(r.Context())
 	} else if err == nil {
-		status, v.Error = c.failure("sso", lerr)
+		status, v.Error = c.failure(r, "sso", lerr)
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
