@@ -289,15 +289,18 @@ func (db *DB) ResetTarget(ctx context.Context, token string) (*PasswordTarget, e
 }
 
 // ResetPassword uses a one-time reset secret to set a new password. It
-// ends the user's sessions and clears the failure counter (so a locked
-// account is unlocked), but keeps every second factor: the next login
-// still asks for it (ASVS V6.4.3).
+// ends the user's sessions and clears the password and second-factor
+// failure counters (so a locked account is unlocked), but keeps every
+// second factor: the next login still asks for it (ASVS V6.4.3).
 func (db *DB) ResetPassword(ctx context.Context, token, passwordHash string) error {
 	if passwordHash == "" {
 		return bulwark.Errorf(bulwark.EInvalid, "a password is required")
 	}
 	return db.useSecret(ctx, token, secret.Reset, passwordHash, func(t *tenantTx, userID string) error {
 		if err := t.setPassword(userID, passwordHash); err != nil {
+			return err
+		}
+		if err := t.clearFailures(FailureKey("totp", t.tenantID, userID)); err != nil {
 			return err
 		}
 		return t.audit(auditEntry{Action: "auth.password_reset", TargetKind: "user", TargetID: userID, Fields: []string{"password"}})

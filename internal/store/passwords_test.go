@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/bulwarkhq/bulwark"
+	"github.com/bulwarkhq/bulwark/internal/store"
 	"github.com/bulwarkhq/bulwark/internal/storetest"
 )
 
@@ -50,6 +51,39 @@ func TestPasswordChangeVoidsResetLink(t *testing.T) {
 		wantCode(t, f.Auth.ResetPassword(ctx, r.Token, "attacker chosen passphrase of lupins and moths"), bulwark.EGone)
 		if _, err := f.Auth.Login(ctx, bulwark.Credentials{Tenant: "acme", Email: email, Password: reset}); err != nil {
 			t.Fatalf("the reset password: %v", err)
+		}
+	})
+}
+
+// TestResetEndsSecondFactorLockout is AUTH-7: a password reset ends a
+// lockout of the second factor as it ends one of the password (the 429
+// says so).
+func TestResetEndsSecondFactorLockout(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		f := storetest.NewFixture(t, backend)
+		ctx := context.Background()
+		owner, _ := f.Tenant(t, "acme")
+		p := bulwark.FromContext(owner)
+		key := store.FailureKey("totp", p.TenantID, p.ID)
+		for i := 0; i < store.LockoutFailures; i++ {
+			if err := f.Attempt(ctx, key); err != nil {
+				t.Fatalf("attempt %d: %v", i, err)
+			}
+			f.Clock.Advance(store.MaxThrottleDelay)
+		}
+		wantCode(t, f.Attempt(ctx, key), bulwark.ERateLimited)
+		r, err := f.CreatePasswordReset(ctx, "acme", "owner@acme.example", 30*time.Minute)
+		if err != nil || r == nil {
+			t.Fatal(r, err)
+		}
+		if err := f.Auth.ResetPassword(ctx, r.Token, "a much longer passphrase about ferns, kites and tides"); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := f.Failures(ctx, key); err != nil || n != 0 {
+			t.Fatalf("second-factor counter after a reset: %d, %v", n, err)
+		}
+		if err := f.Attempt(ctx, key); err != nil {
+			t.Fatalf("second factor after a reset: %v", err)
 		}
 	})
 }
