@@ -77,8 +77,8 @@ func matchTOTP(secret, code string, now time.Time) int64 {
 var errCode = bulwark.Errorf(bulwark.EUnauthenticated, "the code is wrong or was already used; wait for the next one")
 
 // checkTOTP verifies code for the session's account and spends its time
-// step, throttled per account like a password.
-func (s *Service) checkTOTP(ctx context.Context, code string, confirm bool) error {
+// step with use, throttled per account like a password.
+func (s *Service) checkTOTP(ctx context.Context, code string, confirm bool, use func(step int64) error) error {
 	if err := s.addrs.Allow(ctx, s.opt.Now()); err != nil {
 		return err
 	}
@@ -107,7 +107,7 @@ func (s *Service) checkTOTP(ctx context.Context, code string, confirm bool) erro
 	if step == 0 || step <= st.LastStep {
 		return s.factorFailed(ctx, action, errCode)
 	}
-	if err := s.db.UseTOTPStep(ctx, step, confirm); err != nil {
+	if err := use(step); err != nil {
 		if bulwark.ErrorCode(err) == bulwark.EUnauthenticated {
 			return s.factorFailed(ctx, action, err)
 		}
@@ -130,19 +130,19 @@ func (s *Service) factorFailed(ctx context.Context, action string, err error) er
 // ConfirmTOTP finishes TOTP enrolment with a first code. A tenant user
 // gets ten recovery codes, shown once. Every other session of the account
 // ends; the caller gets a new one.
+// The confirmation, the codes, the end of the other sessions and their
+// entries are one transaction (store.DB.ConfirmTOTP).
 func (s *Service) ConfirmTOTP(ctx context.Context, code string) (*bulwark.Session, []string, error) {
-	if err := s.checkTOTP(ctx, code, true); err != nil {
-		return nil, nil, err
+	var codes, hashes []string
+	if p := bulwark.FromContext(ctx); p != nil && p.Kind == bulwark.KindUser {
+		codes, hashes = newRecoveryCodes(p)
 	}
-	var codes []string
-	p := bulwark.FromContext(ctx)
-	if p.Kind == bulwark.KindUser {
+	var sess *bulwark.Session
+	err := s.checkTOTP(ctx, code, true, func(step int64) error {
 		var err error
-		if codes, err = s.newRecoveryCodes(ctx); err != nil {
-			return nil, nil, err
-		}
-	}
-	sess, err := s.db.FactorChanged(ctx, "mfa.totp_enrol")
+		sess, err = s.db.ConfirmTOTP(ctx, step, hashes)
+		return err
+	})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -157,7 +157,7 @@ func (s *Service) VerifyTOTP(ctx context.Context, code string) (*bulwark.Session
 	if p == nil || p.Stage != bulwark.StageMFA {
 		return nil, bulwark.Errorf(bulwark.EFailedPrecondition, "this session owes no second factor")
 	}
-	if err := s.checkTOTP(ctx, code, false); err != nil {
+	if err := s.checkTOTP(ctx, code, false, s.useTOTPStep(ctx)); err != nil {
 		return nil, err
 	}
 	return s.db.CompleteMFA(ctx)
@@ -171,10 +171,16 @@ func recoveryHash(p *bulwark.Principal, code string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func (s *Service) newRecoveryCodes(ctx context.Context) ([]string, error) {
-	p := bulwark.FromContext(ctx)
-	codes := make([]string, RecoveryCodes)
-	hashes := make([]string, RecoveryCodes)
+// useTOTPStep spends a step of the session's confirmed enrolment.
+func (s *Service) useTOTPStep(ctx context.Context) func(int64) error {
+	return func(step int64) error { return s.db.UseTOTPStep(ctx, step) }
+}
+
+// newRecoveryCodes makes a new set of recovery codes for p, and their
+// stored forms.
+func newRecoveryCodes(p *bulwark.Principal) (codes, hashes []string) {
+	codes = make([]string, RecoveryCodes)
+	hashes = make([]string, RecoveryCodes)
 	for i := range codes {
 		b := make([]byte, 10)
 		rand.Read(b)
@@ -182,10 +188,7 @@ func (s *Service) newRecoveryCodes(ctx context.Context) ([]string, error) {
 		codes[i] = c[:4] + "-" + c[4:8] + "-" + c[8:12] + "-" + c[12:]
 		hashes[i] = recoveryHash(p, codes[i])
 	}
-	if err := s.db.SetRecoveryCodes(ctx, hashes); err != nil {
-		return nil, err
-	}
-	return codes, nil
+	return codes, hashes
 }
 
 // RegenerateRecoveryCodes replaces the user's recovery codes (step-up).
@@ -194,7 +197,11 @@ func (s *Service) RegenerateRecoveryCodes(ctx context.Context) ([]string, error)
 	if err := p.RequireRecentAuth(s.opt.Now()); err != nil {
 		return nil, err
 	}
-	return s.newRecoveryCodes(ctx)
+	codes, hashes := newRecoveryCodes(p)
+	if err := s.db.SetRecoveryCodes(ctx, hashes); err != nil {
+		return nil, err
+	}
+	return codes, nil
 }
 
 // UseRecoveryCode completes a login that owes a second factor with one
@@ -233,12 +240,9 @@ func (s *Service) UseRecoveryCode(ctx context.Context, code string) (*bulwark.Se
 }
 
 // RemoveTOTP removes the account's authenticator app (step-up); other
-// sessions end.
+// sessions end, in the removal's transaction.
 func (s *Service) RemoveTOTP(ctx context.Context) (*bulwark.Session, error) {
-	if err := s.db.RemoveTOTP(ctx); err != nil {
-		return nil, err
-	}
-	sess, err := s.db.FactorChanged(ctx, "mfa.totp_remove")
+	sess, err := s.db.RemoveTOTP(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -255,7 +259,7 @@ func (s *Service) Reauthenticate(ctx context.Context, pw, code string) (*bulwark
 		return nil, bulwark.Errorf(bulwark.EForbidden, "only a user's login session can re-authenticate")
 	}
 	if code != "" {
-		if err := s.checkTOTP(ctx, code, false); err != nil {
+		if err := s.checkTOTP(ctx, code, false, s.useTOTPStep(ctx)); err != nil {
 			return nil, err
 		}
 		return s.db.Reauthenticate(ctx)

@@ -197,10 +197,8 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, name string, re
 	if err != nil {
 		return nil, err
 	}
-	if err := s.db.AddPasskey(ctx, store.Passkey{ID: base64.RawURLEncoding.EncodeToString(cred.ID), Name: name, Credential: string(raw)}); err != nil {
-		return nil, err
-	}
-	sess, err := s.db.FactorChanged(ctx, "mfa.passkey_add")
+	// Stored, other sessions ended and audited in one transaction.
+	sess, err := s.db.AddPasskey(ctx, store.Passkey{ID: base64.RawURLEncoding.EncodeToString(cred.ID), Name: name, Credential: string(raw)})
 	if err != nil {
 		return nil, err
 	}
@@ -283,10 +281,8 @@ func (s *Service) FinishPasskeyLogin(ctx context.Context, response []byte) (*bul
 
 // RemovePasskey deletes one of the session user's passkeys (step-up).
 func (s *Service) RemovePasskey(ctx context.Context, id string) (*bulwark.Session, error) {
-	if err := s.db.RemovePasskey(ctx, id); err != nil {
-		return nil, err
-	}
-	sess, err := s.db.FactorChanged(ctx, "mfa.passkey_remove")
+	// Deleted, other sessions ended and audited in one transaction.
+	sess, err := s.db.RemovePasskey(ctx, id)
 	if err != nil {
 		return nil, err
 	}

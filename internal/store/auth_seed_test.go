@@ -26,11 +26,12 @@ func seedAuth(t *testing.T, f *storetest.Fixture, owner context.Context) {
 		t.Fatal(err)
 	}
 	code, _ := totp.GenerateCode(en.Secret, f.Clock.Now())
-	if _, _, err := f.Auth.ConfirmTOTP(owner, code); err != nil {
+	s, _, err := f.Auth.ConfirmTOTP(owner, code)
+	if err != nil {
 		t.Fatal(err)
 	}
-	// ConfirmTOTP replaced the session; AddPasskey needs only the user.
-	if err := f.AddPasskey(owner, store.Passkey{ID: "cred-" + bulwark.FromContext(owner).TenantSlug, Name: "test", Credential: "{}"}); err != nil {
+	// ConfirmTOTP replaced the session; AddPasskey replaces it again.
+	if _, err := f.AddPasskey(f.As(t, s.Token), store.Passkey{ID: "cred-" + bulwark.FromContext(owner).TenantSlug, Name: "test", Credential: "{}"}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -127,36 +127,51 @@ func (db *DB) BeginTOTP(ctx context.Context, secret string) error {
 
 var errReplay = bulwark.Errorf(bulwark.EUnauthenticated, "the code is wrong or was already used; wait for the next one")
 
-// UseTOTPStep records step as used for the session's account. It fails
-// unless step is later than every step accepted before: each code works
-// once, and an older one never after a newer (RFC 6238 §5.2, NIST).
-// With confirm, it also confirms a pending enrolment.
-func (db *DB) UseTOTPStep(ctx context.Context, step int64, confirm bool) error {
+// UseTOTPStep records step as used for the session's confirmed
+// enrolment. It fails unless step is later than every step accepted
+// before: each code works once, and an older one never after a newer
+// (RFC 6238 §5.2, NIST).
+func (db *DB) UseTOTPStep(ctx context.Context, step int64) error {
 	p, err := subject(ctx)
 	if err != nil {
 		return err
 	}
-	set := "last_step = ?"
-	if confirm {
-		set = "last_step = ?, confirmed_at = ?"
-	}
 	if p.Kind == bulwark.KindOperator {
 		return db.inGlobal(ctx, true, func(t *globalTx) error {
-			args := []any{step}
-			if confirm {
-				args = append(args, micros(t.now))
-			}
-			res, err := t.exec("UPDATE operator_totp SET "+set+" WHERE operator_id = ? AND last_step < ?", append(args, p.ID, step)...)
+			res, err := t.exec("UPDATE operator_totp SET last_step = ? WHERE operator_id = ? AND last_step < ? AND confirmed_at IS NOT NULL", step, p.ID, step)
 			return onlyOnce(res, err, errReplay)
 		})
 	}
 	return db.inTenant(ctx, true, func(t *tenantTx) error {
-		args := []any{step}
-		if confirm {
-			args = append(args, micros(t.now))
-		}
-		res, err := t.exec("UPDATE mfa_totp SET "+set+" WHERE tenant_id = ? AND user_id = ? AND last_step < ?", append(args, t.tenantID, p.ID, step)...)
+		res, err := t.exec("UPDATE mfa_totp SET last_step = ? WHERE tenant_id = ? AND user_id = ? AND last_step < ? AND confirmed_at IS NOT NULL", step, t.tenantID, p.ID, step)
 		return onlyOnce(res, err, errReplay)
+	})
+}
+
+// ConfirmTOTP confirms the session's pending enrolment with the step of
+// its first code (used, as UseTOTPStep), gives a tenant user the recovery
+// codes of the given hashes (mfa.recovery_codes), ends the account's
+// other sessions and returns the caller's new one: all in one
+// transaction, with the enrolment's entry (mfa.totp_enrol).
+func (db *DB) ConfirmTOTP(ctx context.Context, step int64, recoveryHashes []string) (*bulwark.Session, error) {
+	p, err := subject(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return db.factorChanged(ctx, p, "mfa.totp_enrol", &factorChange{
+		op: func(t *globalTx) error {
+			res, err := t.exec("UPDATE operator_totp SET last_step = ?, confirmed_at = ? WHERE operator_id = ? AND last_step < ? AND confirmed_at IS NULL",
+				step, micros(t.now), p.ID, step)
+			return onlyOnce(res, err, errReplay)
+		},
+		user: func(t *tenantTx) error {
+			res, err := t.exec("UPDATE mfa_totp SET last_step = ?, confirmed_at = ? WHERE tenant_id = ? AND user_id = ? AND last_step < ? AND confirmed_at IS NULL",
+				step, micros(t.now), t.tenantID, p.ID, step)
+			if err := onlyOnce(res, err, errReplay); err != nil {
+				return err
+			}
+			return t.setRecoveryCodes(p.ID, recoveryHashes)
+		},
 	})
 }
 
@@ -167,17 +182,20 @@ func (db *DB) SetRecoveryCodes(ctx context.Context, hashes []string) error {
 	if err != nil || p.Kind != bulwark.KindUser {
 		return bulwark.Errorf(bulwark.EForbidden, "only tenant users have recovery codes")
 	}
-	return db.inTenant(ctx, true, func(t *tenantTx) error {
-		if _, err := t.exec("DELETE FROM mfa_recovery_codes WHERE tenant_id = ? AND user_id = ?", t.tenantID, p.ID); err != nil {
+	return db.inTenant(ctx, true, func(t *tenantTx) error { return t.setRecoveryCodes(p.ID, hashes) })
+}
+
+// setRecoveryCodes replaces userID's recovery codes, with its entry.
+func (t *tenantTx) setRecoveryCodes(userID string, hashes []string) error {
+	if _, err := t.exec("DELETE FROM mfa_recovery_codes WHERE tenant_id = ? AND user_id = ?", t.tenantID, userID); err != nil {
+		return err
+	}
+	for _, h := range hashes {
+		if _, err := t.exec("INSERT INTO mfa_recovery_codes (tenant_id, user_id, code_hash) VALUES (?, ?, ?)", t.tenantID, userID, h); err != nil {
 			return err
 		}
-		for _, h := range hashes {
-			if _, err := t.exec("INSERT INTO mfa_recovery_codes (tenant_id, user_id, code_hash) VALUES (?, ?, ?)", t.tenantID, p.ID, h); err != nil {
-				return err
-			}
-		}
-		return t.audit(auditEntry{Action: "mfa.recovery_codes", TargetKind: "user", TargetID: p.ID})
-	})
+	}
+	return t.audit(auditEntry{Action: "mfa.recovery_codes", TargetKind: "user", TargetID: userID})
 }
 
 // UseRecoveryCode spends one recovery code, by hash. Each works once.
@@ -204,7 +222,7 @@ func (db *DB) CompleteMFA(ctx context.Context) (*bulwark.Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	return db.rotate(ctx, p, "auth.mfa", func(t *tenantTx, s bulwark.AuthSettings) (string, error) {
+	return db.rotate(ctx, p, "auth.mfa", nil, func(t *tenantTx, s bulwark.AuthSettings) (string, error) {
 		var required int
 		if err := t.queryRow("SELECT password_change_required FROM users WHERE tenant_id = ? AND id = ?", t.tenantID, p.ID).Scan(&required); err != nil {
 			return "", err
@@ -223,18 +241,15 @@ func (db *DB) Reauthenticate(ctx context.Context) (*bulwark.Session, error) {
 	if p.Stage != "" {
 		return nil, bulwark.Errorf(bulwark.EForbidden, "finish signing in first")
 	}
-	return db.rotate(ctx, p, "auth.reauth", func(*tenantTx, bulwark.AuthSettings) (string, error) { return "", nil })
+	return db.rotate(ctx, p, "auth.reauth", nil, func(*tenantTx, bulwark.AuthSettings) (string, error) { return "", nil })
 }
 
-// FactorChanged ends every other session of the account after a second
-// factor was added or removed (AUTH-7), and replaces the current one,
-// which moves on from StageEnrol once a factor exists.
-func (db *DB) FactorChanged(ctx context.Context, action string) (*bulwark.Session, error) {
-	p, err := subject(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return db.rotate(ctx, p, action, func(t *tenantTx, s bulwark.AuthSettings) (string, error) {
+// factorChanged makes change, a second factor added or removed, ends
+// every other session of the account (AUTH-7) and replaces the current
+// one, which moves on from StageEnrol once a factor exists, all in one
+// transaction with the change's one entry, action.
+func (db *DB) factorChanged(ctx context.Context, p *bulwark.Principal, action string, change *factorChange) (*bulwark.Session, error) {
+	return db.rotate(ctx, p, action, change, func(t *tenantTx, s bulwark.AuthSettings) (string, error) {
 		if err := t.killSessions(p.ID, p.SessionID); err != nil {
 			return "", err
 		}
@@ -249,12 +264,27 @@ func (db *DB) FactorChanged(ctx context.Context, action string) (*bulwark.Sessio
 	})
 }
 
+// factorChange is a change of the account's second factors, made in the
+// transaction that ends its sessions and writes the change's entry: op
+// for an operator, user for a tenant user.
+type factorChange struct {
+	op   func(*globalTx) error
+	user func(*tenantTx) error
+}
+
 // rotate replaces the session in p by a new one at the stage next
-// decides, with auth_at = now.
-func (db *DB) rotate(ctx context.Context, p *bulwark.Principal, action string, next func(*tenantTx, bulwark.AuthSettings) (string, error)) (*bulwark.Session, error) {
+// decides, with auth_at = now, and writes one entry of action. A change,
+// if given, is made first in the same transaction (DATA-5): the change,
+// the session's replacement and the entry commit together or not at all.
+func (db *DB) rotate(ctx context.Context, p *bulwark.Principal, action string, change *factorChange, next func(*tenantTx, bulwark.AuthSettings) (string, error)) (*bulwark.Session, error) {
 	var s *bulwark.Session
 	if p.Kind == bulwark.KindOperator {
 		err := db.inGlobal(ctx, true, func(t *globalTx) error {
+			if change != nil && change.op != nil {
+				if err := change.op(t); err != nil {
+					return err
+				}
+			}
 			if _, err := t.exec("DELETE FROM operator_secrets WHERE id = ?", p.SessionID); err != nil {
 				return err
 			}
@@ -281,6 +311,11 @@ func (db *DB) rotate(ctx context.Context, p *bulwark.Principal, action string, n
 		return s, err
 	}
 	err := db.inTenant(ctx, true, func(t *tenantTx) error {
+		if change != nil && change.user != nil {
+			if err := change.user(t); err != nil {
+				return err
+			}
+		}
 		res, err := t.exec("DELETE FROM user_secrets WHERE tenant_id = ? AND id = ?", t.tenantID, p.SessionID)
 		if err != nil {
 			return err
@@ -305,27 +340,29 @@ func (db *DB) rotate(ctx context.Context, p *bulwark.Principal, action string, n
 }
 
 // RemoveTOTP deletes the session's account's TOTP enrolment and recovery
-// codes. It needs a recent login (step-up).
-func (db *DB) RemoveTOTP(ctx context.Context) error {
+// codes, ends its other sessions and returns the caller's new one, in one
+// transaction with its entry (mfa.totp_remove). It needs a recent login
+// (step-up).
+func (db *DB) RemoveTOTP(ctx context.Context) (*bulwark.Session, error) {
 	p, err := subject(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := p.RequireRecentAuth(db.now()); err != nil {
-		return err
+		return nil, err
 	}
-	if p.Kind == bulwark.KindOperator {
-		return db.inGlobal(ctx, true, func(t *globalTx) error {
+	return db.factorChanged(ctx, p, "mfa.totp_remove", &factorChange{
+		op: func(t *globalTx) error {
 			_, err := t.exec("DELETE FROM operator_totp WHERE operator_id = ?", p.ID)
 			return err
-		})
-	}
-	return db.inTenant(ctx, true, func(t *tenantTx) error {
-		if _, err := t.exec("DELETE FROM mfa_totp WHERE tenant_id = ? AND user_id = ?", t.tenantID, p.ID); err != nil {
+		},
+		user: func(t *tenantTx) error {
+			if _, err := t.exec("DELETE FROM mfa_totp WHERE tenant_id = ? AND user_id = ?", t.tenantID, p.ID); err != nil {
+				return err
+			}
+			_, err := t.exec("DELETE FROM mfa_recovery_codes WHERE tenant_id = ? AND user_id = ?", t.tenantID, p.ID)
 			return err
-		}
-		_, err := t.exec("DELETE FROM mfa_recovery_codes WHERE tenant_id = ? AND user_id = ?", t.tenantID, p.ID)
-		return err
+		},
 	})
 }
 

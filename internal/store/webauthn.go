@@ -52,11 +52,13 @@ func (db *DB) Passkeys(ctx context.Context) ([]Passkey, error) {
 	return out, err
 }
 
-// AddPasskey stores a new passkey for the session account.
-func (db *DB) AddPasskey(ctx context.Context, k Passkey) error {
+// AddPasskey stores a new passkey for the session account, ends its
+// other sessions and returns the caller's new one, in one transaction
+// with its entry (mfa.passkey_add).
+func (db *DB) AddPasskey(ctx context.Context, k Passkey) (*bulwark.Session, error) {
 	p, err := subject(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	conflict := func(err error) error {
 		if db.dialect.isUnique(err) {
@@ -64,17 +66,17 @@ func (db *DB) AddPasskey(ctx context.Context, k Passkey) error {
 		}
 		return err
 	}
-	if p.Kind == bulwark.KindOperator {
-		return db.inGlobal(ctx, true, func(t *globalTx) error {
+	return db.factorChanged(ctx, p, "mfa.passkey_add", &factorChange{
+		op: func(t *globalTx) error {
 			_, err := t.exec("INSERT INTO operator_webauthn (id, operator_id, name, credential, created_at) VALUES (?, ?, ?, ?, ?)",
 				k.ID, p.ID, k.Name, k.Credential, micros(t.now))
 			return conflict(err)
-		})
-	}
-	return db.inTenant(ctx, true, func(t *tenantTx) error {
-		_, err := t.exec("INSERT INTO webauthn_credentials (tenant_id, user_id, id, name, credential, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-			t.tenantID, p.ID, k.ID, k.Name, k.Credential, micros(t.now))
-		return conflict(err)
+		},
+		user: func(t *tenantTx) error {
+			_, err := t.exec("INSERT INTO webauthn_credentials (tenant_id, user_id, id, name, credential, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+				t.tenantID, p.ID, k.ID, k.Name, k.Credential, micros(t.now))
+			return conflict(err)
+		},
 	})
 }
 
@@ -98,14 +100,16 @@ func (db *DB) UpdatePasskey(ctx context.Context, k Passkey) error {
 	})
 }
 
-// RemovePasskey deletes one of the session account's passkeys (step-up).
-func (db *DB) RemovePasskey(ctx context.Context, id string) error {
+// RemovePasskey deletes one of the session account's passkeys (step-up),
+// ends its other sessions and returns the caller's new one, in one
+// transaction with its entry (mfa.passkey_remove).
+func (db *DB) RemovePasskey(ctx context.Context, id string) (*bulwark.Session, error) {
 	p, err := subject(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := p.RequireRecentAuth(db.now()); err != nil {
-		return err
+		return nil, err
 	}
 	gone := func(res sql.Result, err error) error {
 		if err != nil {
@@ -116,13 +120,13 @@ func (db *DB) RemovePasskey(ctx context.Context, id string) error {
 		}
 		return nil
 	}
-	if p.Kind == bulwark.KindOperator {
-		return db.inGlobal(ctx, true, func(t *globalTx) error {
+	return db.factorChanged(ctx, p, "mfa.passkey_remove", &factorChange{
+		op: func(t *globalTx) error {
 			return gone(t.exec("DELETE FROM operator_webauthn WHERE operator_id = ? AND id = ?", p.ID, id))
-		})
-	}
-	return db.inTenant(ctx, true, func(t *tenantTx) error {
-		return gone(t.exec("DELETE FROM webauthn_credentials WHERE tenant_id = ? AND user_id = ? AND id = ?", t.tenantID, p.ID, id))
+		},
+		user: func(t *tenantTx) error {
+			return gone(t.exec("DELETE FROM webauthn_credentials WHERE tenant_id = ? AND user_id = ? AND id = ?", t.tenantID, p.ID, id))
+		},
 	})
 }
 
