@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"time"
 
 	"github.com/bulwarkhq/bulwark"
@@ -76,10 +77,31 @@ func nullTime(n sql.NullInt64) *time.Time {
 }
 
 // RevokeToken revokes a token at once; revoking twice is not an error.
+// The caller must hold every permission the token's grant gives, as for
+// changing a user (checkActOn): an admin cannot revoke an owner's token.
 func (db *DB) RevokeToken(ctx context.Context, id string) error {
 	return db.inTenant(ctx, true, func(t *tenantTx) error {
 		if err := t.requireCan(bulwark.PermTokensManage); err != nil {
 			return err
+		}
+		var g bulwark.Grant
+		err := t.queryRow("SELECT role, collection FROM api_tokens WHERE tenant_id = ? AND id = ?", t.tenantID, id).Scan(&g.Role, &g.Collection)
+		if errors.Is(err, sql.ErrNoRows) {
+			return bulwark.NotFound("token")
+		}
+		if err != nil {
+			return err
+		}
+		roles, err := t.rolesFor([]bulwark.Grant{g})
+		if err != nil {
+			return err
+		}
+		for _, rg := range resolve(roles, []bulwark.Grant{g}) {
+			for _, p := range rg.Permissions {
+				if !t.principal.Can(p, rg.Collection) {
+					return bulwark.Errorf(bulwark.EForbidden, "this token holds %s, which you lack", p)
+				}
+			}
 		}
 		res, err := t.exec("UPDATE api_tokens SET revoked_at = coalesce(revoked_at, ?) WHERE tenant_id = ? AND id = ?", micros(t.now), t.tenantID, id)
 		if err != nil {
