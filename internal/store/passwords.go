@@ -157,11 +157,19 @@ func (db *DB) useSecret(ctx context.Context, token, kind, write string, user fun
 			return op(t, opID)
 		})
 	}
+	// An activation secret works only while its user is still invited
+	// (not once they accepted through an IdP, say); a reset secret while
+	// they are not disabled.
+	status := "u.status <> ?"
+	var statusArg any = bulwark.StatusDisabled
+	if kind == secret.Activation {
+		status, statusArg = "u.status = ?", bulwark.StatusInvited
+	}
 	return db.inTenantID(ctx, scope, nil, w, func(t *tenantTx) error {
 		var userID string
 		err := t.queryRow(`SELECT s.user_id FROM user_secrets s JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id
-			WHERE s.tenant_id = ? AND s.id = ? AND s.kind = ? AND s.used_at IS NULL AND s.expires_at > ? AND u.status <> ?`,
-			t.tenantID, hash, kind, micros(t.now), bulwark.StatusDisabled).Scan(&userID)
+			WHERE s.tenant_id = ? AND s.id = ? AND s.kind = ? AND s.used_at IS NULL AND s.expires_at > ? AND `+status,
+			t.tenantID, hash, kind, micros(t.now), statusArg).Scan(&userID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return gone
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bulwarkhq/bulwark"
+	"github.com/bulwarkhq/bulwark/internal/secret"
 	"github.com/bulwarkhq/bulwark/internal/sso"
 )
 
@@ -501,8 +502,14 @@ func (db *DB) FederatedLogin(ctx context.Context, pr *sso.Provider, id *sso.Iden
 				}
 			}
 			if !provisioned && status == string(bulwark.StatusInvited) {
-				// The invitation is accepted through the IdP.
+				// The invitation is accepted through the IdP: its link
+				// is used up, or whoever holds it (the inviting admin
+				// had it in the API response) could later set a password
+				// on the active account.
 				if _, err := t.exec("UPDATE users SET status = ?, updated_at = ? WHERE tenant_id = ? AND id = ?", bulwark.StatusActive, micros(t.now), t.tenantID, userID); err != nil {
+					return err
+				}
+				if _, err := t.exec("DELETE FROM user_secrets WHERE tenant_id = ? AND user_id = ? AND kind = ? AND used_at IS NULL", t.tenantID, userID, secret.Activation); err != nil {
 					return err
 				}
 			}
