@@ -638,10 +638,16 @@ func prepareTenant(ctx context.Context, db *store.DB, i, records int, owner bulw
 		return bench.Tenant{}, err
 	}
 	// Setup acts as the tenant's owner without a login: the bench holds
-	// the database, as the CLI does.
+	// the database, as the CLI does. It takes the owner's id, since a
+	// token made by no user of the tenant is refused.
 	p := &bulwark.Principal{Kind: bulwark.KindUser, ID: "bench-setup", TenantID: ten.ID, TenantSlug: slug,
 		Grants: []bulwark.ResolvedGrant{{Grant: bulwark.Grant{Role: bulwark.RoleOwner}, Permissions: owner.Permissions}}}
 	tctx := bulwark.NewContext(ctx, p)
+	users, _, err := db.ListUsers(tctx, bulwark.ListOptions{Limit: 1})
+	if err != nil || len(users) != 1 {
+		return bench.Tenant{}, fmt.Errorf("find the owner of %s: %v", slug, err)
+	}
+	p.ID = users[0].ID
 	if _, err := db.CreateCollection(tctx, bulwark.Collection{Name: bench.Collection, Fields: benchFields}); err != nil {
 		return bench.Tenant{}, err
 	}

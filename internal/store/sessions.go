@@ -458,14 +458,40 @@ func (t *tenantTx) tokenPrincipal(hash string) (p *bulwark.Principal, touch bool
 	var g bulwark.Grant
 	var expires int64
 	var revoked, used sql.NullInt64
-	err = t.queryRow(`SELECT id, role, collection, expires_at, revoked_at, last_used_at FROM api_tokens WHERE tenant_id = ? AND secret_hash = ?`,
-		t.tenantID, hash).Scan(&id, &g.Role, &g.Collection, &expires, &revoked, &used)
+	var maker string
+	var makerStatus sql.NullString
+	err = t.queryRow(`SELECT a.id, a.role, a.collection, a.expires_at, a.revoked_at, a.last_used_at, a.created_by, u.status FROM api_tokens a
+		LEFT JOIN users u ON u.tenant_id = a.tenant_id AND u.id = a.created_by
+		WHERE a.tenant_id = ? AND a.secret_hash = ?`,
+		t.tenantID, hash).Scan(&id, &g.Role, &g.Collection, &expires, &revoked, &used, &maker, &makerStatus)
 	if err != nil {
 		return nil, false, 0, err
 	}
 	now := micros(t.now)
 	if revoked.Valid || now >= expires {
 		return nil, false, 0, errBadSecret
+	}
+	// A token acts on the authority of the user who made it: disabling or
+	// removing them revokes it (revokeTokensMadeBy), and, should a token
+	// have escaped that (made before the rule, say), it is refused here
+	// too. A token made by another token is refused if its maker is no
+	// token of the tenant either; the chain above it ends with its user
+	// through revokeTokensMadeBy, which a single join cannot follow. An
+	// invited maker is let through: no invited user can make a token, but
+	// a setup holding the database (bench) makes one as a tenant's first
+	// owner before activation, and an invited user never becomes one who
+	// was disabled or removed without passing through those.
+	if makerStatus.Valid && makerStatus.String != string(bulwark.StatusActive) && makerStatus.String != string(bulwark.StatusInvited) {
+		return nil, false, 0, errBadSecret
+	}
+	if !makerStatus.Valid {
+		var n int
+		if err := t.queryRow("SELECT count(*) FROM api_tokens WHERE tenant_id = ? AND id = ?", t.tenantID, maker).Scan(&n); err != nil {
+			return nil, false, 0, err
+		}
+		if n == 0 {
+			return nil, false, 0, errBadSecret
+		}
 	}
 	roles, err := t.rolesFor([]bulwark.Grant{g})
 	if err != nil {

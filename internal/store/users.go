@@ -438,8 +438,12 @@ func (db *DB) UpdateUser(ctx context.Context, id string, up bulwark.UserUpdate) 
 				return err
 			}
 			if *up.Status == bulwark.StatusDisabled {
-				// A disabled user's sessions end now.
+				// A disabled user's sessions end now, and so do the API
+				// tokens they made.
 				if _, err := t.exec("DELETE FROM user_secrets WHERE tenant_id = ? AND user_id = ? AND kind = ?", t.tenantID, id, secret.Session); err != nil {
+					return err
+				}
+				if err := t.revokeTokensMadeBy(id); err != nil {
 					return err
 				}
 			}
@@ -475,8 +479,9 @@ func (db *DB) UpdateUser(ctx context.Context, id string, up bulwark.UserUpdate) 
 	return u, nil
 }
 
-// DeleteUser removes a user, their grants and sessions. Audit entries that
-// name them stay: the trail is never rewritten.
+// DeleteUser removes a user, their grants and sessions, and revokes the
+// API tokens they made. Audit entries that name them stay: the trail is
+// never rewritten.
 func (db *DB) DeleteUser(ctx context.Context, id string) error {
 	return db.inTenant(ctx, true, func(t *tenantTx) error {
 		u, err := t.managedUser(id)
@@ -489,6 +494,41 @@ func (db *DB) DeleteUser(ctx context.Context, id string) error {
 		if err := t.checkOwnerRemains(); err != nil {
 			return err
 		}
+		if err := t.revokeTokensMadeBy(id); err != nil {
+			return err
+		}
 		return t.audit(auditEntry{Action: "user.delete", TargetKind: "user", TargetID: id, Privileged: grantsPrivileged(u.Grants)})
 	})
+}
+
+// revokeTokensMadeBy revokes, in the caller's transaction, every live API
+// token that userID made, and every token those tokens made in turn (a
+// token with tokens.manage may make others, to rotate itself, say). A
+// token acts on its maker's authority, checked only when it was made: an
+// admin's token must not outlive the admin being disabled or removed, or
+// it would keep their rights for up to MaxTokenTTL. The chain is followed
+// through tokens already revoked or expired, so a token rotated by its
+// predecessor still ends with the user behind the first one. Each
+// revocation is audited; committing the transaction drops the cached
+// principals of the tenant, as for any revocation.
+func (t *tenantTx) revokeTokensMadeBy(userID string) error {
+	ids, err := t.queryStrings(`WITH RECURSIVE made (id) AS (
+			SELECT id FROM api_tokens WHERE tenant_id = ? AND created_by = ?
+			UNION
+			SELECT a.id FROM api_tokens a JOIN made m ON a.tenant_id = ? AND a.created_by = m.id
+		)
+		SELECT id FROM api_tokens WHERE tenant_id = ? AND revoked_at IS NULL AND expires_at > ? AND id IN (SELECT id FROM made) ORDER BY id`,
+		t.tenantID, userID, t.tenantID, t.tenantID, micros(t.now))
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if _, err := t.exec("UPDATE api_tokens SET revoked_at = ? WHERE tenant_id = ? AND id = ?", micros(t.now), t.tenantID, id); err != nil {
+			return err
+		}
+		if err := t.audit(auditEntry{Action: "token.revoke", TargetKind: "token", TargetID: id, Fields: []string{"created_by"}, Privileged: true}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
