@@ -593,7 +593,11 @@ func (t *tenantTx) provisionUser(pr *sso.Provider, id *sso.Identity) (string, er
 	if err := t.setGrants(userID, grants); err != nil {
 		return "", err
 	}
-	return userID, t.audit(auditEntry{Action: "user.provision", TargetKind: "user", TargetID: userID, Fields: []string{"email", "grants"}, Privileged: grantsPrivileged(grants)})
+	privileged, err := t.grantsPrivileged(grants)
+	if err != nil {
+		return "", err
+	}
+	return userID, t.audit(auditEntry{Action: "user.provision", TargetKind: "user", TargetID: userID, Fields: []string{"email", "grants"}, Privileged: privileged})
 }
 
 // GetSSOSettings reads the caller's tenant's SSO settings.

@@ -88,8 +88,11 @@ func (t *tenantTx) syncGrants(userID string, pr *sso.Provider, id *sso.Identity)
 	if err := t.setGrants(userID, after); err != nil {
 		return err
 	}
-	return t.audit(auditEntry{Action: "user.grants.sso_sync", TargetKind: "user", TargetID: userID, Fields: []string{"grants"},
-		Privileged: grantsPrivileged(before) || grantsPrivileged(after)})
+	privileged, err := t.grantsPrivileged(before, after)
+	if err != nil {
+		return err
+	}
+	return t.audit(auditEntry{Action: "user.grants.sso_sync", TargetKind: "user", TargetID: userID, Fields: []string{"grants"}, Privileged: privileged})
 }
 
 func sameGrants(a, b []bulwark.Grant) bool {

@@ -39,19 +39,49 @@ func (t *tenantTx) insertUser(u *bulwark.User) (*bulwark.Invitation, error) {
 		t.tenantID, hash, secret.Activation, u.ID, micros(t.now), micros(exp), micros(t.now)); err != nil {
 		return nil, err
 	}
-	if err := t.audit(auditEntry{Action: "user.invite", TargetKind: "user", TargetID: u.ID, Fields: []string{"email", "grants"}, Privileged: grantsPrivileged(u.Grants)}); err != nil {
+	privileged, err := t.grantsPrivileged(u.Grants)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.audit(auditEntry{Action: "user.invite", TargetKind: "user", TargetID: u.ID, Fields: []string{"email", "grants"}, Privileged: privileged}); err != nil {
 		return nil, err
 	}
 	return &bulwark.Invitation{Token: plain, ExpiresAt: exp}, nil
 }
 
-func grantsPrivileged(gs []bulwark.Grant) bool {
-	for _, g := range gs {
-		if g.Role == bulwark.RoleOwner || g.Role == bulwark.RoleAdmin {
-			return true
+// grantsPrivileged reports whether any of the grants gives more than
+// reading and changing collections and records (PRIV-2): the audit entry
+// of a change that gives or takes such a grant is flagged privileged. It
+// looks at what the roles hold, not at their names: a custom role with
+// users.manage or roles.manage is as privileged as admin. A grant of a
+// role that no longer exists gives nothing.
+func (t *tenantTx) grantsPrivileged(gss ...[]bulwark.Grant) (bool, error) {
+	var all []bulwark.Grant
+	for _, gs := range gss {
+		all = append(all, gs...)
+	}
+	roles, err := t.rolesFor(all)
+	if err != nil {
+		return false, err
+	}
+	for _, g := range resolve(roles, all) {
+		for _, p := range g.Permissions {
+			if privilegedPermission(p) {
+				return true, nil
+			}
 		}
 	}
-	return false
+	return false, nil
+}
+
+// privilegedPermission reports whether p reaches beyond collections and
+// records: users, roles, tokens, settings, the audit log, the tenant.
+func privilegedPermission(p bulwark.Permission) bool {
+	switch p {
+	case bulwark.PermCollectionsRead, bulwark.PermCollectionsManage, bulwark.PermRecordsRead, bulwark.PermRecordsWrite, bulwark.PermRecordsDelete:
+		return false
+	}
+	return true
 }
 
 // setGrants replaces userID's grants. Every change of a user's grants
@@ -460,7 +490,9 @@ func (db *DB) UpdateUser(ctx context.Context, id string, up bulwark.UserUpdate) 
 			if err := t.setGrants(id, *up.Grants); err != nil {
 				return err
 			}
-			privileged = grantsPrivileged(u.Grants) || grantsPrivileged(*up.Grants)
+			if privileged, err = t.grantsPrivileged(u.Grants, *up.Grants); err != nil {
+				return err
+			}
 			u.Grants = *up.Grants
 			fields = append(fields, "grants")
 		}
@@ -497,7 +529,11 @@ func (db *DB) DeleteUser(ctx context.Context, id string) error {
 		if err := t.revokeTokensMadeBy(id); err != nil {
 			return err
 		}
-		return t.audit(auditEntry{Action: "user.delete", TargetKind: "user", TargetID: id, Privileged: grantsPrivileged(u.Grants)})
+		privileged, err := t.grantsPrivileged(u.Grants)
+		if err != nil {
+			return err
+		}
+		return t.audit(auditEntry{Action: "user.delete", TargetKind: "user", TargetID: id, Privileged: privileged})
 	})
 }
 
