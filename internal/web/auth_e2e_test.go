@@ -93,19 +93,27 @@ func TestE2EAuthentication(t *testing.T) {
 	})
 }
 
+// activeOperator creates an operator admin with the test password,
+// activates it, and returns its password login over HTTP.
+func (e *e2e) activeOperator(email string) func() sessionResponse {
+	e.t.Helper()
+	_, inv, err := e.fx.CreateOperator(storetest.System(context.Background()), email, bulwark.OperatorAdmin)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.want(e.do("POST", "/api/v1/auth/activate", "", activateRequest{Token: inv.Token, Password: storetest.Password}), 204)
+	return func() sessionResponse {
+		e.t.Helper()
+		return decodeInto[sessionResponse](e.t, e.want(e.do("POST", "/api/v1/operator/login", "", operatorLoginRequest{Email: email, Password: storetest.Password}), 200))
+	}
+}
+
 // TestE2EOperatorNeedsMFA is AUTH-8 over HTTP: an operator's password
 // alone reaches no operator route (403), only enrolment; after enrolling,
 // a later password login owes the code.
 func TestE2EOperatorNeedsMFA(t *testing.T) {
 	e := newE2E(t, "sqlite")
-	_, inv, err := e.fx.CreateOperator(storetest.System(context.Background()), "ops@vendor.example", bulwark.OperatorAdmin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.want(e.do("POST", "/api/v1/auth/activate", "", activateRequest{Token: inv.Token, Password: storetest.Password}), 204)
-	login := func() sessionResponse {
-		return decodeInto[sessionResponse](t, e.want(e.do("POST", "/api/v1/operator/login", "", operatorLoginRequest{Email: "ops@vendor.example", Password: storetest.Password}), 200))
-	}
+	login := e.activeOperator("ops@vendor.example")
 	s := login()
 	if s.Next != bulwark.StageEnrol {
 		t.Fatalf("next = %q", s.Next)
@@ -164,14 +172,7 @@ func TestPasswordOnlySessionCannotTouchFactors(t *testing.T) {
 // operator (AUTH-8): the password alone does not remove the app.
 func TestOperatorPasswordOnlySessionCannotRemoveTOTP(t *testing.T) {
 	e := newE2E(t, "sqlite")
-	_, inv, err := e.fx.CreateOperator(storetest.System(context.Background()), "ops@vendor.example", bulwark.OperatorAdmin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.want(e.do("POST", "/api/v1/auth/activate", "", activateRequest{Token: inv.Token, Password: storetest.Password}), 204)
-	login := func() sessionResponse {
-		return decodeInto[sessionResponse](t, e.want(e.do("POST", "/api/v1/operator/login", "", operatorLoginRequest{Email: "ops@vendor.example", Password: storetest.Password}), 200))
-	}
+	login := e.activeOperator("ops@vendor.example")
 	e.enrolTOTP(login().Token)
 	e.fx.Clock.Advance(30 * time.Second)
 	half := login()
