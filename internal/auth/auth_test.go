@@ -524,6 +524,14 @@ func TestAdminSeesUserSessions(t *testing.T) {
 		}
 		_, err = e.ListUserSessions(ed, bulwark.FromContext(own).ID)
 		wantCode(t, err, bulwark.EForbidden)
+		// An admin sees an owner's sessions no more than it ends them:
+		// owners only for owners.
+		adm, _ := e.User(t, own, "adm@acme.example", bulwark.Grant{Role: bulwark.RoleAdmin})
+		_, err = e.ListUserSessions(adm, bulwark.FromContext(own).ID)
+		wantCode(t, err, bulwark.EForbidden)
+		if list, err := e.ListUserSessions(adm, edID); err != nil || len(list) != 2 {
+			t.Fatalf("an admin lists an editor's sessions: %d, %v", len(list), err)
+		}
 		_, err = e.ListUserSessions(own, "no-such-user")
 		wantCode(t, err, bulwark.ENotFound)
 		if err := e.RevokeUserSessions(own, edID); err != nil {

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -597,17 +598,23 @@ func (db *DB) ListSessions(ctx context.Context) ([]*bulwark.SessionInfo, error) 
 }
 
 // ListUserSessions lists the sessions of a user of the caller's tenant
-// (AUTH-6: admins see and revoke sessions). Needs users.manage.
+// (AUTH-6: admins see and revoke sessions). Needs users.manage; an
+// owner's, tenant.own.
 func (db *DB) ListUserSessions(ctx context.Context, userID string) ([]*bulwark.SessionInfo, error) {
 	var out []*bulwark.SessionInfo
 	err := db.inTenant(ctx, false, func(t *tenantTx) error {
 		if err := t.requireCan(bulwark.PermUsersManage); err != nil {
 			return err
 		}
-		if _, err := t.user(userID); err != nil {
+		u, err := t.user(userID)
+		if err != nil {
 			return err
 		}
-		var err error
+		// Owners only for owners, as for ending them: a session's list
+		// shows where its user signs in from.
+		if slices.ContainsFunc(u.Grants, func(g bulwark.Grant) bool { return g.Role == bulwark.RoleOwner }) && !t.principal.Can(bulwark.PermTenantOwn, "") {
+			return bulwark.Errorf(bulwark.EForbidden, "only an owner sees an owner's sessions")
+		}
 		out, err = t.sessionsOf(userID, t.principal.SessionID)
 		return err
 	})
