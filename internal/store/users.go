@@ -106,18 +106,27 @@ func (t *tenantTx) setGrants(userID string, gs []bulwark.Grant) error {
 }
 
 // endAllSessionsOwingEnrolment is endSessionsOwingEnrolment for every
-// user of the tenant with a complete session, after its MFA mode changed.
+// user of the tenant with a complete session, after its MFA mode changed:
+// the mode and the roles are read once, not once a user.
 func (t *tenantTx) endAllSessionsOwingEnrolment() error {
+	settings, err := t.authSettings()
+	if err != nil || settings.MFA == bulwark.MFAOptional {
+		return err
+	}
 	ids, err := t.queryStrings("SELECT DISTINCT user_id FROM user_secrets WHERE tenant_id = ? AND kind = ? AND stage = ''", t.tenantID, secret.Session)
-	if err != nil {
+	if err != nil || len(ids) == 0 {
 		return err
 	}
 	grants, err := t.grantsOf(ids...)
 	if err != nil {
 		return err
 	}
+	roles, err := t.roles()
+	if err != nil {
+		return err
+	}
 	for _, id := range ids {
-		if err := t.endSessionsOwingEnrolment(id, grants[id]); err != nil {
+		if err := t.endSessionsIfOwing(settings.MFA, roles, id, grants[id]); err != nil {
 			return err
 		}
 	}
@@ -144,7 +153,13 @@ func (t *tenantTx) endSessionsOwingEnrolment(userID string, gs []bulwark.Grant) 
 	if err != nil {
 		return err
 	}
-	if !bulwark.MFARequired(settings.MFA, resolve(roles, gs)) {
+	return t.endSessionsIfOwing(settings.MFA, roles, userID, gs)
+}
+
+// endSessionsIfOwing ends userID's complete sessions when grants gs
+// require a second factor under mode and the user has none.
+func (t *tenantTx) endSessionsIfOwing(mode bulwark.MFAMode, roles map[string]bulwark.Role, userID string, gs []bulwark.Grant) error {
+	if !bulwark.MFARequired(mode, resolve(roles, gs)) {
 		return nil
 	}
 	enrolled, err := t.mfaEnrolled(userID)
