@@ -6,10 +6,8 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"math"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/bulwarkhq/bulwark"
@@ -65,29 +63,15 @@ func (db *DB) Attempt(ctx context.Context, key string) error {
 
 // attemptSQL counts one failure against a key and returns the new count,
 // in one statement, so the block check and the increment are atomic: on
-// PostgreSQL a concurrent attempt on the same key waits on the row lock
-// and judges the count this one wrote (SQLite has a single writer). A key
-// that is throttled or locked is left as it is and no row is returned.
-// The first failure is inserted with blocked_until as the arguments give
-// it; later ones compute it in SQL from throttleDelay's schedule.
+// PostgreSQL a concurrent attempt on the same key waits on the row lock,
+// held until the transaction ends, and judges the count and the block
+// this one wrote (SQLite has a single writer). A key that is throttled or
+// locked is left as it is and no row is returned. attempt then sets the
+// block the new count earns, under the same lock.
 var attemptSQL = `INSERT INTO login_failures (key, failures, last_at, blocked_until) VALUES (?, 1, ?, ?)
-	ON CONFLICT (key) DO UPDATE SET failures = login_failures.failures + 1, last_at = excluded.last_at,
-		blocked_until = ` + blockedUntilSQL("login_failures.failures + 1", "excluded.last_at") + `
+	ON CONFLICT (key) DO UPDATE SET failures = login_failures.failures + 1, last_at = excluded.last_at
 	WHERE login_failures.failures < ` + strconv.Itoa(LockoutFailures) + ` AND login_failures.blocked_until <= excluded.last_at
 	RETURNING failures`
-
-// blockedUntilSQL is blockedUntil as an SQL expression over the column
-// expressions n and now.
-func blockedUntilSQL(n, now string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "CASE WHEN %s >= %d THEN %d WHEN %s < %d THEN %s", n, LockoutFailures, int64(math.MaxInt64), n, FreeFailures, now)
-	i := FreeFailures
-	for ; throttleDelay(i) < MaxThrottleDelay && i < LockoutFailures; i++ {
-		fmt.Fprintf(&b, " WHEN %s = %d THEN %s + %d", n, i, now, throttleDelay(i).Microseconds())
-	}
-	fmt.Fprintf(&b, " ELSE %s + %d END", now, MaxThrottleDelay.Microseconds())
-	return b.String()
-}
 
 // blockedUntil is when the next attempt is allowed after n consecutive
 // failures, the last at now (microseconds).
@@ -107,6 +91,11 @@ func (t *tx) attempt(key string) error {
 	}
 	if err != nil {
 		return err
+	}
+	if n > 1 {
+		if _, err := t.exec("UPDATE login_failures SET blocked_until = ? WHERE key = ?", blockedUntil(n, now), key); err != nil {
+			return err
+		}
 	}
 	if n == 1 {
 		// A new key: forget stale ones, so guessing at made-up accounts
