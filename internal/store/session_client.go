@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/bulwarkhq/bulwark"
+	"github.com/bulwarkhq/bulwark/internal/keys"
 )
 
 // The address and User-Agent a session was opened from are personal data
@@ -39,25 +40,36 @@ func (t *tenantTx) sealSessionClient(publicID string, ri bulwark.RequestInfo) (s
 	return sessionClientPrefix + base64.StdEncoding.EncodeToString(ct), nil
 }
 
-// openSessionClient fills s's address and User-Agent from the stored
-// columns. A pair that does not open (its key retired or destroyed, the
-// row moved) is left out: the session is still listed.
-func (t *tenantTx) openSessionClient(s *bulwark.SessionInfo, clientIP, userAgent string) {
-	b64, sealed := strings.CutPrefix(clientIP, sessionClientPrefix)
-	if !sealed {
-		s.ClientIP, s.UserAgent = clientIP, userAgent // written before sealing
-		return
-	}
-	ct, err := base64.StdEncoding.DecodeString(b64)
-	if err != nil {
-		return
-	}
-	pt, err := t.openSecret("user_secrets", "client", s.ID, ct)
-	if err != nil {
-		return
-	}
-	var p clientPair
-	if json.Unmarshal(pt, &p) == nil {
-		s.ClientIP, s.UserAgent = p.Client, p.UserAgent
+// openSessionClients fills each session's address and User-Agent from
+// its stored columns (clients[i] for out[i]), reading the tenant's keys
+// once, and only if some pair is sealed. A pair that does not open (its
+// key retired or destroyed, the row moved, the keys unavailable) is left
+// out: the session is still listed.
+func (t *tenantTx) openSessionClients(out []*bulwark.SessionInfo, clients [][2]string) {
+	var k *keys.TenantKeys
+	failed := false
+	for i, s := range out {
+		b64, sealed := strings.CutPrefix(clients[i][0], sessionClientPrefix)
+		if !sealed {
+			s.ClientIP, s.UserAgent = clients[i][0], clients[i][1] // written before sealing
+			continue
+		}
+		if k == nil && !failed {
+			var err error
+			k, err = t.tenantKeys(lockNone)
+			failed = err != nil
+		}
+		ct, err := base64.StdEncoding.DecodeString(b64)
+		if failed || err != nil {
+			continue
+		}
+		pt, err := k.Open(ct, secretBinding("user_secrets", "client", s.ID))
+		if err != nil {
+			continue
+		}
+		var p clientPair
+		if json.Unmarshal(pt, &p) == nil {
+			s.ClientIP, s.UserAgent = p.Client, p.UserAgent
+		}
 	}
 }

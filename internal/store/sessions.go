@@ -648,9 +648,7 @@ func (t *tenantTx) sessionsOf(userID, current string) ([]*bulwark.SessionInfo, e
 	rows.Close()
 	// Opened after the rows are read: opening may read the tenant's keys
 	// (one connection, on SQLite's writer).
-	for i, s := range out {
-		t.openSessionClient(s, clients[i][0], clients[i][1])
-	}
+	t.openSessionClients(out, clients)
 	return out, nil
 }
 

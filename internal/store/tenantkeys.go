@@ -271,7 +271,7 @@ func (t *tenantTx) sealSecret(table, column, row string, plaintext []byte) ([]by
 	if err != nil {
 		return nil, err
 	}
-	return k.Seal(plaintext, keys.Binding{Collection: "_" + table, Field: column, Record: row})
+	return k.Seal(plaintext, secretBinding(table, column, row))
 }
 
 // openSecret opens a value sealed by sealSecret.
@@ -280,5 +280,11 @@ func (t *tenantTx) openSecret(table, column, row string, ciphertext []byte) ([]b
 	if err != nil {
 		return nil, err
 	}
-	return k.Open(ciphertext, keys.Binding{Collection: "_" + table, Field: column, Record: row})
+	return k.Open(ciphertext, secretBinding(table, column, row))
+}
+
+// secretBinding binds a value sealed by sealSecret to its table, column
+// and row.
+func secretBinding(table, column, row string) keys.Binding {
+	return keys.Binding{Collection: "_" + table, Field: column, Record: row}
 }
