@@ -14,8 +14,8 @@ import (
 // (DATA-3): a session row keeps them sealed, as an audit entry does, under
 // the tenant's data key and bound to the session's public id, in the
 // client_ip column; user_agent stays empty. Rows written before they were
-// sealed hold them in clear until they expire; migration 00018 (SQLite),
-// 00011 (PostgreSQL) blanks those at upgrade.
+// sealed hold them in clear until they expire; migration 00019 (SQLite),
+// 00012 (PostgreSQL) blanks those at upgrade.
 
 // sessionClientPrefix marks a sealed pair in user_secrets.client_ip.
 const sessionClientPrefix = "aead:"
